@@ -1,0 +1,2129 @@
+/*
+ * avro_codec.c — Avro binary encoding of the pipeline's records (see
+ * avro_codec.h): schemas, Parsing Canonical Form and CRC-64-AVRO
+ * fingerprints, single-object and Confluent framings, the schema-registry
+ * client, and the mapping between avro-c values and the C records.
+ *
+ * How a record is read
+ * --------------------
+ * 1. Framing: 0xC3 0x01 + fingerprint selects a known writer schema (ours,
+ *    or one added with lp_avro_codec_add_schema); 0x00 + id selects a
+ *    registry schema (preloaded, cached, or fetched once with libcurl).
+ * 2. The datum is checked against the writer schema by walk_value() before
+ *    avro-c sees it: every length against the bytes left, varints at most
+ *    64 bits, string sizes against LP_MAX_STRING_BYTES, UTF-8 without NUL,
+ *    union and enum indexes in range, array items against
+ *    LP_AVRO_MAX_ARRAY_ITEMS, nesting depth, no trailing bytes. avro-c
+ *    1.11.1 allocates whatever length a record claims (a 2 GB string is a
+ *    2 GB malloc) and trusts indexes, so it only ever reads checked bytes.
+ * 3. avro_value_read() fills a generic value of the *writer* schema
+ *    (objects reused per writer schema).
+ * 4. A plan, compiled once per (writer schema, record type), copies that
+ *    value into the C record by field name and enum symbol name, applying
+ *    Avro's resolution rules: writer fields we do not know are skipped,
+ *    our fields the writer lacks take their schema default (always the C
+ *    zero value, checked at start-up), int is promoted to long, bytes and
+ *    string interchange, unknown enum symbols take the enum's default.
+ *    avro-c's own resolved writer is not used because in 1.11.1 it refuses
+ *    any reader field missing from the writer ("TODO: Handle default
+ *    values") and copies enum ordinals without mapping symbols.
+ * 5. Orders and customers are validated (events.c).
+ *
+ * How a record is written: the record is copied into a reused generic
+ * value of our schema, sized, and written after the single-object header.
+ * Encoders reject what decoders would reject structurally (missing
+ * required strings, strings over the limit or not UTF-8, too many array
+ * items) but not semantic faults (a negative quantity encodes, and is
+ * refused on decode) — except dead letters, whose strings are repaired
+ * (invalid UTF-8 becomes U+FFFD, over-long text is cut) because a dead
+ * letter must never fail to be written.
+ *
+ * The field tables below (record_desc) tie each schema field to its C
+ * member; lp_avro_codec_new checks them against the embedded schemas
+ * (names, order, types, symbols, defaults), so the .avsc files, events.h
+ * and this file cannot drift apart silently.
+ */
+#include "avro_codec.h"
+
+#include <avro.h>
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schemas_embed.h"
+
+/* Items in any one array of a record (the largest per-field limit; the
+ * validators apply the smaller ones: tags, discount codes). */
+#define LP_AVRO_MAX_ARRAY_ITEMS LP_MAX_LINE_ITEMS
+/* Nesting of records/arrays/maps/unions in a writer schema's datum. */
+#define LP_AVRO_MAX_DEPTH 32
+/* Writer schemas kept (registry ids and extra fingerprints together). */
+#define LP_AVRO_MAX_WRITERS 256
+/* Largest registry answer read. */
+#define LP_AVRO_MAX_REGISTRY_BODY (1024 * 1024)
+#define LP_AVRO_REC_COUNT 4
+
+/* ------------------------------------------------------------------------
+ * Field tables: each schema field and the C member it maps to
+ */
+
+enum field_kind {
+  FK_STRING,       /* "string"; char *, NULL is an encode error */
+  FK_OPT_STRING,   /* ["null","string"]; char *, NULL when absent */
+  FK_INT,          /* "int"; int32_t */
+  FK_LONG,         /* "long" (timestamp-millis too); int64_t */
+  FK_ENUM,         /* enum; a C enum (int-sized) */
+  FK_STRING_ARRAY, /* array of string; char ** + size_t count */
+  FK_RECORD_ARRAY, /* array of record; T * + size_t count */
+  FK_RECORD,       /* record; nested struct member */
+  FK_BYTES,        /* "bytes"; uint8_t * + size_t length */
+  FK_OPT_BYTES,    /* ["null","bytes"]; uint8_t * (NULL) + size_t length */
+};
+
+struct enum_desc {
+  const char *name; /* unqualified Avro name */
+  const char *const *symbols;
+  int n_symbols;
+  int default_symbol; /* the enum's "default": read for unknown symbols */
+  const char *(*c_name)(int v); /* events.c's name of value v */
+};
+
+struct record_desc;
+
+struct field_desc {
+  const char *name; /* Avro field name == C member name */
+  enum field_kind kind;
+  int has_default; /* the schema gives a default; it is the C zero value */
+  size_t offset;
+  size_t count_offset; /* arrays: the size_t count; bytes: the length */
+  const struct record_desc *record; /* FK_RECORD, FK_RECORD_ARRAY */
+  const struct enum_desc *enumd;    /* FK_ENUM */
+};
+
+struct record_desc {
+  const char *name; /* unqualified Avro name */
+  size_t c_size;
+  const struct field_desc *fields;
+  size_t n_fields;
+};
+
+_Static_assert(sizeof(enum lp_order_status) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum lp_customer_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum lp_consent) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum lp_action_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum lp_approval_hint) == sizeof(int), "enum size");
+
+static const char *order_status_c_name(int v) {
+  return lp_order_status_name((enum lp_order_status)v);
+}
+static const char *customer_kind_c_name(int v) {
+  return lp_customer_kind_name((enum lp_customer_kind)v);
+}
+static const char *consent_c_name(int v) {
+  return lp_consent_name((enum lp_consent)v);
+}
+static const char *action_kind_c_name(int v) {
+  return lp_action_kind_name((enum lp_action_kind)v);
+}
+static const char *approval_c_name(int v) {
+  return lp_approval_hint_name((enum lp_approval_hint)v);
+}
+
+static const char *const order_status_symbols[] = {"created", "paid",
+                                                   "cancelled", "refunded"};
+static const char *const customer_kind_symbols[] = {"created", "updated"};
+static const char *const consent_symbols[] = {"unknown", "subscribed",
+                                              "unsubscribed"};
+static const char *const action_kind_symbols[] = {
+    "points", "reward", "discount_code", "tier_change", "message"};
+static const char *const approval_symbols[] = {"none", "recommended",
+                                               "required"};
+
+#define ENUM_DESC(var, avro_name, syms, def, cname)                            \
+  static const struct enum_desc var = {avro_name, syms,                        \
+                                       (int)LP_ARRAY_LEN(syms), def, cname}
+ENUM_DESC(order_status_enum, "OrderStatus", order_status_symbols,
+          LP_ORDER_CREATED, order_status_c_name);
+ENUM_DESC(customer_kind_enum, "CustomerKind", customer_kind_symbols,
+          LP_CUSTOMER_UPDATED, customer_kind_c_name);
+ENUM_DESC(consent_enum, "Consent", consent_symbols, LP_CONSENT_UNKNOWN,
+          consent_c_name);
+ENUM_DESC(action_kind_enum, "ActionKind", action_kind_symbols,
+          LP_ACTION_MESSAGE, action_kind_c_name);
+ENUM_DESC(approval_enum, "ApprovalHint", approval_symbols, LP_APPROVAL_REQUIRED,
+          approval_c_name);
+
+/* Field table entries: T is the C struct, m the member (== Avro name). */
+#define F_SCALAR(T, m, kind, def)                                              \
+  { #m, kind, def, offsetof(T, m), 0, NULL, NULL }
+#define F_STR(T, m) F_SCALAR(T, m, FK_STRING, 0)
+#define F_OPT(T, m) F_SCALAR(T, m, FK_OPT_STRING, 1)
+#define F_INT(T, m, def) F_SCALAR(T, m, FK_INT, def)
+#define F_LONG(T, m, def) F_SCALAR(T, m, FK_LONG, def)
+#define F_ENUM(T, m, def, e)                                                   \
+  { #m, FK_ENUM, def, offsetof(T, m), 0, NULL, &e }
+#define F_STRS(T, m, n)                                                        \
+  { #m, FK_STRING_ARRAY, 1, offsetof(T, m), offsetof(T, n), NULL, NULL }
+#define F_RECS(T, m, n, r)                                                     \
+  { #m, FK_RECORD_ARRAY, 1, offsetof(T, m), offsetof(T, n), &r, NULL }
+#define F_REC(T, m, r)                                                         \
+  { #m, FK_RECORD, 0, offsetof(T, m), 0, &r, NULL }
+#define F_BYTES(T, m, n, kind, def)                                            \
+  { #m, kind, def, offsetof(T, m), offsetof(T, n), NULL, NULL }
+#define RECORD_DESC(var, avro_name, T, fields)                                 \
+  static const struct record_desc var = {avro_name, sizeof(T), fields,         \
+                                         LP_ARRAY_LEN(fields)}
+
+static const struct field_desc line_item_fields[] = {
+    F_OPT(struct lp_line_item, product_id),
+    F_OPT(struct lp_line_item, sku),
+    F_OPT(struct lp_line_item, category),
+    F_OPT(struct lp_line_item, brand),
+    F_INT(struct lp_line_item, quantity, 0),
+    F_LONG(struct lp_line_item, unit_price_micros, 0),
+};
+RECORD_DESC(line_item_desc, "LineItem", struct lp_line_item, line_item_fields);
+
+static const struct field_desc order_fields[] = {
+    F_STR(struct lp_order_event, event_id),
+    F_STR(struct lp_order_event, shop),
+    F_STR(struct lp_order_event, order_id),
+    F_STR(struct lp_order_event, customer_id),
+    F_LONG(struct lp_order_event, event_time_ms, 0),
+    F_ENUM(struct lp_order_event, status, 0, order_status_enum),
+    F_STR(struct lp_order_event, currency),
+    F_LONG(struct lp_order_event, total_micros, 0),
+    F_LONG(struct lp_order_event, subtotal_micros, 0),
+    F_LONG(struct lp_order_event, discount_micros, 1),
+    F_LONG(struct lp_order_event, tax_micros, 1),
+    F_STRS(struct lp_order_event, discount_codes, n_discount_codes),
+    F_RECS(struct lp_order_event, line_items, n_line_items, line_item_desc),
+    F_OPT(struct lp_order_event, source),
+};
+RECORD_DESC(order_desc, "OrderEvent", struct lp_order_event, order_fields);
+
+static const struct field_desc customer_fields[] = {
+    F_STR(struct lp_customer_event, event_id),
+    F_STR(struct lp_customer_event, shop),
+    F_STR(struct lp_customer_event, customer_id),
+    F_LONG(struct lp_customer_event, event_time_ms, 0),
+    F_ENUM(struct lp_customer_event, kind, 0, customer_kind_enum),
+    F_OPT(struct lp_customer_event, email_sha256),
+    F_ENUM(struct lp_customer_event, marketing_consent, 1, consent_enum),
+    F_STRS(struct lp_customer_event, tags, n_tags),
+    F_OPT(struct lp_customer_event, birthday),
+    F_LONG(struct lp_customer_event, customer_created_ms, 1),
+    F_OPT(struct lp_customer_event, source),
+};
+RECORD_DESC(customer_desc, "CustomerEvent", struct lp_customer_event,
+            customer_fields);
+
+static const struct field_desc action_fields[] = {
+    F_ENUM(struct lp_action, kind, 0, action_kind_enum),
+    F_LONG(struct lp_action, points, 1),
+    F_OPT(struct lp_action, reward_id),
+    F_INT(struct lp_action, discount_percent, 1),
+    F_LONG(struct lp_action, discount_amount_micros, 1),
+    F_OPT(struct lp_action, tier),
+    F_OPT(struct lp_action, template_id),
+    F_OPT(struct lp_action, channel),
+    F_OPT(struct lp_action, brand),
+    F_OPT(struct lp_action, category),
+};
+RECORD_DESC(action_desc, "Action", struct lp_action, action_fields);
+
+static const struct field_desc feature_fields[] = {
+    F_STR(struct lp_feature, name),
+    F_OPT(struct lp_feature, value),
+};
+RECORD_DESC(feature_desc, "Feature", struct lp_feature, feature_fields);
+
+static const struct field_desc explanation_fields[] = {
+    F_OPT(struct lp_explanation, rule_id),
+    F_INT(struct lp_explanation, rule_version, 1),
+    F_OPT(struct lp_explanation, model_version),
+    F_OPT(struct lp_explanation, summary),
+    F_RECS(struct lp_explanation, features, n_features, feature_desc),
+};
+RECORD_DESC(explanation_desc, "Explanation", struct lp_explanation,
+            explanation_fields);
+
+static const struct field_desc decision_fields[] = {
+    F_STR(struct lp_reward_decision, decision_id),
+    F_STR(struct lp_reward_decision, shop),
+    F_STR(struct lp_reward_decision, customer_id),
+    F_STR(struct lp_reward_decision, trigger_event_id),
+    F_OPT(struct lp_reward_decision, trigger_kind),
+    F_STR(struct lp_reward_decision, rule_id),
+    F_INT(struct lp_reward_decision, rule_version, 1),
+    F_REC(struct lp_reward_decision, action, action_desc),
+    F_LONG(struct lp_reward_decision, estimated_cost_micros, 1),
+    F_OPT(struct lp_reward_decision, currency),
+    F_LONG(struct lp_reward_decision, event_time_ms, 0),
+    F_ENUM(struct lp_reward_decision, approval, 1, approval_enum),
+    F_REC(struct lp_reward_decision, explanation, explanation_desc),
+};
+RECORD_DESC(decision_desc, "RewardDecision", struct lp_reward_decision,
+            decision_fields);
+
+static const struct field_desc dead_letter_fields[] = {
+    F_STR(struct lp_dead_letter, source_topic),
+    F_INT(struct lp_dead_letter, source_partition, 0),
+    F_LONG(struct lp_dead_letter, source_offset, 0),
+    F_BYTES(struct lp_dead_letter, source_key, source_key_len, FK_OPT_BYTES, 1),
+    F_BYTES(struct lp_dead_letter, original, original_len, FK_BYTES, 0),
+    F_STR(struct lp_dead_letter, processor),
+    F_STR(struct lp_dead_letter, reason),
+    F_OPT(struct lp_dead_letter, field),
+    F_LONG(struct lp_dead_letter, time_ms, 0),
+};
+RECORD_DESC(dead_letter_desc, "DeadLetter", struct lp_dead_letter,
+            dead_letter_fields);
+
+static const struct record_desc *const record_descs[LP_AVRO_REC_COUNT] = {
+    [LP_REC_ORDER] = &order_desc,
+    [LP_REC_CUSTOMER] = &customer_desc,
+    [LP_REC_DECISION] = &decision_desc,
+    [LP_REC_DEAD_LETTER] = &dead_letter_desc,
+};
+
+/* ------------------------------------------------------------------------
+ * Field paths for error texts ("line_items[2].sku"), built only on error
+ */
+
+struct path {
+  const struct path *parent;
+  const char *name; /* a field name, or NULL for an array index */
+  size_t index;
+};
+
+static void path_append(const struct path *p, char *buf, size_t size,
+                        size_t *len) {
+  if (!p)
+    return;
+  path_append(p->parent, buf, size, len);
+  int n;
+  if (p->name)
+    n = snprintf(buf + *len, size - *len, "%s%s", *len ? "." : "", p->name);
+  else
+    n = snprintf(buf + *len, size - *len, "[%zu]", p->index);
+  if (n > 0)
+    *len = *len + (size_t)n < size ? *len + (size_t)n : size - 1;
+}
+
+static const char *path_str(const struct path *p, char *buf, size_t size) {
+  size_t len = 0;
+  buf[0] = '\0';
+  path_append(p, buf, size, &len);
+  return buf;
+}
+
+/* "<path>: <message>", or "avro: <message>" when there is no path. */
+static int path_err(const struct path *p, char *errstr, size_t errstr_size,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int path_err(const struct path *p, char *errstr, size_t errstr_size,
+                    const char *fmt, ...) {
+  char where[192], msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  path_str(p, where, sizeof(where));
+  return lp_err(errstr, errstr_size, "%s: %s", where[0] ? where : "avro", msg);
+}
+
+/* ------------------------------------------------------------------------
+ * CRC-64-AVRO and Parsing Canonical Form
+ */
+
+#define LP_AVRO_CRC64_EMPTY UINT64_C(0xc15d213aa4d7a795)
+
+static uint64_t crc64_table[256];
+
+static void crc64_init(void) {
+  for (int i = 0; i < 256; i++) {
+    uint64_t fp = (uint64_t)i;
+    for (int j = 0; j < 8; j++)
+      fp = (fp >> 1) ^ (LP_AVRO_CRC64_EMPTY & (0 - (fp & 1)));
+    crc64_table[i] = fp;
+  }
+}
+
+uint64_t lp_avro_crc64(const void *data, size_t len) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, crc64_init);
+  const uint8_t *p = data;
+  uint64_t fp = LP_AVRO_CRC64_EMPTY;
+  for (size_t i = 0; i < len; i++)
+    fp = (fp >> 8) ^ crc64_table[(fp ^ p[i]) & 0xff];
+  return fp;
+}
+
+static int is_primitive_name(const char *s) {
+  static const char *const prims[] = {"null",  "boolean", "int",   "long",
+                                      "float", "double",  "bytes", "string"};
+  for (size_t i = 0; i < LP_ARRAY_LEN(prims); i++)
+    if (strcmp(s, prims[i]) == 0)
+      return 1;
+  return 0;
+}
+
+/* A JSON string literal, UTF-8 kept as is ([STRINGS]). */
+static void pcf_string(struct lp_buf *out, const char *s) {
+  lp_buf_append_byte(out, '"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\') {
+      lp_buf_append_byte(out, '\\');
+      lp_buf_append_byte(out, *p);
+    } else if (*p < 0x20) {
+      lp_buf_appendf(out, "\\u%04x", *p);
+    } else {
+      lp_buf_append_byte(out, *p);
+    }
+  }
+  lp_buf_append_byte(out, '"');
+}
+
+/* The full name of name in namespace ns ([FULLNAMES]); caller frees. */
+static char *full_name(const char *name, const char *ns) {
+  if (strchr(name, '.') || !ns || !*ns)
+    return lp_xstrdup(name);
+  return lp_xasprintf("%s.%s", ns, name);
+}
+
+static int pcf_write(struct lp_buf *out, const json_t *s, const char *ns,
+                     json_t *defined, int depth, char *errstr,
+                     size_t errstr_size);
+
+/* A record, enum or fixed definition. */
+static int pcf_named(struct lp_buf *out, const json_t *s, const char *type,
+                     const char *ns, json_t *defined, int depth, char *errstr,
+                     size_t errstr_size) {
+  const char *name = json_string_value(json_object_get(s, "name"));
+  if (!name || !*name)
+    return lp_err(errstr, errstr_size, "schema: %s without a name", type);
+  const json_t *jns = json_object_get(s, "namespace");
+  if (jns && !json_is_string(jns) && !json_is_null(jns))
+    return lp_err(errstr, errstr_size, "schema: %s: namespace not a string",
+                  name);
+  /* An explicit namespace (even "") replaces the enclosing one. */
+  char *full = full_name(
+      name, jns ? (json_string_value(jns) ? json_string_value(jns) : "") : ns);
+  int rc = -1;
+  if (json_object_get(defined, full)) {
+    lp_err(errstr, errstr_size, "schema: %s is defined twice", full);
+    goto done;
+  }
+  json_object_set_new(defined, full, json_true());
+  lp_buf_append_str(out, "{\"name\":");
+  pcf_string(out, full);
+  lp_buf_append_str(out, ",\"type\":");
+  pcf_string(out, type);
+  if (strcmp(type, "enum") == 0) {
+    const json_t *syms = json_object_get(s, "symbols");
+    if (!json_is_array(syms)) {
+      lp_err(errstr, errstr_size, "schema: enum %s without symbols", full);
+      goto done;
+    }
+    lp_buf_append_str(out, ",\"symbols\":[");
+    for (size_t i = 0; i < json_array_size(syms); i++) {
+      const char *sym = json_string_value(json_array_get(syms, i));
+      if (!sym) {
+        lp_err(errstr, errstr_size, "schema: enum %s: symbol not a string",
+               full);
+        goto done;
+      }
+      if (i)
+        lp_buf_append_byte(out, ',');
+      pcf_string(out, sym);
+    }
+    lp_buf_append_byte(out, ']');
+  } else if (strcmp(type, "fixed") == 0) {
+    const json_t *size = json_object_get(s, "size");
+    if (!json_is_integer(size) || json_integer_value(size) < 0) {
+      lp_err(errstr, errstr_size, "schema: fixed %s without a valid size",
+             full);
+      goto done;
+    }
+    lp_buf_appendf(out, ",\"size\":%" JSON_INTEGER_FORMAT,
+                   json_integer_value(size));
+  } else {
+    /* record / error: nested names resolve in this type's namespace. */
+    const char *dot = strrchr(full, '.');
+    char *child_ns = dot ? lp_xstrndup(full, (size_t)(dot - full)) : NULL;
+    const json_t *fields = json_object_get(s, "fields");
+    if (!json_is_array(fields)) {
+      lp_err(errstr, errstr_size, "schema: record %s without fields", full);
+      free(child_ns);
+      goto done;
+    }
+    lp_buf_append_str(out, ",\"fields\":[");
+    for (size_t i = 0; i < json_array_size(fields); i++) {
+      const json_t *f = json_array_get(fields, i);
+      const char *fname = json_string_value(json_object_get(f, "name"));
+      const json_t *ftype = json_object_get(f, "type");
+      if (!fname || !ftype) {
+        lp_err(errstr, errstr_size,
+               "schema: record %s: field %zu needs a name and a type", full, i);
+        free(child_ns);
+        goto done;
+      }
+      lp_buf_append_str(out, i ? ",{\"name\":" : "{\"name\":");
+      pcf_string(out, fname);
+      lp_buf_append_str(out, ",\"type\":");
+      if (pcf_write(out, ftype, child_ns ? child_ns : "", defined, depth + 1,
+                    errstr, errstr_size) != 0) {
+        free(child_ns);
+        goto done;
+      }
+      lp_buf_append_byte(out, '}');
+    }
+    lp_buf_append_byte(out, ']');
+    free(child_ns);
+  }
+  lp_buf_append_byte(out, '}');
+  rc = 0;
+done:
+  free(full);
+  return rc;
+}
+
+/* Appends the canonical form of schema s, whose enclosing namespace is ns,
+ * to out ([PRIMITIVES] [FULLNAMES] [STRIP] [ORDER] [WHITESPACE]). */
+static int pcf_write(struct lp_buf *out, const json_t *s, const char *ns,
+                     json_t *defined, int depth, char *errstr,
+                     size_t errstr_size) {
+  if (depth > 64)
+    return lp_err(errstr, errstr_size, "schema: nested too deeply");
+  if (json_is_string(s)) {
+    const char *name = json_string_value(s);
+    if (is_primitive_name(name)) {
+      pcf_string(out, name);
+    } else {
+      char *full = full_name(name, ns);
+      pcf_string(out, full);
+      free(full);
+    }
+    return 0;
+  }
+  if (json_is_array(s)) {
+    lp_buf_append_byte(out, '[');
+    for (size_t i = 0; i < json_array_size(s); i++) {
+      if (i)
+        lp_buf_append_byte(out, ',');
+      if (pcf_write(out, json_array_get(s, i), ns, defined, depth + 1, errstr,
+                    errstr_size) != 0)
+        return -1;
+    }
+    lp_buf_append_byte(out, ']');
+    return 0;
+  }
+  if (!json_is_object(s))
+    return lp_err(errstr, errstr_size,
+                  "schema: expected a string, array or "
+                  "object");
+  const json_t *jt = json_object_get(s, "type");
+  if (!json_is_string(jt)) {
+    if (json_is_object(jt) || json_is_array(jt))
+      return pcf_write(out, jt, ns, defined, depth + 1, errstr, errstr_size);
+    return lp_err(errstr, errstr_size, "schema: object without a type");
+  }
+  const char *type = json_string_value(jt);
+  if (strcmp(type, "record") == 0 || strcmp(type, "error") == 0 ||
+      strcmp(type, "enum") == 0 || strcmp(type, "fixed") == 0)
+    return pcf_named(out, s, type, ns, defined, depth, errstr, errstr_size);
+  if (strcmp(type, "array") == 0 || strcmp(type, "map") == 0) {
+    int is_array = type[0] == 'a';
+    const json_t *child = json_object_get(s, is_array ? "items" : "values");
+    if (!child)
+      return lp_err(errstr, errstr_size, "schema: %s without %s", type,
+                    is_array ? "items" : "values");
+    lp_buf_append_str(out, is_array ? "{\"type\":\"array\",\"items\":"
+                                    : "{\"type\":\"map\",\"values\":");
+    if (pcf_write(out, child, ns, defined, depth + 1, errstr, errstr_size))
+      return -1;
+    lp_buf_append_byte(out, '}');
+    return 0;
+  }
+  /* A primitive in object form (logicalType etc. stripped), or a
+   * reference to a named type. */
+  return pcf_write(out, jt, ns, defined, depth + 1, errstr, errstr_size);
+}
+
+static char *canonical_form_of(const json_t *root, char *errstr,
+                               size_t errstr_size) {
+  struct lp_buf out;
+  lp_buf_init(&out);
+  json_t *defined = json_object();
+  int rc = pcf_write(&out, root, "", defined, 0, errstr, errstr_size);
+  json_decref(defined);
+  if (rc != 0) {
+    lp_buf_free(&out);
+    return NULL;
+  }
+  char *s = lp_xstrndup((const char *)out.data, out.len);
+  lp_buf_free(&out);
+  return s;
+}
+
+char *lp_avro_schema_canonical_form(const char *json, size_t len, char *errstr,
+                                    size_t errstr_size) {
+  json_error_t jerr;
+  json_t *root = json_loadb(json, len, JSON_DECODE_ANY, &jerr);
+  if (!root) {
+    lp_err(errstr, errstr_size, "schema: JSON line %d column %d: %s", jerr.line,
+           jerr.column, jerr.text);
+    return NULL;
+  }
+  char *s = canonical_form_of(root, errstr, errstr_size);
+  json_decref(root);
+  return s;
+}
+
+/* ------------------------------------------------------------------------
+ * Start-up check: the embedded schemas match the field tables
+ */
+
+static avro_schema_t skip_links(avro_schema_t s) {
+  while (is_avro_link(s))
+    s = avro_schema_link_target(s);
+  return s;
+}
+
+/* For ["null", X] unions: X's type, else AVRO_NULL (not such a union). */
+static avro_type_t optional_branch_type(avro_schema_t s) {
+  if (!is_avro_union(s) || avro_schema_union_size(s) != 2)
+    return AVRO_NULL;
+  if (!is_avro_null(avro_schema_union_branch(s, 0)))
+    return AVRO_NULL;
+  return avro_typeof(skip_links(avro_schema_union_branch(s, 1)));
+}
+
+/* Is the JSON default jd the C zero value of field f? */
+static int default_is_zero(const struct field_desc *f, const json_t *jd) {
+  switch (f->kind) {
+  case FK_OPT_STRING:
+  case FK_OPT_BYTES:
+    return json_is_null(jd);
+  case FK_INT:
+  case FK_LONG:
+    return json_is_integer(jd) && json_integer_value(jd) == 0;
+  case FK_ENUM:
+    return json_is_string(jd) &&
+           strcmp(json_string_value(jd), f->enumd->symbols[0]) == 0;
+  case FK_STRING_ARRAY:
+  case FK_RECORD_ARRAY:
+    return json_is_array(jd) && json_array_size(jd) == 0;
+  default:
+    return 0;
+  }
+}
+
+/* The JSON object defining the record of field type jt (inline only). */
+static const json_t *inline_record(const json_t *jt, int in_array) {
+  if (in_array)
+    jt = json_object_get(jt, "items");
+  return json_is_object(jt) ? jt : NULL;
+}
+
+static int check_enum(const struct enum_desc *e, avro_schema_t s,
+                      const json_t *jt, const char *where, char *errstr,
+                      size_t errstr_size) {
+  if (!is_avro_enum(s) || strcmp(avro_schema_name(s), e->name) != 0)
+    return lp_err(errstr, errstr_size, "%s: expected enum %s", where, e->name);
+  if (avro_schema_enum_number_of_symbols(s) != e->n_symbols)
+    return lp_err(errstr, errstr_size,
+                  "%s: enum %s has %d symbols, the "
+                  "code knows %d",
+                  where, e->name, avro_schema_enum_number_of_symbols(s),
+                  e->n_symbols);
+  for (int i = 0; i < e->n_symbols; i++) {
+    const char *c = e->c_name(i);
+    if (strcmp(avro_schema_enum_get(s, i), e->symbols[i]) != 0 || !c ||
+        strcmp(c, e->symbols[i]) != 0)
+      return lp_err(errstr, errstr_size,
+                    "%s: enum %s symbol %d is \"%s\", expected \"%s\" "
+                    "(events.c: \"%s\")",
+                    where, e->name, i, avro_schema_enum_get(s, i),
+                    e->symbols[i], c ? c : "?");
+  }
+  const char *def = json_string_value(json_object_get(jt, "default"));
+  if (!def || strcmp(def, e->symbols[e->default_symbol]) != 0)
+    return lp_err(errstr, errstr_size,
+                  "%s: enum %s must have \"default\": \"%s\"", where, e->name,
+                  e->symbols[e->default_symbol]);
+  return 0;
+}
+
+static int check_record(const struct record_desc *d, avro_schema_t s,
+                        const json_t *js, char *errstr, size_t errstr_size) {
+  if (!is_avro_record(s) || strcmp(avro_schema_name(s), d->name) != 0)
+    return lp_err(errstr, errstr_size, "schema: expected record %s", d->name);
+  const json_t *jfields = json_object_get(js, "fields");
+  if (avro_schema_record_size(s) != d->n_fields ||
+      json_array_size(jfields) != d->n_fields)
+    return lp_err(errstr, errstr_size,
+                  "schema: %s has %zu fields, the code knows %zu", d->name,
+                  avro_schema_record_size(s), d->n_fields);
+  for (size_t i = 0; i < d->n_fields; i++) {
+    const struct field_desc *f = &d->fields[i];
+    const json_t *jf = json_array_get(jfields, i);
+    const json_t *jt = json_object_get(jf, "type");
+    char where[128];
+    snprintf(where, sizeof(where), "schema: %s.%s", d->name, f->name);
+    const char *name = avro_schema_record_field_name(s, (int)i);
+    if (strcmp(name, f->name) != 0)
+      return lp_err(errstr, errstr_size,
+                    "schema: %s field %zu is \"%s\", the code expects \"%s\"",
+                    d->name, i, name, f->name);
+    if (!json_is_string(json_object_get(jf, "doc")))
+      return lp_err(errstr, errstr_size, "%s: no doc", where);
+    const json_t *jd = json_object_get(jf, "default");
+    if (!!jd != !!f->has_default || (jd && !default_is_zero(f, jd)))
+      return lp_err(errstr, errstr_size,
+                    f->has_default
+                        ? "%s: needs a default, the C zero value"
+                        : "%s: must have no default (required field)",
+                    where);
+    avro_schema_t fs =
+        skip_links(avro_schema_record_field_get_by_index(s, (int)i));
+    int ok = 1;
+    switch (f->kind) {
+    case FK_STRING:
+      ok = is_avro_string(fs);
+      break;
+    case FK_OPT_STRING:
+      ok = optional_branch_type(fs) == AVRO_STRING;
+      break;
+    case FK_INT:
+      ok = is_avro_int32(fs);
+      break;
+    case FK_LONG:
+      ok = is_avro_int64(fs);
+      break;
+    case FK_BYTES:
+      ok = is_avro_bytes(fs);
+      break;
+    case FK_OPT_BYTES:
+      ok = optional_branch_type(fs) == AVRO_BYTES;
+      break;
+    case FK_ENUM:
+      if (check_enum(f->enumd, fs, jt, where, errstr, errstr_size) != 0)
+        return -1;
+      break;
+    case FK_STRING_ARRAY:
+      ok = is_avro_array(fs) &&
+           is_avro_string(skip_links(avro_schema_array_items(fs)));
+      break;
+    case FK_RECORD_ARRAY:
+    case FK_RECORD: {
+      int in_array = f->kind == FK_RECORD_ARRAY;
+      if (in_array && !is_avro_array(fs))
+        return lp_err(errstr, errstr_size, "%s: expected an array", where);
+      avro_schema_t rs =
+          in_array ? skip_links(avro_schema_array_items(fs)) : fs;
+      const json_t *jr = inline_record(jt, in_array);
+      if (!jr)
+        return lp_err(errstr, errstr_size,
+                      "%s: record %s must be defined inline", where,
+                      f->record->name);
+      if (check_record(f->record, rs, jr, errstr, errstr_size) != 0)
+        return -1;
+      break;
+    }
+    }
+    if (!ok)
+      return lp_err(errstr, errstr_size,
+                    "%s: type %s does not fit the C "
+                    "member",
+                    where, avro_schema_type_name(fs));
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Datum checking against a writer schema (before avro-c reads it)
+ */
+
+struct walk {
+  const uint8_t *p, *end;
+  char *errstr;
+  size_t errstr_size;
+};
+
+static int walk_truncated(struct walk *w, const struct path *p) {
+  char where[192];
+  path_str(p, where, sizeof(where));
+  return lp_err(w->errstr, w->errstr_size, "avro: truncated datum%s%s",
+                where[0] ? " at " : "", where);
+}
+
+/* Zig-zag varint of at most 64 bits. */
+static int walk_varint(struct walk *w, const struct path *p, int64_t *out) {
+  uint64_t v = 0;
+  for (int i = 0;; i++) {
+    if (w->p >= w->end)
+      return walk_truncated(w, p);
+    uint8_t b = *w->p++;
+    if (i == 9 && (b & 0xfe))
+      return path_err(p, w->errstr, w->errstr_size,
+                      "malformed varint (more than 64 bits)");
+    v |= (uint64_t)(b & 0x7f) << (7 * i);
+    if (!(b & 0x80))
+      break;
+  }
+  *out = (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+  return 0;
+}
+
+/* A length prefix: non-negative and within the bytes left. */
+static int walk_length(struct walk *w, const struct path *p, int is_string,
+                       size_t *out) {
+  int64_t n;
+  if (walk_varint(w, p, &n) != 0)
+    return -1;
+  if (n < 0)
+    return path_err(p, w->errstr, w->errstr_size, "negative length %" PRId64,
+                    n);
+  if (is_string && n > LP_MAX_STRING_BYTES)
+    return path_err(p, w->errstr, w->errstr_size,
+                    "string of %" PRId64 " bytes exceeds the limit of %d", n,
+                    LP_MAX_STRING_BYTES);
+  if ((uint64_t)n > (uint64_t)(w->end - w->p))
+    return walk_truncated(w, p);
+  *out = (size_t)n;
+  return 0;
+}
+
+static int walk_string(struct walk *w, const struct path *p) {
+  size_t n;
+  if (walk_length(w, p, 1, &n) != 0)
+    return -1;
+  const char *s = (const char *)w->p;
+  if (memchr(s, '\0', n))
+    return path_err(p, w->errstr, w->errstr_size,
+                    "string contains a NUL "
+                    "byte");
+  if (!lp_utf8_valid(s, n))
+    return path_err(p, w->errstr, w->errstr_size, "not valid UTF-8");
+  w->p += n;
+  return 0;
+}
+
+static int walk_value(struct walk *w, avro_schema_t s, const struct path *p,
+                      int depth);
+
+/* Array and map blocks: count, (byte size when count < 0), items. */
+static int walk_blocks(struct walk *w, avro_schema_t s, const struct path *p,
+                       int depth, int is_map) {
+  avro_schema_t child =
+      is_map ? avro_schema_map_values(s) : avro_schema_array_items(s);
+  size_t total = 0;
+  for (;;) {
+    int64_t count;
+    if (walk_varint(w, p, &count) != 0)
+      return -1;
+    if (count == 0)
+      return 0;
+    /* A negative count is followed by the block's size in bytes. */
+    int sized = count < 0;
+    uint64_t items = sized ? 0 - (uint64_t)count : (uint64_t)count;
+    if (items > (uint64_t)(LP_AVRO_MAX_ARRAY_ITEMS - total))
+      return path_err(p, w->errstr, w->errstr_size, "more than %d %s",
+                      LP_AVRO_MAX_ARRAY_ITEMS,
+                      is_map ? "map entries" : "array items");
+    size_t block_bytes = 0;
+    if (sized && walk_length(w, p, 0, &block_bytes) != 0)
+      return -1;
+    const uint8_t *start = w->p;
+    for (uint64_t i = 0; i < items; i++, total++) {
+      struct path item = {p, NULL, total};
+      if (is_map && walk_string(w, &item) != 0)
+        return -1;
+      if (walk_value(w, child, &item, depth + 1) != 0)
+        return -1;
+    }
+    if (sized && (size_t)(w->p - start) != block_bytes)
+      return path_err(p, w->errstr, w->errstr_size,
+                      "block says %zu bytes but its items take %zu",
+                      block_bytes, (size_t)(w->p - start));
+  }
+}
+
+/* Checks one datum of schema s at w->p and moves past it. */
+static int walk_value(struct walk *w, avro_schema_t s, const struct path *p,
+                      int depth) {
+  int64_t v;
+  size_t n;
+  if (depth > LP_AVRO_MAX_DEPTH)
+    return path_err(p, w->errstr, w->errstr_size, "nested more than %d deep",
+                    LP_AVRO_MAX_DEPTH);
+  s = skip_links(s);
+  switch (avro_typeof(s)) {
+  case AVRO_NULL:
+    return 0;
+  case AVRO_BOOLEAN:
+    if (w->p >= w->end)
+      return walk_truncated(w, p);
+    if (*w->p > 1)
+      return path_err(p, w->errstr, w->errstr_size,
+                      "boolean byte 0x%02x is neither 0 nor 1", *w->p);
+    w->p++;
+    return 0;
+  case AVRO_INT32:
+    if (walk_varint(w, p, &v) != 0)
+      return -1;
+    if (v < INT32_MIN || v > INT32_MAX)
+      return path_err(p, w->errstr, w->errstr_size,
+                      "%" PRId64 " does not fit an int", v);
+    return 0;
+  case AVRO_INT64:
+    return walk_varint(w, p, &v);
+  case AVRO_FLOAT:
+  case AVRO_DOUBLE:
+  case AVRO_FIXED:
+    n = avro_typeof(s) == AVRO_FLOAT    ? 4
+        : avro_typeof(s) == AVRO_DOUBLE ? 8
+                                        : (size_t)avro_schema_fixed_size(s);
+    if (n > (size_t)(w->end - w->p))
+      return walk_truncated(w, p);
+    w->p += n;
+    return 0;
+  case AVRO_BYTES:
+    if (walk_length(w, p, 0, &n) != 0)
+      return -1;
+    w->p += n;
+    return 0;
+  case AVRO_STRING:
+    return walk_string(w, p);
+  case AVRO_ENUM:
+    if (walk_varint(w, p, &v) != 0)
+      return -1;
+    if (v < 0 || v >= avro_schema_enum_number_of_symbols(s))
+      return path_err(p, w->errstr, w->errstr_size,
+                      "enum index %" PRId64 " out of range (%d symbols)", v,
+                      avro_schema_enum_number_of_symbols(s));
+    return 0;
+  case AVRO_UNION:
+    if (walk_varint(w, p, &v) != 0)
+      return -1;
+    if (v < 0 || (uint64_t)v >= avro_schema_union_size(s))
+      return path_err(p, w->errstr, w->errstr_size,
+                      "union branch %" PRId64 " out of range (%zu branches)", v,
+                      avro_schema_union_size(s));
+    return walk_value(w, avro_schema_union_branch(s, (int)v), p, depth + 1);
+  case AVRO_ARRAY:
+    return walk_blocks(w, s, p, depth, 0);
+  case AVRO_MAP:
+    return walk_blocks(w, s, p, depth, 1);
+  case AVRO_RECORD:
+    for (size_t i = 0; i < avro_schema_record_size(s); i++) {
+      struct path field = {p, avro_schema_record_field_name(s, (int)i), 0};
+      if (walk_value(w, avro_schema_record_field_get_by_index(s, (int)i),
+                     &field, depth + 1) != 0)
+        return -1;
+    }
+    return 0;
+  default:
+    return path_err(p, w->errstr, w->errstr_size, "unsupported schema type");
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * Plans: how a writer schema's value maps onto one of our C records
+ */
+
+struct plan;
+
+struct plan_field {
+  int widx;         /* writer field index, -1: absent (C zero default) */
+  struct plan *sub; /* FK_RECORD / FK_RECORD_ARRAY */
+  int *enum_map;    /* FK_ENUM: writer symbol -> our value, or -1 */
+  int enum_map_len;
+};
+
+struct plan {
+  const struct record_desc *desc;
+  struct plan_field f[]; /* desc->n_fields */
+};
+
+static void plan_free(struct plan *pl) {
+  if (!pl)
+    return;
+  for (size_t i = 0; i < pl->desc->n_fields; i++) {
+    plan_free(pl->f[i].sub);
+    free(pl->f[i].enum_map);
+  }
+  free(pl);
+}
+
+/* Can a writer value of schema ws be read as a string (or bytes, for the
+ * bytes kinds): string, bytes, or a union of those and null? */
+static int stringish(avro_schema_t ws) {
+  ws = skip_links(ws);
+  if (is_avro_string(ws) || is_avro_bytes(ws))
+    return 1;
+  if (!is_avro_union(ws))
+    return 0;
+  int text = 0;
+  for (size_t i = 0; i < avro_schema_union_size(ws); i++) {
+    avro_schema_t b = skip_links(avro_schema_union_branch(ws, (int)i));
+    if (is_avro_string(b) || is_avro_bytes(b))
+      text = 1;
+    else if (!is_avro_null(b))
+      return 0;
+  }
+  return text;
+}
+
+static struct plan *plan_compile(const struct record_desc *d, avro_schema_t ws,
+                                 const struct path *p, char *errstr,
+                                 size_t errstr_size);
+
+/* "<path>: <message>", or the message alone at the top level. */
+static int plan_err(const struct path *p, char *errstr, size_t errstr_size,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int plan_err(const struct path *p, char *errstr, size_t errstr_size,
+                    const char *fmt, ...) {
+  char where[192], msg[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  path_str(p, where, sizeof(where));
+  return lp_err(errstr, errstr_size, "%s%s%s", where, where[0] ? ": " : "",
+                msg);
+}
+
+static int plan_field_compile(struct plan_field *pf, const struct field_desc *f,
+                              avro_schema_t ws, const struct path *p,
+                              char *errstr, size_t errstr_size) {
+  ws = skip_links(ws);
+  avro_type_t t = avro_typeof(ws);
+  switch (f->kind) {
+  case FK_STRING:
+  case FK_OPT_STRING:
+  case FK_BYTES:
+  case FK_OPT_BYTES:
+    if (stringish(ws))
+      return 0;
+    break;
+  case FK_INT:
+    if (t == AVRO_INT32)
+      return 0;
+    break;
+  case FK_LONG:
+    if (t == AVRO_INT32 || t == AVRO_INT64)
+      return 0;
+    break;
+  case FK_ENUM: {
+    const struct enum_desc *e = f->enumd;
+    if (t != AVRO_ENUM || strcmp(avro_schema_name(ws), e->name) != 0)
+      break;
+    pf->enum_map_len = avro_schema_enum_number_of_symbols(ws);
+    pf->enum_map = lp_xcalloc((size_t)pf->enum_map_len + 1, sizeof(int));
+    for (int j = 0; j < pf->enum_map_len; j++) {
+      const char *sym = avro_schema_enum_get(ws, j);
+      pf->enum_map[j] = e->default_symbol;
+      for (int k = 0; k < e->n_symbols; k++)
+        if (strcmp(sym, e->symbols[k]) == 0)
+          pf->enum_map[j] = k;
+    }
+    return 0;
+  }
+  case FK_STRING_ARRAY:
+    if (t == AVRO_ARRAY && stringish(avro_schema_array_items(ws)))
+      return 0;
+    break;
+  case FK_RECORD_ARRAY:
+    if (t != AVRO_ARRAY)
+      break;
+    pf->sub = plan_compile(f->record, avro_schema_array_items(ws), p, errstr,
+                           errstr_size);
+    return pf->sub ? 0 : -1;
+  case FK_RECORD:
+    pf->sub = plan_compile(f->record, ws, p, errstr, errstr_size);
+    return pf->sub ? 0 : -1;
+  }
+  return plan_err(p, errstr, errstr_size,
+                  "writer type %s cannot be read as our type",
+                  avro_schema_type_name(ws));
+}
+
+/* The plan reading writer record schema ws as d; NULL with errstr when the
+ * writer schema is incompatible (Avro schema resolution rules). */
+static struct plan *plan_compile(const struct record_desc *d, avro_schema_t ws,
+                                 const struct path *p, char *errstr,
+                                 size_t errstr_size) {
+  ws = skip_links(ws);
+  if (!is_avro_record(ws)) {
+    plan_err(p, errstr, errstr_size,
+             "writer schema is not a record (it is %s), expected record %s",
+             avro_schema_type_name(ws), d->name);
+    return NULL;
+  }
+  if (strcmp(avro_schema_name(ws), d->name) != 0) {
+    plan_err(p, errstr, errstr_size,
+             "writer record %s is not %s (record names must match)",
+             avro_schema_name(ws), d->name);
+    return NULL;
+  }
+  struct plan *pl = lp_xcalloc(1, sizeof(*pl) + d->n_fields * sizeof(pl->f[0]));
+  pl->desc = d;
+  for (size_t i = 0; i < d->n_fields; i++) {
+    const struct field_desc *f = &d->fields[i];
+    struct path fp = {p, f->name, 0};
+    pl->f[i].widx = avro_schema_record_field_get_index(ws, f->name);
+    if (pl->f[i].widx < 0) {
+      if (f->has_default)
+        continue;
+      plan_err(&fp, errstr, errstr_size,
+               "missing from the writer schema and has no default");
+      goto fail;
+    }
+    if (plan_field_compile(
+            &pl->f[i], f,
+            avro_schema_record_field_get_by_index(ws, pl->f[i].widx), &fp,
+            errstr, errstr_size) != 0)
+      goto fail;
+  }
+  return pl;
+fail:
+  plan_free(pl);
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Writer value -> C record
+ */
+
+/* The value itself, or the current branch of a union. */
+static int unwrap(avro_value_t *v, avro_value_t *branch) {
+  if (avro_value_get_type(v) != AVRO_UNION) {
+    *branch = *v;
+    return 0;
+  }
+  return avro_value_get_current_branch(v, branch);
+}
+
+/* Reads a string-like writer value: *out is a copy (caller frees), NULL
+ * for null; bytes values are checked like strings. */
+static int read_text(avro_value_t *v, int required, const struct path *p,
+                     char **out, char *errstr, size_t errstr_size) {
+  avro_value_t b;
+  const void *data = NULL;
+  size_t size = 0;
+  *out = NULL;
+  if (unwrap(v, &b) != 0)
+    return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+  switch (avro_value_get_type(&b)) {
+  case AVRO_NULL:
+    if (required)
+      return path_err(p, errstr, errstr_size, "required field is null");
+    return 0;
+  case AVRO_STRING: {
+    const char *s = NULL;
+    if (avro_value_get_string(&b, &s, &size) != 0)
+      return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+    *out = lp_xstrndup(s, size ? size - 1 : 0); /* size counts the NUL */
+    return 0;
+  }
+  case AVRO_BYTES:
+    if (avro_value_get_bytes(&b, &data, &size) != 0)
+      return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+    if (size > LP_MAX_STRING_BYTES)
+      return path_err(p, errstr, errstr_size,
+                      "string of %zu bytes exceeds the limit of %d", size,
+                      LP_MAX_STRING_BYTES);
+    if (memchr(data, '\0', size))
+      return path_err(p, errstr, errstr_size, "string contains a NUL byte");
+    if (!lp_utf8_valid(data, size))
+      return path_err(p, errstr, errstr_size, "not valid UTF-8");
+    *out = lp_xstrndup(data, size);
+    return 0;
+  default:
+    return path_err(p, errstr, errstr_size, "expected a string");
+  }
+}
+
+/* Reads a bytes-like writer value into a new buffer (at least 1 byte
+ * allocated, so present-but-empty is not NULL); NULL for null. */
+static int read_blob(avro_value_t *v, int required, const struct path *p,
+                     uint8_t **out, size_t *len, char *errstr,
+                     size_t errstr_size) {
+  avro_value_t b;
+  const void *data = NULL;
+  size_t size = 0;
+  *out = NULL;
+  *len = 0;
+  if (unwrap(v, &b) != 0)
+    return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+  avro_type_t t = avro_value_get_type(&b);
+  if (t == AVRO_NULL) {
+    if (required)
+      return path_err(p, errstr, errstr_size, "required field is null");
+    return 0;
+  }
+  int rc;
+  if (t == AVRO_BYTES) {
+    rc = avro_value_get_bytes(&b, &data, &size);
+  } else if (t == AVRO_STRING) {
+    const char *s = NULL;
+    rc = avro_value_get_string(&b, &s, &size);
+    data = s;
+    size = size ? size - 1 : 0;
+  } else {
+    return path_err(p, errstr, errstr_size, "expected bytes");
+  }
+  if (rc != 0)
+    return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+  *out = lp_xmalloc(size ? size : 1);
+  if (size)
+    memcpy(*out, data, size);
+  *len = size;
+  return 0;
+}
+
+static int read_record(const struct plan *pl, avro_value_t *rec, void *base,
+                       const struct path *p, char *errstr, size_t errstr_size);
+
+static int read_field(const struct plan_field *pf, const struct field_desc *f,
+                      avro_value_t *v, char *base, const struct path *p,
+                      char *errstr, size_t errstr_size) {
+  void *m = base + f->offset;
+  switch (f->kind) {
+  case FK_STRING:
+  case FK_OPT_STRING:
+    return read_text(v, f->kind == FK_STRING, p, (char **)m, errstr,
+                     errstr_size);
+  case FK_BYTES:
+  case FK_OPT_BYTES:
+    return read_blob(v, f->kind == FK_BYTES, p, (uint8_t **)m,
+                     (size_t *)(base + f->count_offset), errstr, errstr_size);
+  case FK_INT: {
+    int32_t i = 0;
+    if (avro_value_get_int(v, &i) != 0)
+      return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+    memcpy(m, &i, sizeof(i));
+    return 0;
+  }
+  case FK_LONG: {
+    int64_t l = 0;
+    int rc;
+    if (avro_value_get_type(v) == AVRO_INT32) {
+      int32_t i = 0;
+      rc = avro_value_get_int(v, &i);
+      l = i;
+    } else {
+      rc = avro_value_get_long(v, &l);
+    }
+    if (rc != 0)
+      return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+    memcpy(m, &l, sizeof(l));
+    return 0;
+  }
+  case FK_ENUM: {
+    int w = -1;
+    if (avro_value_get_enum(v, &w) != 0)
+      return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+    if (w < 0 || w >= pf->enum_map_len || pf->enum_map[w] < 0)
+      return path_err(p, errstr, errstr_size, "unknown symbol %d", w);
+    memcpy(m, &pf->enum_map[w], sizeof(int));
+    return 0;
+  }
+  case FK_STRING_ARRAY:
+  case FK_RECORD_ARRAY: {
+    size_t n = 0;
+    if (avro_value_get_size(v, &n) != 0)
+      return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+    if (n == 0)
+      return 0;
+    int strings = f->kind == FK_STRING_ARRAY;
+    size_t elem = strings ? sizeof(char *) : f->record->c_size;
+    char *items = lp_xcalloc(n, elem);
+    /* Owned by the record from here, so its _clear frees partial work. */
+    *(void **)m = items;
+    *(size_t *)(base + f->count_offset) = n;
+    for (size_t i = 0; i < n; i++) {
+      struct path ip = {p, NULL, i};
+      avro_value_t item;
+      if (avro_value_get_by_index(v, i, &item, NULL) != 0)
+        return path_err(&ip, errstr, errstr_size, "avro: %s", avro_strerror());
+      if (strings ? read_text(&item, 1, &ip, (char **)(items + i * elem),
+                              errstr, errstr_size)
+                  : read_record(pf->sub, &item, items + i * elem, &ip, errstr,
+                                errstr_size))
+        return -1;
+    }
+    return 0;
+  }
+  case FK_RECORD:
+    return read_record(pf->sub, v, m, p, errstr, errstr_size);
+  }
+  return path_err(p, errstr, errstr_size, "unknown field kind");
+}
+
+/* Fills the C record at base from writer record value rec per plan pl. */
+static int read_record(const struct plan *pl, avro_value_t *rec, void *base,
+                       const struct path *p, char *errstr, size_t errstr_size) {
+  const struct record_desc *d = pl->desc;
+  for (size_t i = 0; i < d->n_fields; i++) {
+    const struct plan_field *pf = &pl->f[i];
+    if (pf->widx < 0)
+      continue; /* absent from the writer: the C zero is the default */
+    struct path fp = {p, d->fields[i].name, 0};
+    avro_value_t v;
+    if (avro_value_get_by_index(rec, (size_t)pf->widx, &v, NULL) != 0)
+      return path_err(&fp, errstr, errstr_size, "avro: %s", avro_strerror());
+    if (read_field(pf, &d->fields[i], &v, base, &fp, errstr, errstr_size))
+      return -1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * C record -> our value
+ */
+
+struct enc {
+  int repair;         /* dead letters: repair strings instead of failing */
+  struct lp_buf *tmp; /* repaired text */
+  char *errstr;
+  size_t errstr_size;
+};
+
+/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
+static size_t utf8_seq(const unsigned char *s, size_t n) {
+  if (s[0] < 0x80)
+    return 1;
+  size_t len = (s[0] & 0xE0) == 0xC0   ? 2
+               : (s[0] & 0xF0) == 0xE0 ? 3
+               : (s[0] & 0xF8) == 0xF0 ? 4
+                                       : 0;
+  if (len == 0 || len > n || !lp_utf8_valid((const char *)s, len))
+    return 0;
+  return len;
+}
+
+/* Copies s into e->tmp with invalid UTF-8 replaced by U+FFFD, cut at a
+ * character boundary to at most LP_MAX_STRING_BYTES. */
+static const char *repair_text(struct enc *e, const char *s, size_t *len) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + *len;
+  lp_buf_reset(e->tmp);
+  while (p < end) {
+    size_t n = utf8_seq(p, (size_t)(end - p));
+    size_t add = n ? n : 3;
+    if (e->tmp->len + add > LP_MAX_STRING_BYTES)
+      break;
+    if (n)
+      lp_buf_append(e->tmp, p, n);
+    else
+      lp_buf_append(e->tmp, "\xEF\xBF\xBD", 3);
+    p += n ? n : 1;
+  }
+  *len = e->tmp->len;
+  return lp_buf_cstr(e->tmp);
+}
+
+static int set_text(struct enc *e, avro_value_t *v, const char *s,
+                    const struct path *p) {
+  size_t len = strlen(s);
+  if (len > LP_MAX_STRING_BYTES || !lp_utf8_valid(s, len)) {
+    if (!e->repair)
+      return len > LP_MAX_STRING_BYTES
+                 ? path_err(p, e->errstr, e->errstr_size,
+                            "string of %zu bytes exceeds the limit of %d", len,
+                            LP_MAX_STRING_BYTES)
+                 : path_err(p, e->errstr, e->errstr_size, "not valid UTF-8");
+    s = repair_text(e, s, &len);
+  }
+  if (avro_value_set_string_len(v, s, len + 1) != 0) /* size counts NUL */
+    return path_err(p, e->errstr, e->errstr_size, "avro: %s", avro_strerror());
+  return 0;
+}
+
+/* Selects branch 0 (null) or 1 of a ["null", X] union. */
+static int set_optional(struct enc *e, avro_value_t *v, int present,
+                        avro_value_t *branch, const struct path *p) {
+  if (avro_value_set_branch(v, present ? 1 : 0, branch) != 0 ||
+      (!present && avro_value_set_null(branch) != 0))
+    return path_err(p, e->errstr, e->errstr_size, "avro: %s", avro_strerror());
+  return 0;
+}
+
+static int write_record(struct enc *e, const struct record_desc *d,
+                        const void *base, avro_value_t *rec,
+                        const struct path *p);
+
+static int write_field(struct enc *e, const struct field_desc *f,
+                       const char *base, avro_value_t *v,
+                       const struct path *p) {
+  const void *m = base + f->offset;
+  avro_value_t b;
+  int rc = 0;
+  switch (f->kind) {
+  case FK_STRING:
+  case FK_OPT_STRING: {
+    const char *s = *(char *const *)m;
+    if (f->kind == FK_OPT_STRING) {
+      if (set_optional(e, v, s != NULL, &b, p) != 0)
+        return -1;
+      if (!s)
+        return 0;
+      v = &b;
+    } else if (!s) {
+      return path_err(p, e->errstr, e->errstr_size, "required field missing");
+    }
+    return set_text(e, v, s, p);
+  }
+  case FK_BYTES:
+  case FK_OPT_BYTES: {
+    const uint8_t *data = *(uint8_t *const *)m;
+    size_t len = *(const size_t *)(base + f->count_offset);
+    if (!data && len)
+      return path_err(p, e->errstr, e->errstr_size, "%zu bytes but no buffer",
+                      len);
+    if (f->kind == FK_OPT_BYTES) {
+      if (set_optional(e, v, data != NULL, &b, p) != 0)
+        return -1;
+      if (!data)
+        return 0;
+      v = &b;
+    }
+    static const uint8_t empty[1];
+    rc = avro_value_set_bytes(v, (void *)(data ? data : empty), len);
+    break;
+  }
+  case FK_INT: {
+    int32_t i;
+    memcpy(&i, m, sizeof(i));
+    rc = avro_value_set_int(v, i);
+    break;
+  }
+  case FK_LONG: {
+    int64_t l;
+    memcpy(&l, m, sizeof(l));
+    rc = avro_value_set_long(v, l);
+    break;
+  }
+  case FK_ENUM: {
+    int x;
+    memcpy(&x, m, sizeof(x));
+    if (x < 0 || x >= f->enumd->n_symbols)
+      return path_err(p, e->errstr, e->errstr_size, "unknown value %d", x);
+    rc = avro_value_set_enum(v, x);
+    break;
+  }
+  case FK_STRING_ARRAY:
+  case FK_RECORD_ARRAY: {
+    const char *items = *(const char *const *)m;
+    size_t n = *(const size_t *)(base + f->count_offset);
+    if (n > LP_AVRO_MAX_ARRAY_ITEMS)
+      return path_err(p, e->errstr, e->errstr_size,
+                      "%zu items exceed the limit of %d", n,
+                      LP_AVRO_MAX_ARRAY_ITEMS);
+    if (n && !items)
+      return path_err(p, e->errstr, e->errstr_size, "%zu items but no array",
+                      n);
+    for (size_t i = 0; i < n; i++) {
+      struct path ip = {p, NULL, i};
+      avro_value_t item;
+      if (avro_value_append(v, &item, NULL) != 0)
+        return path_err(&ip, e->errstr, e->errstr_size, "avro: %s",
+                        avro_strerror());
+      if (f->kind == FK_STRING_ARRAY) {
+        const char *s = ((char *const *)(const void *)items)[i];
+        if (!s)
+          return path_err(&ip, e->errstr, e->errstr_size,
+                          "required field missing");
+        if (set_text(e, &item, s, &ip) != 0)
+          return -1;
+      } else if (write_record(e, f->record, items + i * f->record->c_size,
+                              &item, &ip) != 0) {
+        return -1;
+      }
+    }
+    return 0;
+  }
+  case FK_RECORD:
+    return write_record(e, f->record, m, v, p);
+  }
+  if (rc != 0)
+    return path_err(p, e->errstr, e->errstr_size, "avro: %s", avro_strerror());
+  return 0;
+}
+
+/* Fills our record value rec (already reset) from the C record at base. */
+static int write_record(struct enc *e, const struct record_desc *d,
+                        const void *base, avro_value_t *rec,
+                        const struct path *p) {
+  for (size_t i = 0; i < d->n_fields; i++) {
+    struct path fp = {p, d->fields[i].name, 0};
+    avro_value_t v;
+    if (avro_value_get_by_index(rec, i, &v, NULL) != 0)
+      return path_err(&fp, e->errstr, e->errstr_size, "avro: %s",
+                      avro_strerror());
+    if (write_field(e, &d->fields[i], base, &v, &fp) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * The codec
+ */
+
+/* A schema records may have been written with, and the avro-c objects
+ * reused to read them. */
+struct writer_schema {
+  int64_t registry_id;  /* Confluent id, or -1 (found by fingerprint) */
+  uint64_t fingerprint; /* single-object entries */
+  avro_schema_t schema; /* NULL for a cached registry failure */
+  char *error;          /* permanent registry failure (negative cache) */
+  char *full_name;      /* for messages */
+  avro_value_iface_t *iface;
+  avro_value_t value; /* created on first read */
+  int has_value;
+  struct plan *plans[LP_AVRO_REC_COUNT]; /* built on first use */
+  char *plan_errors[LP_AVRO_REC_COUNT];  /* incompatible: why */
+};
+
+struct our_schema {
+  avro_schema_t schema;
+  avro_value_iface_t *iface;
+  avro_value_t value; /* reused by the encoder */
+  char *canonical;
+  uint64_t fingerprint;
+};
+
+/* Everything is owned by the codec and released by lp_avro_codec_destroy,
+ * except last_registry_hit, which borrows one of writers[]. */
+struct lp_avro_codec {
+  struct our_schema ours[LP_AVRO_REC_COUNT];
+  struct writer_schema **writers; /* ours first, then added ones */
+  size_t n_writers;
+  struct writer_schema *last_registry_hit; /* borrowed; NULL after evicting */
+  avro_reader_t reader;
+  avro_writer_t writer;
+  struct lp_buf tmp;
+  char *registry_url;   /* without a trailing '/'; NULL: none */
+  char *registry_shown; /* the URL without user:password, for messages */
+  CURL *curl;
+  struct lp_buf http_body;
+  int last_retryable;
+};
+
+static const char *const record_names[LP_AVRO_REC_COUNT] = {
+    "OrderEvent", "CustomerEvent", "RewardDecision", "DeadLetter"};
+
+static void writer_schema_free(struct writer_schema *ws) {
+  if (!ws)
+    return;
+  for (int t = 0; t < LP_AVRO_REC_COUNT; t++) {
+    plan_free(ws->plans[t]);
+    free(ws->plan_errors[t]);
+  }
+  if (ws->has_value)
+    avro_value_decref(&ws->value);
+  if (ws->iface)
+    avro_value_iface_decref(ws->iface);
+  if (ws->schema)
+    avro_schema_decref(ws->schema);
+  free(ws->error);
+  free(ws->full_name);
+  free(ws);
+}
+
+/* Parses json into a new writer schema entry (fingerprint computed);
+ * NULL with errstr. */
+static struct writer_schema *writer_schema_new(const char *json, size_t len,
+                                               char *errstr,
+                                               size_t errstr_size) {
+  struct writer_schema *ws = lp_xcalloc(1, sizeof(*ws));
+  ws->registry_id = -1;
+  char *pcf = lp_avro_schema_canonical_form(json, len, errstr, errstr_size);
+  if (!pcf)
+    goto fail;
+  ws->fingerprint = lp_avro_crc64(pcf, strlen(pcf));
+  free(pcf);
+  if (avro_schema_from_json_length(json, len, &ws->schema) != 0) {
+    ws->schema = NULL;
+    lp_err(errstr, errstr_size, "schema: %s", avro_strerror());
+    goto fail;
+  }
+  avro_schema_t s = skip_links(ws->schema);
+  if (is_avro_named_type(s))
+    ws->full_name = avro_schema_namespace(s) && *avro_schema_namespace(s)
+                        ? lp_xasprintf("%s.%s", avro_schema_namespace(s),
+                                       avro_schema_name(s))
+                        : lp_xstrdup(avro_schema_name(s));
+  else
+    ws->full_name = lp_xstrdup(avro_schema_type_name(s));
+  ws->iface = avro_generic_class_from_schema(ws->schema);
+  if (!ws->iface) {
+    lp_err(errstr, errstr_size, "schema: %s", avro_strerror());
+    goto fail;
+  }
+  return ws;
+fail:
+  writer_schema_free(ws);
+  return NULL;
+}
+
+/* Takes ws into the cache (or frees it and fails when the cache is full).
+ * A full cache first drops its oldest cached registry failure, so garbage
+ * records naming random ids cannot crowd out real schemas. */
+static int add_writer(struct lp_avro_codec *c, struct writer_schema *ws,
+                      char *errstr, size_t errstr_size) {
+  if (c->n_writers >= LP_AVRO_MAX_WRITERS) {
+    size_t i = 0;
+    while (i < c->n_writers && !c->writers[i]->error)
+      i++;
+    if (i == c->n_writers) {
+      writer_schema_free(ws);
+      return lp_err(errstr, errstr_size,
+                    "avro: more than %d writer schemas; refusing more",
+                    LP_AVRO_MAX_WRITERS);
+    }
+    writer_schema_free(c->writers[i]);
+    memmove(&c->writers[i], &c->writers[i + 1],
+            (c->n_writers - i - 1) * sizeof(*c->writers));
+    c->n_writers--;
+    c->last_registry_hit = NULL;
+  }
+  c->writers =
+      lp_xrealloc(c->writers, (c->n_writers + 1) * sizeof(*c->writers));
+  c->writers[c->n_writers++] = ws;
+  return 0;
+}
+
+static struct writer_schema *find_fingerprint(struct lp_avro_codec *c,
+                                              uint64_t fp) {
+  for (size_t i = 0; i < c->n_writers; i++)
+    if (c->writers[i]->registry_id < 0 && c->writers[i]->fingerprint == fp)
+      return c->writers[i];
+  return NULL;
+}
+
+static struct writer_schema *find_registry_id(struct lp_avro_codec *c,
+                                              uint32_t id) {
+  if (c->last_registry_hit && c->last_registry_hit->registry_id == id)
+    return c->last_registry_hit;
+  for (size_t i = 0; i < c->n_writers; i++)
+    if (c->writers[i]->registry_id == (int64_t)id)
+      return c->last_registry_hit = c->writers[i];
+  return NULL;
+}
+
+/* The URL for messages: "scheme://user:pass@host" loses "user:pass@". */
+static char *redact_url(const char *url) {
+  const char *scheme = strstr(url, "://");
+  const char *host = scheme ? scheme + 3 : url;
+  const char *at = strchr(host, '@');
+  const char *slash = strchr(host, '/');
+  if (!at || (slash && slash < at))
+    return lp_xstrdup(url);
+  return lp_xasprintf("%.*s%s", (int)(host - url), url, at + 1);
+}
+
+void lp_avro_codec_destroy(struct lp_avro_codec **cp) {
+  struct lp_avro_codec *c = cp ? *cp : NULL;
+  if (!c)
+    return;
+  for (int t = 0; t < LP_AVRO_REC_COUNT; t++) {
+    struct our_schema *o = &c->ours[t];
+    if (o->value.iface)
+      avro_value_decref(&o->value);
+    if (o->iface)
+      avro_value_iface_decref(o->iface);
+    if (o->schema)
+      avro_schema_decref(o->schema);
+    free(o->canonical);
+  }
+  for (size_t i = 0; i < c->n_writers; i++)
+    writer_schema_free(c->writers[i]);
+  free(c->writers);
+  if (c->reader)
+    avro_reader_free(c->reader);
+  if (c->writer)
+    avro_writer_free(c->writer);
+  lp_buf_free(&c->tmp);
+  lp_buf_free(&c->http_body);
+  if (c->curl)
+    curl_easy_cleanup(c->curl);
+  if (c->registry_url)
+    curl_global_cleanup();
+  free(c->registry_url);
+  free(c->registry_shown);
+  free(c);
+  *cp = NULL;
+}
+
+static const char *embedded_schema(const char *name) {
+  for (const struct lp_embedded_schema *e = lp_embedded_schemas; e->name; e++)
+    if (strcmp(e->name, name) == 0)
+      return e->json;
+  return NULL;
+}
+
+/* Loads our schema for type t and checks it against the field tables. */
+static int load_ours(struct lp_avro_codec *c, int t, char *errstr,
+                     size_t errstr_size) {
+  struct our_schema *o = &c->ours[t];
+  const char *json = embedded_schema(record_names[t]);
+  if (!json)
+    return lp_err(errstr, errstr_size,
+                  "schema: schemas/%s.avsc is not compiled in",
+                  record_names[t]);
+  json_error_t jerr;
+  json_t *root = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root)
+    return lp_err(errstr, errstr_size, "schema: %s.avsc line %d: %s",
+                  record_names[t], jerr.line, jerr.text);
+  int rc = -1;
+  if (avro_schema_from_json_length(json, strlen(json), &o->schema) != 0) {
+    o->schema = NULL;
+    lp_err(errstr, errstr_size, "schema: %s.avsc: %s", record_names[t],
+           avro_strerror());
+    goto done;
+  }
+  if (check_record(record_descs[t], o->schema, root, errstr, errstr_size))
+    goto done;
+  o->canonical = canonical_form_of(root, errstr, errstr_size);
+  if (!o->canonical)
+    goto done;
+  o->fingerprint = lp_avro_crc64(o->canonical, strlen(o->canonical));
+  o->iface = avro_generic_class_from_schema(o->schema);
+  if (!o->iface || avro_generic_value_new(o->iface, &o->value) != 0) {
+    lp_err(errstr, errstr_size, "schema: %s: %s", record_names[t],
+           avro_strerror());
+    goto done;
+  }
+  /* Our own schema is also the commonest writer schema. */
+  struct writer_schema *ws =
+      writer_schema_new(json, strlen(json), errstr, errstr_size);
+  if (!ws)
+    goto done;
+  LP_ASSERT(ws->fingerprint == o->fingerprint);
+  ws->plans[t] =
+      plan_compile(record_descs[t], ws->schema, NULL, errstr, errstr_size);
+  if (!ws->plans[t]) {
+    writer_schema_free(ws);
+    goto done;
+  }
+  if (add_writer(c, ws, errstr, errstr_size) != 0)
+    goto done; /* add_writer freed ws */
+  rc = 0;
+done:
+  json_decref(root);
+  return rc;
+}
+
+struct lp_avro_codec *lp_avro_codec_new(const char *registry_url, char *errstr,
+                                        size_t errstr_size) {
+  struct lp_avro_codec *c = lp_xcalloc(1, sizeof(*c));
+  lp_buf_init(&c->tmp);
+  lp_buf_init(&c->http_body);
+  for (int t = 0; t < LP_AVRO_REC_COUNT; t++)
+    if (load_ours(c, t, errstr, errstr_size) != 0)
+      goto fail;
+  static const char dummy[1];
+  c->reader = avro_reader_memory(dummy, 0);
+  c->writer = avro_writer_memory(dummy, 0);
+  if (!c->reader || !c->writer) {
+    lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
+    goto fail;
+  }
+  if (registry_url && *registry_url) {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      lp_err(errstr, errstr_size, "avro: curl_global_init failed");
+      goto fail;
+    }
+    size_t n = strlen(registry_url);
+    while (n > 0 && registry_url[n - 1] == '/')
+      n--;
+    c->registry_url = lp_xstrndup(registry_url, n);
+    c->registry_shown = redact_url(c->registry_url);
+  }
+  return c;
+fail:
+  lp_avro_codec_destroy(&c);
+  return NULL;
+}
+
+uint64_t lp_avro_fingerprint(const struct lp_avro_codec *c,
+                             enum lp_record_type type) {
+  LP_ASSERT((unsigned)type < LP_AVRO_REC_COUNT);
+  return c->ours[type].fingerprint;
+}
+
+const char *lp_avro_canonical_form(const struct lp_avro_codec *c,
+                                   enum lp_record_type type) {
+  LP_ASSERT((unsigned)type < LP_AVRO_REC_COUNT);
+  return c->ours[type].canonical;
+}
+
+int lp_avro_codec_last_error_retryable(const struct lp_avro_codec *c) {
+  return c->last_retryable;
+}
+
+int lp_avro_codec_add_schema(struct lp_avro_codec *c, const char *json,
+                             char *errstr, size_t errstr_size) {
+  struct writer_schema *ws =
+      writer_schema_new(json, strlen(json), errstr, errstr_size);
+  if (!ws)
+    return -1;
+  if (find_fingerprint(c, ws->fingerprint)) {
+    uint64_t fp = ws->fingerprint;
+    writer_schema_free(ws);
+    return lp_err(errstr, errstr_size,
+                  "avro: a schema with fingerprint 0x%016" PRIx64
+                  " is already known",
+                  fp);
+  }
+  return add_writer(c, ws, errstr, errstr_size);
+}
+
+int lp_avro_codec_add_registry_schema(struct lp_avro_codec *c, uint32_t id,
+                                      const char *json, char *errstr,
+                                      size_t errstr_size) {
+  if (find_registry_id(c, id))
+    return lp_err(errstr, errstr_size,
+                  "avro: schema id %" PRIu32 " is already known", id);
+  struct writer_schema *ws =
+      writer_schema_new(json, strlen(json), errstr, errstr_size);
+  if (!ws)
+    return -1;
+  ws->registry_id = id;
+  return add_writer(c, ws, errstr, errstr_size);
+}
+
+/* ------------------------------------------------------------------------
+ * Schema registry client
+ */
+
+static size_t http_write(char *data, size_t size, size_t nmemb, void *ud) {
+  struct lp_buf *b = ud;
+  size_t n = size * nmemb;
+  if (b->len + n > LP_AVRO_MAX_REGISTRY_BODY)
+    return 0; /* makes curl fail with CURLE_WRITE_ERROR */
+  lp_buf_append(b, data, n);
+  return n;
+}
+
+/* Caches a permanent failure for id so the registry is asked once. */
+static void registry_negative(struct lp_avro_codec *c, uint32_t id,
+                              const char *error) {
+  struct writer_schema *ws = lp_xcalloc(1, sizeof(*ws));
+  ws->registry_id = id;
+  ws->error = lp_xstrdup(error);
+  add_writer(c, ws, NULL, 0); /* beyond the cap: simply not cached */
+}
+
+/* Fetches schema id from the registry into the cache. 0, or -1 with
+ * errstr and c->last_retryable set for transient failures. */
+static int registry_fetch(struct lp_avro_codec *c, uint32_t id, char *errstr,
+                          size_t errstr_size) {
+  char url[1024], cerr[CURL_ERROR_SIZE] = "";
+  long status = 0;
+  json_t *root = NULL;
+  int rc = -1;
+  snprintf(url, sizeof(url), "%s/schemas/ids/%" PRIu32, c->registry_url, id);
+  if (!c->curl && !(c->curl = curl_easy_init()))
+    return lp_err(errstr, errstr_size, "avro: curl_easy_init failed");
+  CURL *h = c->curl;
+  curl_easy_reset(h);
+  lp_buf_reset(&c->http_body);
+  struct curl_slist *hdrs =
+      curl_slist_append(NULL, "Accept: application/vnd.schemaregistry.v1+json, "
+                              "application/json");
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->http_body);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  CURLcode cc = curl_easy_perform(h);
+  curl_slist_free_all(hdrs);
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+  if (cc != CURLE_OK) {
+    c->last_retryable = 1;
+    return lp_err(errstr, errstr_size,
+                  "avro: schema registry %s unreachable for id %" PRIu32 ": %s",
+                  c->registry_shown, id,
+                  cerr[0] ? cerr : curl_easy_strerror(cc));
+  }
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  if (status == 404 || status == 422) {
+    lp_err(errstr, errstr_size,
+           "avro: schema registry has no schema id %" PRIu32 " (HTTP %ld)", id,
+           status);
+    registry_negative(c, id, errstr);
+    return -1;
+  }
+  if (status != 200) {
+    c->last_retryable = 1;
+    return lp_err(errstr, errstr_size,
+                  "avro: schema registry %s answered HTTP %ld for id %" PRIu32,
+                  c->registry_shown, status, id);
+  }
+  json_error_t jerr;
+  root =
+      json_loadb((const char *)c->http_body.data, c->http_body.len, 0, &jerr);
+  const char *schema = json_string_value(json_object_get(root, "schema"));
+  const char *stype = json_string_value(json_object_get(root, "schemaType"));
+  if (!schema) {
+    lp_err(errstr, errstr_size,
+           "avro: schema registry answer for id %" PRIu32
+           " has no \"schema\" string",
+           id);
+  } else if (stype && strcmp(stype, "AVRO") != 0) {
+    lp_err(errstr, errstr_size,
+           "avro: schema id %" PRIu32 " is a %s schema, not Avro", id, stype);
+  } else if (json_array_size(json_object_get(root, "references")) > 0) {
+    lp_err(errstr, errstr_size,
+           "avro: schema id %" PRIu32 " uses schema references, which this "
+           "codec does not resolve",
+           id);
+  } else {
+    char perr[256];
+    struct writer_schema *ws =
+        writer_schema_new(schema, strlen(schema), perr, sizeof(perr));
+    if (ws) {
+      ws->registry_id = id;
+      rc = add_writer(c, ws, errstr, errstr_size);
+      goto done;
+    }
+    lp_err(errstr, errstr_size, "avro: schema id %" PRIu32 ": %s", id, perr);
+  }
+  registry_negative(c, id, errstr);
+done:
+  json_decref(root);
+  return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Decoding and encoding
+ */
+
+/* Finds the writer schema and datum of a framed record. */
+static struct writer_schema *frame(struct lp_avro_codec *c, const uint8_t *p,
+                                   size_t len, size_t *header, char *errstr,
+                                   size_t errstr_size) {
+  if (len == 0) {
+    lp_err(errstr, errstr_size, "avro: empty record");
+    return NULL;
+  }
+  if (p[0] == 0xC3) {
+    if (len < 10) {
+      lp_err(errstr, errstr_size,
+             "avro: truncated single-object header (%zu of 10 bytes)", len);
+      return NULL;
+    }
+    if (p[1] != 0x01) {
+      lp_err(errstr, errstr_size,
+             "avro: bad single-object marker 0xC3 0x%02X (expected 0xC3 "
+             "0x01)",
+             p[1]);
+      return NULL;
+    }
+    uint64_t fp = 0;
+    for (int i = 7; i >= 0; i--)
+      fp = fp << 8 | p[2 + i];
+    struct writer_schema *ws = find_fingerprint(c, fp);
+    if (!ws)
+      lp_err(errstr, errstr_size,
+             "avro: unknown schema fingerprint 0x%016" PRIx64, fp);
+    *header = 10;
+    return ws;
+  }
+  if (p[0] == 0x00) {
+    if (len < 5) {
+      lp_err(errstr, errstr_size,
+             "avro: truncated Confluent header (%zu of 5 bytes)", len);
+      return NULL;
+    }
+    uint32_t id = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+                  (uint32_t)p[3] << 8 | p[4];
+    *header = 5;
+    struct writer_schema *ws = find_registry_id(c, id);
+    if (!ws) {
+      if (!c->registry_url) {
+        lp_err(errstr, errstr_size,
+               "avro: Confluent-framed record but no "
+               "schema registry configured");
+        return NULL;
+      }
+      if (registry_fetch(c, id, errstr, errstr_size) != 0)
+        return NULL;
+      ws = find_registry_id(c, id);
+      LP_ASSERT(ws != NULL);
+    }
+    if (ws->error) {
+      lp_err(errstr, errstr_size, "%s", ws->error);
+      return NULL;
+    }
+    return ws;
+  }
+  lp_err(errstr, errstr_size,
+         "avro: unknown framing: first byte 0x%02X (expected 0xC3 for Avro "
+         "single-object or 0x00 for the Confluent wire format)",
+         p[0]);
+  return NULL;
+}
+
+/* The plan reading ws as record type t, compiled on first use. */
+static const struct plan *writer_plan(struct writer_schema *ws, int t,
+                                      char *errstr, size_t errstr_size) {
+  if (!ws->plans[t] && !ws->plan_errors[t]) {
+    char why[256];
+    ws->plans[t] =
+        plan_compile(record_descs[t], ws->schema, NULL, why, sizeof(why));
+    if (!ws->plans[t])
+      ws->plan_errors[t] =
+          lp_xasprintf("avro: writer schema %s cannot be read as %s: %s",
+                       ws->full_name, record_names[t], why);
+  }
+  if (!ws->plans[t])
+    lp_err(errstr, errstr_size, "%s", ws->plan_errors[t]);
+  return ws->plans[t];
+}
+
+/* Frames, checks, reads and converts a record of type t into out. */
+static int decode(struct lp_avro_codec *c, int t, const void *data, size_t len,
+                  void *out, char *errstr, size_t errstr_size) {
+  LP_ASSERT(c != NULL && out != NULL && (data != NULL || len == 0));
+  const uint8_t *p = data;
+  size_t header = 0;
+  c->last_retryable = 0;
+  struct writer_schema *ws = frame(c, p, len, &header, errstr, errstr_size);
+  if (!ws)
+    return -1;
+  const struct plan *pl = writer_plan(ws, t, errstr, errstr_size);
+  if (!pl)
+    return -1;
+  struct walk w = {p + header, p + len, errstr, errstr_size};
+  if (walk_value(&w, ws->schema, NULL, 0) != 0)
+    return -1;
+  if (w.p != w.end)
+    return lp_err(errstr, errstr_size,
+                  "avro: %zu trailing byte%s after the "
+                  "datum",
+                  (size_t)(w.end - w.p), w.end - w.p > 1 ? "s" : "");
+  if (!ws->has_value) {
+    if (avro_generic_value_new(ws->iface, &ws->value) != 0)
+      return lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
+    ws->has_value = 1;
+  }
+  avro_reader_memory_set_source(c->reader, (const char *)p + header,
+                                (int64_t)(len - header));
+  if (avro_value_read(c->reader, &ws->value) != 0)
+    return lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
+  return read_record(pl, &ws->value, out, NULL, errstr, errstr_size);
+}
+
+/* Appends record rec of type t, single-object framed, to out. */
+static int encode(struct lp_avro_codec *c, int t, const void *rec,
+                  struct lp_buf *out, char *errstr, size_t errstr_size) {
+  LP_ASSERT(c != NULL && rec != NULL && out != NULL);
+  struct our_schema *o = &c->ours[t];
+  struct enc e = {t == LP_REC_DEAD_LETTER, &c->tmp, errstr, errstr_size};
+  size_t size;
+  if (avro_value_reset(&o->value) != 0)
+    return lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
+  if (write_record(&e, record_descs[t], rec, &o->value, NULL) != 0)
+    return -1;
+  if (avro_value_sizeof(&o->value, &size) != 0)
+    return lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
+  lp_buf_reserve(out, 10 + size);
+  uint8_t *h = out->data + out->len;
+  h[0] = 0xC3;
+  h[1] = 0x01;
+  for (int i = 0; i < 8; i++)
+    h[2 + i] = (uint8_t)(o->fingerprint >> (8 * i));
+  avro_writer_memory_set_dest(c->writer, (const char *)h + 10, (int64_t)size);
+  if (avro_value_write(c->writer, &o->value) != 0)
+    return lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
+  LP_ASSERT(avro_writer_tell(c->writer) == (int64_t)size);
+  out->len += 10 + size;
+  return 0;
+}
+
+int lp_avro_encode_order(struct lp_avro_codec *c,
+                         const struct lp_order_event *ev, struct lp_buf *out,
+                         char *errstr, size_t errstr_size) {
+  return encode(c, LP_REC_ORDER, ev, out, errstr, errstr_size);
+}
+
+int lp_avro_encode_customer(struct lp_avro_codec *c,
+                            const struct lp_customer_event *ev,
+                            struct lp_buf *out, char *errstr,
+                            size_t errstr_size) {
+  return encode(c, LP_REC_CUSTOMER, ev, out, errstr, errstr_size);
+}
+
+int lp_avro_encode_decision(struct lp_avro_codec *c,
+                            const struct lp_reward_decision *d,
+                            struct lp_buf *out, char *errstr,
+                            size_t errstr_size) {
+  return encode(c, LP_REC_DECISION, d, out, errstr, errstr_size);
+}
+
+int lp_avro_encode_dead_letter(struct lp_avro_codec *c,
+                               const struct lp_dead_letter *dl,
+                               struct lp_buf *out, char *errstr,
+                               size_t errstr_size) {
+  return encode(c, LP_REC_DEAD_LETTER, dl, out, errstr, errstr_size);
+}
+
+int lp_avro_decode_order(struct lp_avro_codec *c, const void *data, size_t len,
+                         struct lp_order_event *out, char *errstr,
+                         size_t errstr_size) {
+  if (decode(c, LP_REC_ORDER, data, len, out, errstr, errstr_size) != 0 ||
+      lp_order_event_validate(out, errstr, errstr_size) != 0) {
+    lp_order_event_clear(out);
+    return -1;
+  }
+  return 0;
+}
+
+int lp_avro_decode_customer(struct lp_avro_codec *c, const void *data,
+                            size_t len, struct lp_customer_event *out,
+                            char *errstr, size_t errstr_size) {
+  if (decode(c, LP_REC_CUSTOMER, data, len, out, errstr, errstr_size) != 0 ||
+      lp_customer_event_validate(out, errstr, errstr_size) != 0) {
+    lp_customer_event_clear(out);
+    return -1;
+  }
+  return 0;
+}
+
+int lp_avro_decode_decision(struct lp_avro_codec *c, const void *data,
+                            size_t len, struct lp_reward_decision *out,
+                            char *errstr, size_t errstr_size) {
+  if (decode(c, LP_REC_DECISION, data, len, out, errstr, errstr_size) != 0) {
+    lp_reward_decision_clear(out);
+    return -1;
+  }
+  return 0;
+}
+
+int lp_avro_decode_dead_letter(struct lp_avro_codec *c, const void *data,
+                               size_t len, struct lp_dead_letter *out,
+                               char *errstr, size_t errstr_size) {
+  if (decode(c, LP_REC_DEAD_LETTER, data, len, out, errstr, errstr_size) != 0) {
+    lp_dead_letter_clear(out);
+    return -1;
+  }
+  return 0;
+}

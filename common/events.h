@@ -1,0 +1,200 @@
+/*
+ * events.h — the canonical in-memory records of the pipeline: OrderEvent,
+ * CustomerEvent, RewardDecision and DeadLetter. They mirror
+ * schemas/<name>.avsc field for field; the codecs (avro_codec, json_codec) fill
+ * and read them, the processors transform them.
+ *
+ * Ownership: every pointer inside a record is owned by the record (heap,
+ * allocated with lp_x* allocators) and released by its _clear function,
+ * which also leaves the record zeroed and reusable. Optional strings are
+ * NULL when absent. Money is micro-units (see util.h), times are epoch
+ * milliseconds, always *event time* from the record, never the wall clock.
+ */
+#ifndef LP_EVENTS_H
+#define LP_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Limits applied by every decoder (bad input beyond them is dead-lettered). */
+#define LP_MAX_STRING_BYTES 4096   /* any single string field */
+#define LP_MAX_LINE_ITEMS 1000     /* line items per order */
+#define LP_MAX_TAGS 100            /* tags per customer */
+#define LP_MAX_DISCOUNT_CODES 50   /* discount codes per order */
+#define LP_MAX_QUANTITY 1000000    /* per line item */
+/* Money bound: |amount| <= 9e9 units (9e15 micros, below 2^53 so sums stay
+ * exact in Redis' Lua doubles) — anything larger is a corrupted record, not
+ * a real order. */
+#define LP_MAX_MONEY_MICROS ((int64_t)9000000000000000LL)
+
+enum lp_order_status {
+  LP_ORDER_CREATED = 0,
+  LP_ORDER_PAID = 1,
+  LP_ORDER_CANCELLED = 2,
+  LP_ORDER_REFUNDED = 3,
+};
+#define LP_ORDER_STATUS_COUNT 4
+/* "created", "paid", ...; NULL for out-of-range. */
+const char *lp_order_status_name(enum lp_order_status s);
+/* Returns 0 and sets *out, or -1 for an unknown name. */
+int lp_order_status_parse(const char *name, enum lp_order_status *out);
+
+struct lp_line_item {
+  char *product_id;       /* optional (custom items have none) */
+  char *sku;              /* optional */
+  char *category;         /* optional: product type / collection */
+  char *brand;            /* optional: vendor */
+  int32_t quantity;       /* > 0 */
+  int64_t unit_price_micros; /* >= 0 */
+};
+
+struct lp_order_event {
+  char *event_id;    /* required: unique per event (dedupe key) */
+  char *shop;        /* required: shop domain or id */
+  char *order_id;    /* required */
+  char *customer_id; /* required: shop-scoped customer id */
+  int64_t event_time_ms;
+  enum lp_order_status status;
+  char *currency;    /* required: ISO 4217 code, 3 letters */
+  int64_t total_micros;    /* order total; for refunded: amount refunded */
+  int64_t subtotal_micros;
+  int64_t discount_micros; /* total discounts (>= 0) */
+  int64_t tax_micros;
+  char **discount_codes;   /* n_discount_codes strings */
+  size_t n_discount_codes;
+  struct lp_line_item *line_items;
+  size_t n_line_items;
+  char *source;      /* optional: "shopify", "canonical", "import" ... */
+};
+
+enum lp_customer_kind {
+  LP_CUSTOMER_CREATED = 0,
+  LP_CUSTOMER_UPDATED = 1,
+};
+const char *lp_customer_kind_name(enum lp_customer_kind k);
+int lp_customer_kind_parse(const char *name, enum lp_customer_kind *out);
+
+enum lp_consent {
+  LP_CONSENT_UNKNOWN = 0,
+  LP_CONSENT_SUBSCRIBED = 1,
+  LP_CONSENT_UNSUBSCRIBED = 2,
+};
+const char *lp_consent_name(enum lp_consent c);
+int lp_consent_parse(const char *name, enum lp_consent *out);
+
+struct lp_customer_event {
+  char *event_id;    /* required */
+  char *shop;        /* required */
+  char *customer_id; /* required */
+  int64_t event_time_ms;
+  enum lp_customer_kind kind;
+  char *email_sha256; /* optional: hex SHA-256 of the lower-cased,
+                         trimmed email; the raw email never enters Kafka */
+  enum lp_consent marketing_consent;
+  char **tags;
+  size_t n_tags;
+  char *birthday;    /* optional: "YYYY-MM-DD" or "--MM-DD" */
+  int64_t customer_created_ms; /* 0 when unknown */
+  char *source;      /* optional */
+};
+
+enum lp_action_kind {
+  LP_ACTION_POINTS = 0,
+  LP_ACTION_REWARD = 1,
+  LP_ACTION_DISCOUNT_CODE = 2,
+  LP_ACTION_TIER_CHANGE = 3,
+  LP_ACTION_MESSAGE = 4,
+};
+#define LP_ACTION_KIND_COUNT 5
+const char *lp_action_kind_name(enum lp_action_kind k);
+int lp_action_kind_parse(const char *name, enum lp_action_kind *out);
+
+enum lp_approval_hint {
+  LP_APPROVAL_NONE = 0,
+  LP_APPROVAL_RECOMMENDED = 1,
+  LP_APPROVAL_REQUIRED = 2,
+};
+const char *lp_approval_hint_name(enum lp_approval_hint a);
+int lp_approval_hint_parse(const char *name, enum lp_approval_hint *out);
+
+/* The action's parameters: only those meaningful for the kind are set. */
+struct lp_action {
+  enum lp_action_kind kind;
+  int64_t points;           /* POINTS: points to award (after multiplier) */
+  char *reward_id;          /* REWARD: catalogue reward id */
+  int32_t discount_percent; /* DISCOUNT_CODE: 0..100, or 0 with amount */
+  int64_t discount_amount_micros; /* DISCOUNT_CODE: fixed amount */
+  char *tier;               /* TIER_CHANGE: target tier */
+  char *template_id;        /* MESSAGE (and optional for others) */
+  char *channel;            /* MESSAGE: "email", "sms", "push" */
+  char *brand;              /* optional scope: e.g. favourite brand */
+  char *category;           /* optional scope: e.g. favourite category */
+};
+
+/* One input the decision read, as name and canonical text value. */
+struct lp_feature {
+  char *name;
+  char *value;
+};
+
+struct lp_explanation {
+  char *rule_id;
+  int32_t rule_version;
+  char *model_version;      /* optional: NULL until models exist */
+  char *summary;            /* human-readable: why the rule fired */
+  struct lp_feature *features; /* in a deterministic (rule) order */
+  size_t n_features;
+};
+
+struct lp_reward_decision {
+  char *decision_id;        /* 32 hex chars, see decision.h */
+  char *shop;
+  char *customer_id;
+  char *trigger_event_id;
+  char *trigger_kind;       /* "order" or "customer" */
+  char *rule_id;
+  int32_t rule_version;
+  struct lp_action action;
+  int64_t estimated_cost_micros;
+  char *currency;           /* optional: currency of the cost */
+  int64_t event_time_ms;    /* the trigger's event time */
+  enum lp_approval_hint approval;
+  struct lp_explanation explanation;
+};
+
+struct lp_dead_letter {
+  char *source_topic;
+  int32_t source_partition;
+  int64_t source_offset;
+  uint8_t *source_key; /* optional (NULL, len 0) */
+  size_t source_key_len;
+  uint8_t *original;   /* the record's bytes as received */
+  size_t original_len;
+  char *processor;
+  char *reason;        /* which field and why, for a person */
+  char *field;         /* optional: the offending field path */
+  int64_t time_ms;     /* wall clock when dead-lettered */
+};
+
+void lp_order_event_clear(struct lp_order_event *ev);
+void lp_customer_event_clear(struct lp_customer_event *ev);
+void lp_action_clear(struct lp_action *a);
+void lp_explanation_clear(struct lp_explanation *e);
+void lp_reward_decision_clear(struct lp_reward_decision *d);
+void lp_dead_letter_clear(struct lp_dead_letter *dl);
+
+/*
+ * Semantic validation shared by every decoder: required fields present,
+ * limits respected, quantities positive, money within LP_MAX_MONEY_MICROS,
+ * currency three upper-case letters, strings valid UTF-8.
+ * Returns 0, or -1 with "field: reason" in errstr.
+ */
+int lp_order_event_validate(const struct lp_order_event *ev, char *errstr,
+                            size_t errstr_size);
+int lp_customer_event_validate(const struct lp_customer_event *ev,
+                               char *errstr, size_t errstr_size);
+
+/* Kafka key of a member: "<shop>:<customer_id>" (caller frees). */
+char *lp_member_key(const char *shop, const char *customer_id);
+
+#endif

@@ -1,0 +1,1536 @@
+/*
+ * json_codec.c — JSON forms of the records (see json_codec.h): the
+ * canonical JSON codec and the Shopify webhook adapter (Jansson for
+ * parsing, a hand-written writer for encoding).
+ *
+ * Canonical JSON format (full reference with examples: docs/json-formats.md)
+ * -------------------------------------------------------------------------
+ * - Keys are the events.h member names, in member order, with two renames:
+ *   a money member "<x>_micros" is written as "<x>" holding a decimal
+ *   string ("total": "404.95", 2..6 decimals, lp_money_format), and a time
+ *   member "<x>_ms" is written as "<x>" holding an RFC 3339 UTC string with
+ *   milliseconds ("event_time": "2022-01-01T00:00:00.000Z"). So the JSON
+ *   name is what the validation errors of events.c already say ("total:
+ *   ...", "event_time: ...").
+ * - Decoders also accept the integer forms "<x>_micros" / "<x>_ms" when the
+ *   string form is absent (the string form wins when both are present).
+ *   Ids are strings; a JSON integer id (>0) is accepted and turned into its
+ *   decimal text, never through a double.
+ * - Every key is always written: an absent optional string is null, an
+ *   unknown time (customer_created == 0) is null, enums are their symbol
+ *   names. Money given as a JSON number is rejected (binary floating point
+ *   cannot carry cents exactly), except that a number beyond the money
+ *   range is reported as "<field>: out of range".
+ * - Encoders are deterministic: fixed key order, compact (no whitespace),
+ *   non-ASCII written as UTF-8, so equal records give equal bytes and
+ *   encode -> decode -> encode is the identity. An encoder cannot fail:
+ *   invalid UTF-8 in a record (validation makes that impossible for decoded
+ *   records) is written as U+FFFD so the output is always valid JSON.
+ * - Decision: "action" and "explanation" are nested objects; features are
+ *   an array of {"name","value"} objects in the decision's (rule) order.
+ *   Dead letter (encode only): bytes as standard padded base64 in
+ *   "source_key_base64" (null when there is no key) and "original_base64".
+ * - Unknown keys are ignored (forward compatibility); duplicate keys are an
+ *   error (which one would win is ambiguous).
+ *
+ * Shopify adapter (bodies per shared reference apis.md section 5)
+ * ---------------------------------------------------------------
+ * - shop: hints->shop_domain, else hints->default_shop, else an error.
+ * - status: from the X-Shopify-Topic hint (orders/create, orders/paid,
+ *   orders/cancelled); without a hint, or for other orders/ topics
+ *   (orders/updated ...), inferred: cancelled_at set -> cancelled,
+ *   financial_status "paid" -> paid, else created. refunds/create is
+ *   rejected: a Refund body names no customer and cannot be attributed.
+ * - event time: created -> created_at; paid -> processed_at, else
+ *   updated_at; cancelled -> cancelled_at, else updated_at. Customers:
+ *   updated_at, else created_at.
+ * - event id: "shopify:<topic>:<X-Shopify-Event-Id>" when the hint is
+ *   present (scoped by topic, see the decoder), else
+ *   "shopify:<topic>:<id>:<ts>" where <topic> is the topic of the status or
+ *   kind (orders/create|orders/paid|orders/cancelled, customers/create|
+ *   customers/update, whatever topic delivered it) and <ts> is the raw
+ *   timestamp string the event time came from. The timestamp is the one
+ *   that is stable for that status (created_at, processed_at, cancelled_at),
+ *   so a redelivered body, and an orders/updated body inferred as the same
+ *   status, derive the same id and dedupe.
+ * - ids (64-bit integers) become their decimal text; money strings are
+ *   parsed with lp_money_parse into micro-units; vendor -> brand;
+ *   product_type (when a bridge added it) or the first collection ->
+ *   category; customer.id is required ("customer: missing ..." for guest
+ *   checkouts); email -> SHA-256 of the trimmed, lower-cased address, the
+ *   raw address is never kept; tags "a, b" -> ["a","b"];
+ *   email_marketing_consent.state (subscribed -> subscribed; not_subscribed,
+ *   unsubscribed, pending, redacted, invalid -> unsubscribed), else the
+ *   deprecated accepts_marketing bool, else unknown; birthday from a
+ *   "birthday" string or a metafield {namespace "facts", key "birth_date"}.
+ *
+ * Errors name the field path and the reason ("line_items[3].quantity:
+ * expected integer, got string"); JSON syntax errors carry Jansson's line and
+ * column ("json: line 1 column 9: ..."). No input crashes the decoder: the
+ * raw bytes are checked for UTF-8 first, Jansson bounds nesting depth, and
+ * every string read is bounded by LP_MAX_STRING_BYTES before it is used.
+ */
+#include "json_codec.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "events.h"
+#include "util.h"
+
+/* Getter flags. */
+#define F_REQUIRED 1u   /* absent or null is an error */
+#define F_EMPTY_NULL 2u /* "" reads as absent (Shopify's empty sku ...) */
+
+#define PATH_MAX_LEN 160
+
+/* ---------------------------------------------------------------------- */
+/* Small helpers                                                           */
+/* ---------------------------------------------------------------------- */
+
+static const char *type_name(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT:
+    return "object";
+  case JSON_ARRAY:
+    return "array";
+  case JSON_STRING:
+    return "string";
+  case JSON_INTEGER:
+    return "integer";
+  case JSON_REAL:
+    return "real";
+  case JSON_TRUE:
+  case JSON_FALSE:
+    return "boolean";
+  case JSON_NULL:
+  default:
+    return "null";
+  }
+}
+
+/* "prefix.key", or "key" when prefix is empty. */
+static void path_join(char *out, size_t outsize, const char *prefix,
+                      const char *key) {
+  if (prefix && *prefix)
+    snprintf(out, outsize, "%s.%s", prefix, key);
+  else
+    snprintf(out, outsize, "%s", key);
+}
+
+/* Length of the UTF-8 sequence a lead byte announces (1 for a stray byte,
+ * so the validity check below rejects it). */
+static size_t utf8_seq_len(unsigned char c) {
+  if (c < 0x80)
+    return 1;
+  if ((c & 0xE0) == 0xC0)
+    return 2;
+  if ((c & 0xF0) == 0xE0)
+    return 3;
+  if ((c & 0xF8) == 0xF0)
+    return 4;
+  return 1;
+}
+
+/* Length of the valid UTF-8 character at s[0..avail), or 0 if invalid. */
+static size_t utf8_char_len(const char *s, size_t avail) {
+  size_t n = utf8_seq_len((unsigned char)s[0]);
+  if (n > avail || !lp_utf8_valid(s, n))
+    return 0;
+  return n;
+}
+
+/* A value quoted for an error message: at most ~40 bytes, cut on a
+ * character boundary, quotes/backslashes/control characters escaped, so
+ * the message stays one valid UTF-8 line. */
+static const char *quoted(const char *s, char *out, size_t outsize) {
+  size_t o = 0, i = 0, len = strlen(s);
+  LP_ASSERT(outsize >= 32);
+  out[o++] = '"';
+  while (i < len) {
+    /* One step writes at most 6 bytes; keep 5 for "...", quote, NUL. */
+    if (i >= 40 || o + 6 + 5 > outsize) {
+      memcpy(out + o, "...", 3);
+      o += 3;
+      break;
+    }
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)c;
+      i++;
+    } else if (c < 0x20) {
+      o += (size_t)snprintf(out + o, outsize - o, "\\u%04x", c);
+      i++;
+    } else {
+      size_t n = utf8_char_len(s + i, len - i);
+      if (n == 0) {
+        out[o++] = '?';
+        i++;
+      } else {
+        memcpy(out + o, s + i, n);
+        o += n;
+        i += n;
+      }
+    }
+  }
+  out[o++] = '"';
+  out[o] = '\0';
+  return out;
+}
+
+/* Byte offset of the first invalid UTF-8 sequence, or len when valid. */
+static size_t utf8_first_invalid(const char *s, size_t len) {
+  if (lp_utf8_valid(s, len))
+    return len;
+  size_t i = 0;
+  while (i < len) {
+    size_t n = utf8_char_len(s + i, len - i);
+    if (n == 0)
+      return i;
+    i += n;
+  }
+  return len; /* not reached: the whole was invalid */
+}
+
+/* Cuts errstr before a UTF-8 sequence that truncation (ours or Jansson's
+ * fixed-size error text) split, so the reason is always valid UTF-8 for
+ * the dead-letter record. */
+static void errstr_fix_utf8(char *errstr, size_t errstr_size) {
+  if (errstr && errstr_size)
+    errstr[utf8_first_invalid(errstr, strlen(errstr))] = '\0';
+}
+
+/* Parses data into a JSON object; NULL with "json: ..." on error. */
+static json_t *parse_object(const void *data, size_t len, char *errstr,
+                            size_t errstr_size) {
+  if (!data || len == 0) {
+    lp_err(errstr, errstr_size, "json: empty input");
+    return NULL;
+  }
+  const char *s = data;
+  size_t bad = utf8_first_invalid(s, len);
+  if (bad < len) {
+    /* Same line/column convention as Jansson: columns count characters. */
+    int line = 1, column = 1;
+    for (size_t i = 0; i < bad; i++) {
+      if (s[i] == '\n') {
+        line++;
+        column = 1;
+      } else if (((unsigned char)s[i] & 0xC0) != 0x80) {
+        column++;
+      }
+    }
+    lp_err(errstr, errstr_size,
+           "json: line %d column %d: invalid UTF-8 (byte 0x%02x at offset "
+           "%zu)",
+           line, column, (unsigned char)s[bad], bad);
+    return NULL;
+  }
+  json_error_t jerr;
+  json_t *root = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root) {
+    lp_err(errstr, errstr_size, "json: line %d column %d: %s", jerr.line,
+           jerr.column, jerr.text);
+    return NULL;
+  }
+  if (!json_is_object(root)) {
+    lp_err(errstr, errstr_size, "json: expected an object, got %s",
+           type_name(root));
+    json_decref(root);
+    return NULL;
+  }
+  return root;
+}
+
+/* A hint header value, or NULL when absent or empty. */
+static const char *hint_value(const char *s) {
+  return s && *s ? s : NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Field getters: return 1 when the field was read, 0 when it is absent    */
+/* (or null) and optional, -1 with "path: reason" in errstr.              */
+/* ---------------------------------------------------------------------- */
+
+/* Common start: looks up key, handles absent/null. *v set when present. */
+static int lookup(const json_t *obj, const char *path, const char *key,
+                  unsigned flags, json_t **v, char *errstr,
+                  size_t errstr_size) {
+  *v = json_object_get(obj, key);
+  if (!*v || json_is_null(*v)) {
+    if (flags & F_REQUIRED)
+      return lp_err(errstr, errstr_size, "%s: required field %s", path,
+                    *v ? "is null" : "missing");
+    *v = NULL;
+    return 0;
+  }
+  return 1;
+}
+
+/* Borrowed string (lives as long as the parsed document), bounded. */
+static int get_raw_str(const json_t *obj, const char *prefix, const char *key,
+                       unsigned flags, const char **out, char *errstr,
+                       size_t errstr_size) {
+  char path[PATH_MAX_LEN];
+  json_t *v;
+  path_join(path, sizeof(path), prefix, key);
+  *out = NULL;
+  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
+  if (rc <= 0)
+    return rc;
+  if (!json_is_string(v))
+    return lp_err(errstr, errstr_size, "%s: expected string, got %s", path,
+                  type_name(v));
+  size_t len = json_string_length(v);
+  if (len > LP_MAX_STRING_BYTES)
+    return lp_err(errstr, errstr_size,
+                  "%s: string of %zu bytes exceeds the limit of %d", path, len,
+                  LP_MAX_STRING_BYTES);
+  if (len == 0 && (flags & F_EMPTY_NULL)) {
+    if (flags & F_REQUIRED)
+      return lp_err(errstr, errstr_size, "%s: must not be empty", path);
+    return 0;
+  }
+  *out = json_string_value(v);
+  return 1;
+}
+
+/* Owned copy (caller frees) of a string field. */
+static int get_str(const json_t *obj, const char *prefix, const char *key,
+                   unsigned flags, char **out, char *errstr,
+                   size_t errstr_size) {
+  const char *s;
+  int rc = get_raw_str(obj, prefix, key, flags, &s, errstr, errstr_size);
+  if (rc > 0)
+    *out = lp_xstrdup(s);
+  return rc;
+}
+
+/* An id: a string, or a positive JSON integer written as decimal text (the
+ * 64-bit Shopify ids are read as integers, never through a double). */
+static int get_id(const json_t *obj, const char *prefix, const char *key,
+                  unsigned flags, char **out, char *errstr,
+                  size_t errstr_size) {
+  char path[PATH_MAX_LEN];
+  json_t *v;
+  path_join(path, sizeof(path), prefix, key);
+  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
+  if (rc <= 0)
+    return rc;
+  if (json_is_integer(v)) {
+    json_int_t n = json_integer_value(v);
+    if (n <= 0)
+      return lp_err(errstr, errstr_size,
+                    "%s: %" JSON_INTEGER_FORMAT " is not a valid id", path, n);
+    *out = lp_xasprintf("%" JSON_INTEGER_FORMAT, n);
+    return 1;
+  }
+  if (json_is_string(v))
+    return get_str(obj, prefix, key, flags, out, errstr, errstr_size);
+  return lp_err(errstr, errstr_size, "%s: expected string or integer, got %s",
+                path, type_name(v));
+}
+
+static int get_int(const json_t *obj, const char *prefix, const char *key,
+                   unsigned flags, long long min, long long max, long long *out,
+                   char *errstr, size_t errstr_size) {
+  char path[PATH_MAX_LEN];
+  json_t *v;
+  path_join(path, sizeof(path), prefix, key);
+  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
+  if (rc <= 0)
+    return rc;
+  if (!json_is_integer(v))
+    return lp_err(errstr, errstr_size, "%s: expected integer, got %s", path,
+                  type_name(v));
+  long long n = json_integer_value(v);
+  if (n < min || n > max)
+    return lp_err(errstr, errstr_size, "%s: %lld is not in %lld..%lld", path, n,
+                  min, max);
+  *out = n;
+  return 1;
+}
+
+static int get_bool(const json_t *obj, const char *prefix, const char *key,
+                    int *out, char *errstr, size_t errstr_size) {
+  char path[PATH_MAX_LEN];
+  json_t *v;
+  path_join(path, sizeof(path), prefix, key);
+  int rc = lookup(obj, path, key, 0, &v, errstr, errstr_size);
+  if (rc <= 0)
+    return rc;
+  if (!json_is_boolean(v))
+    return lp_err(errstr, errstr_size, "%s: expected boolean, got %s", path,
+                  type_name(v));
+  *out = json_is_true(v);
+  return 1;
+}
+
+/* True when s is [+-]digits[.digits]: a decimal that lp_money_parse
+ * rejected only for precision or range. */
+static int decimal_syntax(const char *s, int *decimals) {
+  const char *p = s;
+  *decimals = 0;
+  if (*p == '+' || *p == '-')
+    p++;
+  if (!isdigit((unsigned char)*p))
+    return 0;
+  while (isdigit((unsigned char)*p))
+    p++;
+  if (*p == '.') {
+    p++;
+    if (!isdigit((unsigned char)*p))
+      return 0;
+    while (isdigit((unsigned char)*p)) {
+      p++;
+      (*decimals)++;
+    }
+  }
+  return *p == '\0';
+}
+
+/* Money: a decimal string under key, or (when alias_micros is given and key
+ * is absent) an integer of micro-units under alias_micros. */
+static int get_money(const json_t *obj, const char *prefix, const char *key,
+                     const char *alias_micros, unsigned flags, int64_t *out,
+                     char *errstr, size_t errstr_size) {
+  char path[PATH_MAX_LEN], q[64];
+  json_t *v;
+  path_join(path, sizeof(path), prefix, key);
+  if (alias_micros && !json_object_get(obj, key) &&
+      json_object_get(obj, alias_micros)) {
+    long long n;
+    int rc = get_int(obj, prefix, alias_micros, flags, -LP_MAX_MONEY_MICROS,
+                     LP_MAX_MONEY_MICROS, &n, errstr, errstr_size);
+    if (rc > 0)
+      *out = n;
+    return rc;
+  }
+  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
+  if (rc <= 0)
+    return rc;
+  if (json_is_number(v)) {
+    /* Numbers are not accepted (no exact cents), but a number too large
+     * for any order is better reported as what it is. */
+    double d = json_number_value(v);
+    if (!isfinite(d) || fabs(d) > (double)LP_MAX_MONEY_MICROS / 1e6)
+      return lp_err(errstr, errstr_size, "%s: out of range", path);
+    return lp_err(errstr, errstr_size,
+                  "%s: expected a decimal string such as \"404.95\", got %s",
+                  path, type_name(v));
+  }
+  const char *s;
+  rc = get_raw_str(obj, prefix, key, flags, &s, errstr, errstr_size);
+  if (rc <= 0)
+    return rc;
+  int64_t micros;
+  int decimals;
+  if (lp_money_parse(s, &micros) != 0) {
+    if (!decimal_syntax(s, &decimals))
+      return lp_err(errstr, errstr_size, "%s: not a decimal amount: %s", path,
+                    quoted(s, q, sizeof(q)));
+    if (decimals > 6)
+      return lp_err(errstr, errstr_size, "%s: more than 6 decimal places: %s",
+                    path, quoted(s, q, sizeof(q)));
+    return lp_err(errstr, errstr_size, "%s: out of range", path);
+  }
+  if (micros > LP_MAX_MONEY_MICROS || micros < -LP_MAX_MONEY_MICROS)
+    return lp_err(errstr, errstr_size, "%s: out of range", path);
+  *out = micros;
+  return 1;
+}
+
+/* Time: an RFC 3339 string under key, or (alias_ms given, key absent) an
+ * integer of epoch milliseconds. *raw (optional) gets the string read. */
+static int get_time(const json_t *obj, const char *prefix, const char *key,
+                    const char *alias_ms, unsigned flags, int64_t *out,
+                    const char **raw, char *errstr, size_t errstr_size) {
+  char path[PATH_MAX_LEN], q[64];
+  path_join(path, sizeof(path), prefix, key);
+  if (raw)
+    *raw = NULL;
+  if (alias_ms && !json_object_get(obj, key) &&
+      json_object_get(obj, alias_ms)) {
+    long long n;
+    int rc = get_int(obj, prefix, alias_ms, flags, LLONG_MIN, LLONG_MAX, &n,
+                     errstr, errstr_size);
+    if (rc > 0)
+      *out = n;
+    return rc;
+  }
+  const char *s;
+  int rc = get_raw_str(obj, prefix, key, flags, &s, errstr, errstr_size);
+  if (rc <= 0)
+    return rc;
+  if (lp_time_parse_iso8601(s, out) != 0)
+    return lp_err(errstr, errstr_size, "%s: not an RFC 3339 timestamp: %s",
+                  path, quoted(s, q, sizeof(q)));
+  if (raw)
+    *raw = s;
+  return 1;
+}
+
+static int get_object(const json_t *obj, const char *prefix, const char *key,
+                      unsigned flags, json_t **out, char *errstr,
+                      size_t errstr_size) {
+  char path[PATH_MAX_LEN];
+  json_t *v;
+  path_join(path, sizeof(path), prefix, key);
+  *out = NULL;
+  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
+  if (rc <= 0)
+    return rc;
+  if (!json_is_object(v))
+    return lp_err(errstr, errstr_size, "%s: expected object, got %s", path,
+                  type_name(v));
+  *out = v;
+  return 1;
+}
+
+/* An array of at most max elements; noun names them in the limit error
+ * (same text as events.c: "line_items: 1001 items exceed the limit ..."). */
+static int get_array(const json_t *obj, const char *prefix, const char *key,
+                     unsigned flags, size_t max, const char *noun, json_t **out,
+                     char *errstr, size_t errstr_size) {
+  char path[PATH_MAX_LEN];
+  json_t *v;
+  path_join(path, sizeof(path), prefix, key);
+  *out = NULL;
+  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
+  if (rc <= 0)
+    return rc;
+  if (!json_is_array(v))
+    return lp_err(errstr, errstr_size, "%s: expected array, got %s", path,
+                  type_name(v));
+  if (json_array_size(v) > max)
+    return lp_err(errstr, errstr_size, "%s: %zu %s exceed the limit of %zu",
+                  path, json_array_size(v), noun, max);
+  *out = v;
+  return 1;
+}
+
+/* Element i of an array as an object; path gets "key[i]". */
+static int array_object(const json_t *arr, const char *key, size_t i,
+                        char *path, size_t pathsize, json_t **out, char *errstr,
+                        size_t errstr_size) {
+  snprintf(path, pathsize, "%s[%zu]", key, i);
+  *out = json_array_get(arr, i);
+  if (!json_is_object(*out))
+    return lp_err(errstr, errstr_size, "%s: expected object, got %s", path,
+                  type_name(*out));
+  return 0;
+}
+
+/* Element i of an array as a bounded, non-empty string (owned copy). */
+static int array_string(const json_t *arr, const char *key, size_t i,
+                        char **out, char *errstr, size_t errstr_size) {
+  const json_t *v = json_array_get(arr, i);
+  if (!json_is_string(v))
+    return lp_err(errstr, errstr_size, "%s[%zu]: expected string, got %s", key,
+                  i, type_name(v));
+  size_t len = json_string_length(v);
+  if (len > LP_MAX_STRING_BYTES)
+    return lp_err(errstr, errstr_size,
+                  "%s[%zu]: string of %zu bytes exceeds the limit of %d", key,
+                  i, len, LP_MAX_STRING_BYTES);
+  *out = lp_xstrndup(json_string_value(v), len);
+  return 0;
+}
+
+/* An enum symbol: parse returns 0 for a known name. */
+#define GET_ENUM(obj, key, flags, parse, out, expected)                        \
+  do {                                                                         \
+    const char *name_;                                                         \
+    char q_[64];                                                               \
+    int rc_ = get_raw_str(obj, "", key, flags, &name_, errstr, errstr_size);   \
+    if (rc_ < 0)                                                               \
+      goto fail;                                                               \
+    if (rc_ > 0 && parse(name_, out) != 0) {                                   \
+      lp_err(errstr, errstr_size, "%s: unknown value %s (expected %s)", key,   \
+             quoted(name_, q_, sizeof(q_)), expected);                         \
+      goto fail;                                                               \
+    }                                                                          \
+  } while (0)
+
+/* ---------------------------------------------------------------------- */
+/* Canonical decoders                                                      */
+/* ---------------------------------------------------------------------- */
+
+static int canonical_order(const json_t *root, struct lp_order_event *ev,
+                           char *errstr, size_t errstr_size) {
+  char path[PATH_MAX_LEN];
+  json_t *arr;
+  long long n;
+  if (get_str(root, "", "event_id", F_REQUIRED, &ev->event_id, errstr,
+              errstr_size) < 0 ||
+      get_str(root, "", "shop", F_REQUIRED, &ev->shop, errstr, errstr_size) <
+          0 ||
+      get_id(root, "", "order_id", F_REQUIRED, &ev->order_id, errstr,
+             errstr_size) < 0 ||
+      get_id(root, "", "customer_id", F_REQUIRED, &ev->customer_id, errstr,
+             errstr_size) < 0 ||
+      get_time(root, "", "event_time", "event_time_ms", F_REQUIRED,
+               &ev->event_time_ms, NULL, errstr, errstr_size) < 0)
+    goto fail;
+  GET_ENUM(root, "status", F_REQUIRED, lp_order_status_parse, &ev->status,
+           "created, paid, cancelled, refunded");
+  if (get_str(root, "", "currency", F_REQUIRED, &ev->currency, errstr,
+              errstr_size) < 0 ||
+      get_money(root, "", "total", "total_micros", F_REQUIRED,
+                &ev->total_micros, errstr, errstr_size) < 0 ||
+      get_money(root, "", "subtotal", "subtotal_micros", 0,
+                &ev->subtotal_micros, errstr, errstr_size) < 0 ||
+      get_money(root, "", "discount", "discount_micros", 0,
+                &ev->discount_micros, errstr, errstr_size) < 0 ||
+      get_money(root, "", "tax", "tax_micros", 0, &ev->tax_micros, errstr,
+                errstr_size) < 0)
+    goto fail;
+  if (get_array(root, "", "discount_codes", 0, LP_MAX_DISCOUNT_CODES, "codes",
+                &arr, errstr, errstr_size) < 0)
+    goto fail;
+  if (arr && json_array_size(arr) > 0) {
+    ev->n_discount_codes = json_array_size(arr);
+    ev->discount_codes = lp_xcalloc(ev->n_discount_codes, sizeof(char *));
+    for (size_t i = 0; i < ev->n_discount_codes; i++)
+      if (array_string(arr, "discount_codes", i, &ev->discount_codes[i], errstr,
+                       errstr_size) < 0)
+        goto fail;
+  }
+  if (get_array(root, "", "line_items", 0, LP_MAX_LINE_ITEMS, "items", &arr,
+                errstr, errstr_size) < 0)
+    goto fail;
+  if (arr && json_array_size(arr) > 0) {
+    ev->n_line_items = json_array_size(arr);
+    ev->line_items = lp_xcalloc(ev->n_line_items, sizeof(*ev->line_items));
+    for (size_t i = 0; i < ev->n_line_items; i++) {
+      struct lp_line_item *li = &ev->line_items[i];
+      json_t *item;
+      if (array_object(arr, "line_items", i, path, sizeof(path), &item, errstr,
+                       errstr_size) < 0 ||
+          get_id(item, path, "product_id", 0, &li->product_id, errstr,
+                 errstr_size) < 0 ||
+          get_str(item, path, "sku", 0, &li->sku, errstr, errstr_size) < 0 ||
+          get_str(item, path, "category", 0, &li->category, errstr,
+                  errstr_size) < 0 ||
+          get_str(item, path, "brand", 0, &li->brand, errstr, errstr_size) <
+              0 ||
+          get_int(item, path, "quantity", F_REQUIRED, 1, LP_MAX_QUANTITY, &n,
+                  errstr, errstr_size) < 0 ||
+          get_money(item, path, "unit_price", "unit_price_micros", F_REQUIRED,
+                    &li->unit_price_micros, errstr, errstr_size) < 0)
+        goto fail;
+      li->quantity = (int32_t)n;
+    }
+  }
+  if (get_str(root, "", "source", 0, &ev->source, errstr, errstr_size) < 0)
+    goto fail;
+  return 0;
+fail:
+  return -1;
+}
+
+static int canonical_customer(const json_t *root, struct lp_customer_event *ev,
+                              char *errstr, size_t errstr_size) {
+  json_t *arr;
+  if (json_object_get(root, "order_id"))
+    return lp_err(errstr, errstr_size,
+                  "record: a canonical order event (has \"order_id\"), not a "
+                  "customer event");
+  if (get_str(root, "", "event_id", F_REQUIRED, &ev->event_id, errstr,
+              errstr_size) < 0 ||
+      get_str(root, "", "shop", F_REQUIRED, &ev->shop, errstr, errstr_size) <
+          0 ||
+      get_id(root, "", "customer_id", F_REQUIRED, &ev->customer_id, errstr,
+             errstr_size) < 0 ||
+      get_time(root, "", "event_time", "event_time_ms", F_REQUIRED,
+               &ev->event_time_ms, NULL, errstr, errstr_size) < 0)
+    goto fail;
+  GET_ENUM(root, "kind", F_REQUIRED, lp_customer_kind_parse, &ev->kind,
+           "created, updated");
+  if (get_str(root, "", "email_sha256", 0, &ev->email_sha256, errstr,
+              errstr_size) < 0)
+    goto fail;
+  GET_ENUM(root, "marketing_consent", 0, lp_consent_parse,
+           &ev->marketing_consent, "unknown, subscribed, unsubscribed");
+  if (get_array(root, "", "tags", 0, LP_MAX_TAGS, "tags", &arr, errstr,
+                errstr_size) < 0)
+    goto fail;
+  if (arr && json_array_size(arr) > 0) {
+    ev->n_tags = json_array_size(arr);
+    ev->tags = lp_xcalloc(ev->n_tags, sizeof(char *));
+    for (size_t i = 0; i < ev->n_tags; i++)
+      if (array_string(arr, "tags", i, &ev->tags[i], errstr, errstr_size) < 0)
+        goto fail;
+  }
+  if (get_str(root, "", "birthday", 0, &ev->birthday, errstr, errstr_size) <
+          0 ||
+      get_time(root, "", "customer_created", "customer_created_ms", 0,
+               &ev->customer_created_ms, NULL, errstr, errstr_size) < 0 ||
+      get_str(root, "", "source", 0, &ev->source, errstr, errstr_size) < 0)
+    goto fail;
+  return 0;
+fail:
+  return -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Shopify adapter                                                         */
+/* ---------------------------------------------------------------------- */
+
+static int shopify_shop(const struct lp_json_hints *hints, char **out,
+                        char *errstr, size_t errstr_size) {
+  const char *shop = hint_value(hints->shop_domain);
+  if (!shop)
+    shop = hint_value(hints->default_shop);
+  if (!shop)
+    return lp_err(errstr, errstr_size,
+                  "shop: unknown (no X-Shopify-Shop-Domain header and no "
+                  "default shop configured)");
+  *out = lp_xstrdup(shop);
+  return 0;
+}
+
+/* Event time from the first present candidate field; *raw is its string. */
+static int first_time(const json_t *root, const char *const *candidates,
+                      const char *fallback_hint, int64_t *out, const char **raw,
+                      char *errstr, size_t errstr_size) {
+  for (size_t i = 0; candidates[i]; i++) {
+    int rc = get_time(root, "", candidates[i], NULL, 0, out, raw, errstr,
+                      errstr_size);
+    if (rc != 0)
+      return rc < 0 ? -1 : 0;
+  }
+  /* Last resort: X-Shopify-Triggered-At, when the body has no time. */
+  if (fallback_hint && lp_time_parse_iso8601(fallback_hint, out) == 0) {
+    *raw = fallback_hint;
+    return 0;
+  }
+  return lp_err(errstr, errstr_size, "%s: required field missing",
+                candidates[0]);
+}
+
+/* product_type (added by a bridge), else the first of "collections" (a
+ * string, or an object with a "title"). */
+static int shopify_category(const json_t *item, const char *path, char **out,
+                            char *errstr, size_t errstr_size) {
+  char sub[PATH_MAX_LEN + 16];
+  json_t *arr;
+  int rc = get_str(item, path, "product_type", F_EMPTY_NULL, out, errstr,
+                   errstr_size);
+  if (rc != 0)
+    return rc < 0 ? -1 : 0;
+  if (get_array(item, path, "collections", 0, SIZE_MAX, "collections", &arr,
+                errstr, errstr_size) < 0)
+    return -1;
+  if (!arr || json_array_size(arr) == 0)
+    return 0;
+  json_t *first = json_array_get(arr, 0);
+  snprintf(sub, sizeof(sub), "%s.collections", path);
+  if (json_is_object(first)) {
+    char sub0[PATH_MAX_LEN + 24];
+    snprintf(sub0, sizeof(sub0), "%s[0]", sub);
+    return get_str(first, sub0, "title", F_EMPTY_NULL, out, errstr,
+                   errstr_size) < 0
+               ? -1
+               : 0;
+  }
+  return array_string(arr, sub, 0, out, errstr, errstr_size) < 0 ? -1 : 0;
+}
+
+static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
+                         struct lp_order_event *ev, char *errstr,
+                         size_t errstr_size) {
+  static const char *const created_times[] = {"created_at", NULL};
+  static const char *const paid_times[] = {"processed_at", "updated_at", NULL};
+  static const char *const cancelled_times[] = {"cancelled_at", "updated_at",
+                                                NULL};
+  static const char *const status_topics[] = {
+      "orders/create", "orders/paid", "orders/cancelled", "refunds/create"};
+  char path[PATH_MAX_LEN], q[64];
+  const char *topic = hint_value(hints->shopify_topic);
+  const char *raw_time = NULL, *s;
+  json_t *customer, *arr;
+  int have_status = 0;
+  long long n;
+
+  if (topic) {
+    if (strcmp(topic, "refunds/create") == 0)
+      return lp_err(errstr, errstr_size,
+                    "x-shopify-topic: refunds/create is not supported (a "
+                    "Refund body names no customer; forward orders/updated "
+                    "instead)");
+    if (strncmp(topic, "orders/", 7) != 0)
+      return lp_err(errstr, errstr_size,
+                    "x-shopify-topic: %s is not an order topic",
+                    quoted(topic, q, sizeof(q)));
+    for (int i = 0; i <= LP_ORDER_CANCELLED; i++)
+      if (strcmp(topic, status_topics[i]) == 0) {
+        ev->status = (enum lp_order_status)i;
+        have_status = 1;
+      }
+  }
+  if (!json_object_get(root, "line_items") &&
+      !json_object_get(root, "total_price"))
+    return lp_err(errstr, errstr_size,
+                  "record: not a Shopify Order (no \"total_price\" or "
+                  "\"line_items\")");
+  if (get_id(root, "", "id", F_REQUIRED, &ev->order_id, errstr, errstr_size) <
+      0)
+    goto fail;
+  customer = json_object_get(root, "customer");
+  if (!customer || json_is_null(customer)) {
+    lp_err(errstr, errstr_size,
+           "customer: missing (guest checkout orders cannot be attributed)");
+    goto fail;
+  }
+  if (!json_is_object(customer)) {
+    lp_err(errstr, errstr_size, "customer: expected object, got %s",
+           type_name(customer));
+    goto fail;
+  }
+  if (get_id(customer, "customer", "id", F_REQUIRED, &ev->customer_id, errstr,
+             errstr_size) < 0 ||
+      shopify_shop(hints, &ev->shop, errstr, errstr_size) < 0)
+    goto fail;
+
+  if (!have_status) {
+    if (get_raw_str(root, "", "cancelled_at", 0, &s, errstr, errstr_size) < 0)
+      goto fail;
+    if (s) {
+      ev->status = LP_ORDER_CANCELLED;
+    } else {
+      if (get_raw_str(root, "", "financial_status", 0, &s, errstr,
+                      errstr_size) < 0)
+        goto fail;
+      ev->status =
+          s && strcmp(s, "paid") == 0 ? LP_ORDER_PAID : LP_ORDER_CREATED;
+    }
+  }
+  const char *const *times = ev->status == LP_ORDER_PAID ? paid_times
+                             : ev->status == LP_ORDER_CANCELLED
+                                 ? cancelled_times
+                                 : created_times;
+  if (first_time(root, times, hint_value(hints->triggered_at),
+                 &ev->event_time_ms, &raw_time, errstr, errstr_size) < 0)
+    goto fail;
+
+  if (get_str(root, "", "currency", F_REQUIRED, &ev->currency, errstr,
+              errstr_size) < 0 ||
+      get_money(root, "", "total_price", NULL, F_REQUIRED, &ev->total_micros,
+                errstr, errstr_size) < 0 ||
+      get_money(root, "", "subtotal_price", NULL, 0, &ev->subtotal_micros,
+                errstr, errstr_size) < 0 ||
+      get_money(root, "", "total_discounts", NULL, 0, &ev->discount_micros,
+                errstr, errstr_size) < 0 ||
+      get_money(root, "", "total_tax", NULL, 0, &ev->tax_micros, errstr,
+                errstr_size) < 0)
+    goto fail;
+
+  if (get_array(root, "", "discount_codes", 0, LP_MAX_DISCOUNT_CODES, "codes",
+                &arr, errstr, errstr_size) < 0)
+    goto fail;
+  if (arr && json_array_size(arr) > 0) {
+    ev->n_discount_codes = json_array_size(arr);
+    ev->discount_codes = lp_xcalloc(ev->n_discount_codes, sizeof(char *));
+    for (size_t i = 0; i < ev->n_discount_codes; i++) {
+      json_t *dc;
+      if (array_object(arr, "discount_codes", i, path, sizeof(path), &dc,
+                       errstr, errstr_size) < 0 ||
+          get_str(dc, path, "code", F_REQUIRED, &ev->discount_codes[i], errstr,
+                  errstr_size) < 0)
+        goto fail;
+    }
+  }
+
+  if (get_array(root, "", "line_items", 0, LP_MAX_LINE_ITEMS, "items", &arr,
+                errstr, errstr_size) < 0)
+    goto fail;
+  if (arr && json_array_size(arr) > 0) {
+    ev->n_line_items = json_array_size(arr);
+    ev->line_items = lp_xcalloc(ev->n_line_items, sizeof(*ev->line_items));
+    for (size_t i = 0; i < ev->n_line_items; i++) {
+      struct lp_line_item *li = &ev->line_items[i];
+      json_t *item;
+      if (array_object(arr, "line_items", i, path, sizeof(path), &item, errstr,
+                       errstr_size) < 0 ||
+          get_id(item, path, "product_id", 0, &li->product_id, errstr,
+                 errstr_size) < 0 ||
+          get_str(item, path, "sku", F_EMPTY_NULL, &li->sku, errstr,
+                  errstr_size) < 0 ||
+          shopify_category(item, path, &li->category, errstr, errstr_size) <
+              0 ||
+          get_str(item, path, "vendor", F_EMPTY_NULL, &li->brand, errstr,
+                  errstr_size) < 0 ||
+          get_int(item, path, "quantity", F_REQUIRED, 1, LP_MAX_QUANTITY, &n,
+                  errstr, errstr_size) < 0 ||
+          get_money(item, path, "price", NULL, F_REQUIRED,
+                    &li->unit_price_micros, errstr, errstr_size) < 0)
+        goto fail;
+      li->quantity = (int32_t)n;
+    }
+  }
+
+  const char *event_id = hint_value(hints->shopify_event_id);
+  /* The header id is scoped by topic: whether one merchant action fires
+   * several topics under one X-Shopify-Event-Id is unconfirmed, and an
+   * orders/paid must not dedupe against its orders/create. */
+  ev->event_id =
+      event_id ? lp_xasprintf("shopify:%s:%s", status_topics[ev->status],
+                              event_id)
+               : lp_xasprintf("shopify:%s:%s:%s", status_topics[ev->status],
+                              ev->order_id, raw_time);
+  ev->source = lp_xstrdup("shopify");
+  return 0;
+fail:
+  return -1;
+}
+
+/* Trimmed, lower-cased email -> hex SHA-256 (NULL when empty). The raw
+ * address lives only in the parsed document and this scratch copy. */
+static char *email_hash(const char *email) {
+  size_t len = strlen(email);
+  while (len > 0 && isspace((unsigned char)email[len - 1]))
+    len--;
+  while (len > 0 && isspace((unsigned char)*email)) {
+    email++;
+    len--;
+  }
+  if (len == 0)
+    return NULL;
+  char *norm = lp_xstrndup(email, len);
+  for (size_t i = 0; i < len; i++)
+    norm[i] = (char)tolower((unsigned char)norm[i]);
+  char *hex = lp_xmalloc(65);
+  lp_sha256_hex(norm, len, hex);
+  free(norm);
+  return hex;
+}
+
+/* "vip, newsletter" -> ["vip", "newsletter"]: split on commas, trimmed,
+ * empty pieces dropped. Count and length limits are left to validation
+ * (memory is bounded by the input), which names the offending tag. */
+static void split_tags(const char *s, struct lp_customer_event *ev) {
+  size_t count = 1;
+  for (const char *p = s; *p; p++)
+    count += *p == ',';
+  ev->tags = lp_xcalloc(count, sizeof(char *));
+  const char *p = s;
+  while (*p) {
+    const char *end = strchr(p, ',');
+    if (!end)
+      end = p + strlen(p);
+    const char *a = p, *b = end;
+    while (a < b && isspace((unsigned char)*a))
+      a++;
+    while (b > a && isspace((unsigned char)b[-1]))
+      b--;
+    if (b > a)
+      ev->tags[ev->n_tags++] = lp_xstrndup(a, (size_t)(b - a));
+    p = *end ? end + 1 : end;
+  }
+}
+
+/* Birthday: a "birthday" string a bridge added, else the metafield
+ * {namespace "facts", key "birth_date"} in a "metafields" array. */
+static int shopify_birthday(const json_t *root, char **out, char *errstr,
+                            size_t errstr_size) {
+  char path[PATH_MAX_LEN];
+  json_t *arr;
+  int rc =
+      get_str(root, "", "birthday", F_EMPTY_NULL, out, errstr, errstr_size);
+  if (rc != 0)
+    return rc < 0 ? -1 : 0;
+  if (get_array(root, "", "metafields", 0, SIZE_MAX, "metafields", &arr, errstr,
+                errstr_size) < 0)
+    return -1;
+  for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+    json_t *mf;
+    const char *ns, *key;
+    if (array_object(arr, "metafields", i, path, sizeof(path), &mf, errstr,
+                     errstr_size) < 0 ||
+        get_raw_str(mf, path, "namespace", 0, &ns, errstr, errstr_size) < 0 ||
+        get_raw_str(mf, path, "key", 0, &key, errstr, errstr_size) < 0)
+      return -1;
+    if (ns && key && strcmp(ns, "facts") == 0 && strcmp(key, "birth_date") == 0)
+      return get_str(mf, path, "value", F_EMPTY_NULL, out, errstr,
+                     errstr_size) < 0
+                 ? -1
+                 : 0;
+  }
+  return 0;
+}
+
+/* email_marketing_consent.state, else deprecated accepts_marketing. */
+static int shopify_consent(const json_t *root, enum lp_consent *out,
+                           char *errstr, size_t errstr_size) {
+  static const char *const refused[] = {"not_subscribed", "unsubscribed",
+                                        "pending", "redacted", "invalid"};
+  json_t *consent;
+  const char *state = NULL;
+  int accepts;
+  *out = LP_CONSENT_UNKNOWN;
+  if (get_object(root, "", "email_marketing_consent", 0, &consent, errstr,
+                 errstr_size) < 0 ||
+      (consent && get_raw_str(consent, "email_marketing_consent", "state", 0,
+                              &state, errstr, errstr_size) < 0))
+    return -1;
+  if (state) {
+    if (strcmp(state, "subscribed") == 0)
+      *out = LP_CONSENT_SUBSCRIBED;
+    for (size_t i = 0; i < LP_ARRAY_LEN(refused); i++)
+      if (strcmp(state, refused[i]) == 0)
+        *out = LP_CONSENT_UNSUBSCRIBED;
+    return 0;
+  }
+  int rc =
+      get_bool(root, "", "accepts_marketing", &accepts, errstr, errstr_size);
+  if (rc < 0)
+    return -1;
+  if (rc > 0)
+    *out = accepts ? LP_CONSENT_SUBSCRIBED : LP_CONSENT_UNSUBSCRIBED;
+  return 0;
+}
+
+static int shopify_customer(const json_t *root,
+                            const struct lp_json_hints *hints,
+                            struct lp_customer_event *ev, char *errstr,
+                            size_t errstr_size) {
+  static const char *const kind_topics[] = {"customers/create",
+                                            "customers/update"};
+  static const char *const times[] = {"updated_at", "created_at", NULL};
+  const char *topic = hint_value(hints->shopify_topic);
+  const char *raw_time = NULL, *created_raw, *s;
+  char q[64];
+  json_t *tags;
+  int have_kind = 0;
+
+  if (topic) {
+    if (strcmp(topic, "customers/delete") == 0)
+      return lp_err(errstr, errstr_size,
+                    "x-shopify-topic: customers/delete carries no customer "
+                    "data to decode");
+    if (strncmp(topic, "customers/", 10) != 0)
+      return lp_err(errstr, errstr_size,
+                    "x-shopify-topic: %s is not a customer topic",
+                    quoted(topic, q, sizeof(q)));
+    for (int i = 0; i <= LP_CUSTOMER_UPDATED; i++)
+      if (strcmp(topic, kind_topics[i]) == 0) {
+        ev->kind = (enum lp_customer_kind)i;
+        have_kind = 1;
+      }
+  }
+  if (json_object_get(root, "line_items") ||
+      json_object_get(root, "total_price"))
+    return lp_err(errstr, errstr_size,
+                  "record: a Shopify Order body, not a Customer");
+  if (get_id(root, "", "id", F_REQUIRED, &ev->customer_id, errstr,
+             errstr_size) < 0 ||
+      shopify_shop(hints, &ev->shop, errstr, errstr_size) < 0 ||
+      get_time(root, "", "created_at", NULL, 0, &ev->customer_created_ms,
+               &created_raw, errstr, errstr_size) < 0 ||
+      first_time(root, times, hint_value(hints->triggered_at),
+                 &ev->event_time_ms, &raw_time, errstr, errstr_size) < 0)
+    goto fail;
+  if (!have_kind)
+    ev->kind = created_raw && ev->customer_created_ms == ev->event_time_ms
+                   ? LP_CUSTOMER_CREATED
+                   : LP_CUSTOMER_UPDATED;
+
+  if (get_raw_str(root, "", "email", 0, &s, errstr, errstr_size) < 0)
+    goto fail;
+  if (s)
+    ev->email_sha256 = email_hash(s);
+  if (shopify_consent(root, &ev->marketing_consent, errstr, errstr_size) < 0)
+    goto fail;
+
+  tags = json_object_get(root, "tags");
+  if (json_is_array(tags)) {
+    if (get_array(root, "", "tags", 0, LP_MAX_TAGS, "tags", &tags, errstr,
+                  errstr_size) < 0)
+      goto fail;
+    ev->tags = lp_xcalloc(json_array_size(tags) + 1, sizeof(char *));
+    for (size_t i = 0; i < json_array_size(tags); i++) {
+      if (array_string(tags, "tags", i, &ev->tags[i], errstr, errstr_size) < 0)
+        goto fail;
+      ev->n_tags = i + 1;
+    }
+  } else if (tags && !json_is_null(tags)) {
+    if (!json_is_string(tags)) {
+      lp_err(errstr, errstr_size, "tags: expected string, got %s",
+             type_name(tags));
+      goto fail;
+    }
+    split_tags(json_string_value(tags), ev);
+  }
+  if (shopify_birthday(root, &ev->birthday, errstr, errstr_size) < 0)
+    goto fail;
+
+  const char *event_id = hint_value(hints->shopify_event_id);
+  ev->event_id = event_id
+                     ? lp_xasprintf("shopify:%s:%s", kind_topics[ev->kind],
+                                    event_id)
+                     : lp_xasprintf("shopify:%s:%s:%s", kind_topics[ev->kind],
+                                    ev->customer_id, raw_time);
+  ev->source = lp_xstrdup("shopify");
+  return 0;
+fail:
+  return -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Public decoders                                                         */
+/* ---------------------------------------------------------------------- */
+
+static const struct lp_json_hints no_hints;
+
+int lp_json_decode_order(const void *data, size_t len,
+                         const struct lp_json_hints *hints,
+                         struct lp_order_event *out, char *errstr,
+                         size_t errstr_size) {
+  LP_ASSERT(out != NULL);
+  json_t *root = parse_object(data, len, errstr, errstr_size);
+  if (!root)
+    goto fail;
+  int rc;
+  if (json_object_get(root, "event_id"))
+    rc = canonical_order(root, out, errstr, errstr_size);
+  else if (json_object_get(root, "id"))
+    rc = shopify_order(root, hints ? hints : &no_hints, out, errstr,
+                       errstr_size);
+  else
+    rc = lp_err(errstr, errstr_size,
+                "event_id: required field missing (and no \"id\": not a "
+                "Shopify Order either)");
+  if (rc != 0 || lp_order_event_validate(out, errstr, errstr_size) != 0)
+    goto fail;
+  json_decref(root);
+  return 0;
+fail:
+  json_decref(root);
+  lp_order_event_clear(out);
+  errstr_fix_utf8(errstr, errstr_size);
+  return -1;
+}
+
+int lp_json_decode_customer(const void *data, size_t len,
+                            const struct lp_json_hints *hints,
+                            struct lp_customer_event *out, char *errstr,
+                            size_t errstr_size) {
+  LP_ASSERT(out != NULL);
+  json_t *root = parse_object(data, len, errstr, errstr_size);
+  if (!root)
+    goto fail;
+  int rc;
+  if (json_object_get(root, "event_id"))
+    rc = canonical_customer(root, out, errstr, errstr_size);
+  else if (json_object_get(root, "id"))
+    rc = shopify_customer(root, hints ? hints : &no_hints, out, errstr,
+                          errstr_size);
+  else
+    rc = lp_err(errstr, errstr_size,
+                "event_id: required field missing (and no \"id\": not a "
+                "Shopify Customer either)");
+  if (rc != 0 || lp_customer_event_validate(out, errstr, errstr_size) != 0)
+    goto fail;
+  json_decref(root);
+  return 0;
+fail:
+  json_decref(root);
+  lp_customer_event_clear(out);
+  errstr_fix_utf8(errstr, errstr_size);
+  return -1;
+}
+
+static int decode_action(const json_t *a, struct lp_action *act, char *errstr,
+                         size_t errstr_size) {
+  const char *name;
+  char q[64];
+  long long n;
+  int rc =
+      get_raw_str(a, "action", "kind", F_REQUIRED, &name, errstr, errstr_size);
+  if (rc < 0)
+    return -1;
+  if (lp_action_kind_parse(name, &act->kind) != 0)
+    return lp_err(errstr, errstr_size,
+                  "action.kind: unknown value %s (expected points, reward, "
+                  "discount_code, tier_change, message)",
+                  quoted(name, q, sizeof(q)));
+  if ((rc = get_int(a, "action", "points", 0, LLONG_MIN, LLONG_MAX, &n, errstr,
+                    errstr_size)) < 0)
+    return -1;
+  if (rc > 0)
+    act->points = n;
+  if (get_str(a, "action", "reward_id", 0, &act->reward_id, errstr,
+              errstr_size) < 0 ||
+      (rc = get_int(a, "action", "discount_percent", 0, 0, 100, &n, errstr,
+                    errstr_size)) < 0)
+    return -1;
+  if (rc > 0)
+    act->discount_percent = (int32_t)n;
+  if (get_money(a, "action", "discount_amount", "discount_amount_micros", 0,
+                &act->discount_amount_micros, errstr, errstr_size) < 0 ||
+      get_str(a, "action", "tier", 0, &act->tier, errstr, errstr_size) < 0 ||
+      get_str(a, "action", "template_id", 0, &act->template_id, errstr,
+              errstr_size) < 0 ||
+      get_str(a, "action", "channel", 0, &act->channel, errstr, errstr_size) <
+          0 ||
+      get_str(a, "action", "brand", 0, &act->brand, errstr, errstr_size) < 0 ||
+      get_str(a, "action", "category", 0, &act->category, errstr, errstr_size) <
+          0)
+    return -1;
+  return 0;
+}
+
+static int decode_explanation(const json_t *e, struct lp_explanation *ex,
+                              char *errstr, size_t errstr_size) {
+  char path[PATH_MAX_LEN];
+  json_t *arr;
+  long long n;
+  int rc;
+  if (get_str(e, "explanation", "rule_id", 0, &ex->rule_id, errstr,
+              errstr_size) < 0 ||
+      (rc = get_int(e, "explanation", "rule_version", 0, INT32_MIN, INT32_MAX,
+                    &n, errstr, errstr_size)) < 0)
+    return -1;
+  if (rc > 0)
+    ex->rule_version = (int32_t)n;
+  if (get_str(e, "explanation", "model_version", 0, &ex->model_version, errstr,
+              errstr_size) < 0 ||
+      get_str(e, "explanation", "summary", 0, &ex->summary, errstr,
+              errstr_size) < 0 ||
+      get_array(e, "explanation", "features", 0, SIZE_MAX, "features", &arr,
+                errstr, errstr_size) < 0)
+    return -1;
+  if (arr && json_array_size(arr) > 0) {
+    ex->n_features = json_array_size(arr);
+    ex->features = lp_xcalloc(ex->n_features, sizeof(*ex->features));
+    for (size_t i = 0; i < ex->n_features; i++) {
+      json_t *f;
+      if (array_object(arr, "explanation.features", i, path, sizeof(path), &f,
+                       errstr, errstr_size) < 0 ||
+          get_str(f, path, "name", F_REQUIRED, &ex->features[i].name, errstr,
+                  errstr_size) < 0 ||
+          get_str(f, path, "value", 0, &ex->features[i].value, errstr,
+                  errstr_size) < 0)
+        return -1;
+    }
+  }
+  return 0;
+}
+
+int lp_json_decode_decision(const void *data, size_t len,
+                            struct lp_reward_decision *out, char *errstr,
+                            size_t errstr_size) {
+  LP_ASSERT(out != NULL);
+  struct lp_reward_decision *d = out;
+  json_t *a, *e;
+  long long n;
+  int rc;
+  json_t *root = parse_object(data, len, errstr, errstr_size);
+  if (!root)
+    goto fail;
+  if (get_str(root, "", "decision_id", F_REQUIRED, &d->decision_id, errstr,
+              errstr_size) < 0 ||
+      get_str(root, "", "shop", F_REQUIRED, &d->shop, errstr, errstr_size) <
+          0 ||
+      get_id(root, "", "customer_id", F_REQUIRED, &d->customer_id, errstr,
+             errstr_size) < 0 ||
+      get_str(root, "", "trigger_event_id", F_REQUIRED, &d->trigger_event_id,
+              errstr, errstr_size) < 0 ||
+      get_str(root, "", "trigger_kind", 0, &d->trigger_kind, errstr,
+              errstr_size) < 0 ||
+      get_str(root, "", "rule_id", F_REQUIRED, &d->rule_id, errstr,
+              errstr_size) < 0 ||
+      (rc = get_int(root, "", "rule_version", 0, INT32_MIN, INT32_MAX, &n,
+                    errstr, errstr_size)) < 0)
+    goto fail;
+  if (rc > 0)
+    d->rule_version = (int32_t)n;
+  if (get_object(root, "", "action", F_REQUIRED, &a, errstr, errstr_size) < 0 ||
+      decode_action(a, &d->action, errstr, errstr_size) < 0 ||
+      get_money(root, "", "estimated_cost", "estimated_cost_micros", 0,
+                &d->estimated_cost_micros, errstr, errstr_size) < 0 ||
+      get_str(root, "", "currency", 0, &d->currency, errstr, errstr_size) < 0 ||
+      get_time(root, "", "event_time", "event_time_ms", F_REQUIRED,
+               &d->event_time_ms, NULL, errstr, errstr_size) < 0)
+    goto fail;
+  GET_ENUM(root, "approval", 0, lp_approval_hint_parse, &d->approval,
+           "none, recommended, required");
+  if (get_object(root, "", "explanation", 0, &e, errstr, errstr_size) < 0 ||
+      (e && decode_explanation(e, &d->explanation, errstr, errstr_size) < 0))
+    goto fail;
+  json_decref(root);
+  return 0;
+fail:
+  json_decref(root);
+  lp_reward_decision_clear(out);
+  errstr_fix_utf8(errstr, errstr_size);
+  return -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Canonical encoders: a small hand-written writer, so key order, number   */
+/* formatting and escaping are fixed by this file alone.                   */
+/* ---------------------------------------------------------------------- */
+
+/* A comma unless this is the first member/element of the current
+ * object/array (the last byte written is then its opening bracket). */
+static void w_sep(struct lp_buf *b) {
+  if (b->len > 0 && b->data[b->len - 1] != '{' && b->data[b->len - 1] != '[')
+    lp_buf_append_byte(b, ',');
+}
+
+/* A JSON string literal; invalid UTF-8 bytes become U+FFFD. */
+static void w_string(struct lp_buf *b, const char *s) {
+  size_t len = strlen(s), i = 0;
+  lp_buf_append_byte(b, '"');
+  while (i < len) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') {
+      lp_buf_append_byte(b, '\\');
+      lp_buf_append_byte(b, c);
+      i++;
+    } else if (c < 0x20) {
+      switch (c) {
+      case '\n':
+        lp_buf_append_str(b, "\\n");
+        break;
+      case '\r':
+        lp_buf_append_str(b, "\\r");
+        break;
+      case '\t':
+        lp_buf_append_str(b, "\\t");
+        break;
+      case '\b':
+        lp_buf_append_str(b, "\\b");
+        break;
+      case '\f':
+        lp_buf_append_str(b, "\\f");
+        break;
+      default:
+        lp_buf_appendf(b, "\\u%04x", c);
+      }
+      i++;
+    } else if (c < 0x80) {
+      lp_buf_append_byte(b, c);
+      i++;
+    } else {
+      size_t n = utf8_char_len(s + i, len - i);
+      if (n == 0) {
+        lp_buf_append_str(b, "\xEF\xBF\xBD");
+        i++;
+      } else {
+        lp_buf_append(b, s + i, n);
+        i += n;
+      }
+    }
+  }
+  lp_buf_append_byte(b, '"');
+}
+
+static void w_key(struct lp_buf *b, const char *key) {
+  w_sep(b);
+  w_string(b, key);
+  lp_buf_append_byte(b, ':');
+}
+
+static void w_str(struct lp_buf *b, const char *key, const char *s) {
+  w_key(b, key);
+  if (s)
+    w_string(b, s);
+  else
+    lp_buf_append_str(b, "null");
+}
+
+static void w_int(struct lp_buf *b, const char *key, long long v) {
+  w_key(b, key);
+  lp_buf_appendf(b, "%lld", v);
+}
+
+static void w_money(struct lp_buf *b, const char *key, int64_t micros) {
+  char s[48];
+  lp_money_format(micros, s, sizeof(s));
+  w_key(b, key);
+  w_string(b, s);
+}
+
+/* Times outside years 0000..9999 have no RFC 3339 form: null (validated
+ * records are always within 2000..2200). */
+static void w_time(struct lp_buf *b, const char *key, int64_t ms) {
+  char s[48];
+  w_key(b, key);
+  if (ms < -62167219200000LL || ms > 253402300799999LL) {
+    lp_buf_append_str(b, "null");
+    return;
+  }
+  lp_time_format_iso8601(ms, s, sizeof(s));
+  w_string(b, s);
+}
+
+static void w_base64(struct lp_buf *b, const char *key, const uint8_t *data,
+                     size_t len) {
+  static const char tbl[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  w_key(b, key);
+  if (!data) {
+    lp_buf_append_str(b, "null");
+    return;
+  }
+  lp_buf_reserve(b, (len + 2) / 3 * 4 + 2);
+  lp_buf_append_byte(b, '"');
+  for (size_t i = 0; i < len; i += 3) {
+    uint32_t v = (uint32_t)data[i] << 16;
+    if (i + 1 < len)
+      v |= (uint32_t)data[i + 1] << 8;
+    if (i + 2 < len)
+      v |= data[i + 2];
+    lp_buf_append_byte(b, (uint8_t)tbl[(v >> 18) & 63]);
+    lp_buf_append_byte(b, (uint8_t)tbl[(v >> 12) & 63]);
+    lp_buf_append_byte(b, i + 1 < len ? (uint8_t)tbl[(v >> 6) & 63] : '=');
+    lp_buf_append_byte(b, i + 2 < len ? (uint8_t)tbl[v & 63] : '=');
+  }
+  lp_buf_append_byte(b, '"');
+}
+
+void lp_json_encode_order(const struct lp_order_event *ev, struct lp_buf *out) {
+  LP_ASSERT(ev != NULL && out != NULL);
+  lp_buf_append_byte(out, '{');
+  w_str(out, "event_id", ev->event_id);
+  w_str(out, "shop", ev->shop);
+  w_str(out, "order_id", ev->order_id);
+  w_str(out, "customer_id", ev->customer_id);
+  w_time(out, "event_time", ev->event_time_ms);
+  w_str(out, "status", lp_order_status_name(ev->status));
+  w_str(out, "currency", ev->currency);
+  w_money(out, "total", ev->total_micros);
+  w_money(out, "subtotal", ev->subtotal_micros);
+  w_money(out, "discount", ev->discount_micros);
+  w_money(out, "tax", ev->tax_micros);
+  w_key(out, "discount_codes");
+  lp_buf_append_byte(out, '[');
+  for (size_t i = 0; i < ev->n_discount_codes; i++) {
+    w_sep(out);
+    w_string(out, ev->discount_codes[i] ? ev->discount_codes[i] : "");
+  }
+  lp_buf_append_byte(out, ']');
+  w_key(out, "line_items");
+  lp_buf_append_byte(out, '[');
+  for (size_t i = 0; i < ev->n_line_items; i++) {
+    const struct lp_line_item *li = &ev->line_items[i];
+    w_sep(out);
+    lp_buf_append_byte(out, '{');
+    w_str(out, "product_id", li->product_id);
+    w_str(out, "sku", li->sku);
+    w_str(out, "category", li->category);
+    w_str(out, "brand", li->brand);
+    w_int(out, "quantity", li->quantity);
+    w_money(out, "unit_price", li->unit_price_micros);
+    lp_buf_append_byte(out, '}');
+  }
+  lp_buf_append_byte(out, ']');
+  w_str(out, "source", ev->source);
+  lp_buf_append_byte(out, '}');
+}
+
+void lp_json_encode_customer(const struct lp_customer_event *ev,
+                             struct lp_buf *out) {
+  LP_ASSERT(ev != NULL && out != NULL);
+  lp_buf_append_byte(out, '{');
+  w_str(out, "event_id", ev->event_id);
+  w_str(out, "shop", ev->shop);
+  w_str(out, "customer_id", ev->customer_id);
+  w_time(out, "event_time", ev->event_time_ms);
+  w_str(out, "kind", lp_customer_kind_name(ev->kind));
+  w_str(out, "email_sha256", ev->email_sha256);
+  w_str(out, "marketing_consent", lp_consent_name(ev->marketing_consent));
+  w_key(out, "tags");
+  lp_buf_append_byte(out, '[');
+  for (size_t i = 0; i < ev->n_tags; i++) {
+    w_sep(out);
+    w_string(out, ev->tags[i] ? ev->tags[i] : "");
+  }
+  lp_buf_append_byte(out, ']');
+  w_str(out, "birthday", ev->birthday);
+  if (ev->customer_created_ms)
+    w_time(out, "customer_created", ev->customer_created_ms);
+  else
+    w_str(out, "customer_created", NULL);
+  w_str(out, "source", ev->source);
+  lp_buf_append_byte(out, '}');
+}
+
+void lp_json_encode_decision(const struct lp_reward_decision *d,
+                             struct lp_buf *out) {
+  LP_ASSERT(d != NULL && out != NULL);
+  const struct lp_action *a = &d->action;
+  const struct lp_explanation *e = &d->explanation;
+  lp_buf_append_byte(out, '{');
+  w_str(out, "decision_id", d->decision_id);
+  w_str(out, "shop", d->shop);
+  w_str(out, "customer_id", d->customer_id);
+  w_str(out, "trigger_event_id", d->trigger_event_id);
+  w_str(out, "trigger_kind", d->trigger_kind);
+  w_str(out, "rule_id", d->rule_id);
+  w_int(out, "rule_version", d->rule_version);
+  w_key(out, "action");
+  lp_buf_append_byte(out, '{');
+  w_str(out, "kind", lp_action_kind_name(a->kind));
+  w_int(out, "points", a->points);
+  w_str(out, "reward_id", a->reward_id);
+  w_int(out, "discount_percent", a->discount_percent);
+  w_money(out, "discount_amount", a->discount_amount_micros);
+  w_str(out, "tier", a->tier);
+  w_str(out, "template_id", a->template_id);
+  w_str(out, "channel", a->channel);
+  w_str(out, "brand", a->brand);
+  w_str(out, "category", a->category);
+  lp_buf_append_byte(out, '}');
+  w_money(out, "estimated_cost", d->estimated_cost_micros);
+  w_str(out, "currency", d->currency);
+  w_time(out, "event_time", d->event_time_ms);
+  w_str(out, "approval", lp_approval_hint_name(d->approval));
+  w_key(out, "explanation");
+  lp_buf_append_byte(out, '{');
+  w_str(out, "rule_id", e->rule_id);
+  w_int(out, "rule_version", e->rule_version);
+  w_str(out, "model_version", e->model_version);
+  w_str(out, "summary", e->summary);
+  w_key(out, "features");
+  lp_buf_append_byte(out, '[');
+  for (size_t i = 0; i < e->n_features; i++) {
+    w_sep(out);
+    lp_buf_append_byte(out, '{');
+    w_str(out, "name", e->features[i].name);
+    w_str(out, "value", e->features[i].value);
+    lp_buf_append_byte(out, '}');
+  }
+  lp_buf_append_byte(out, ']');
+  lp_buf_append_byte(out, '}');
+  lp_buf_append_byte(out, '}');
+}
+
+void lp_json_encode_dead_letter(const struct lp_dead_letter *dl,
+                                struct lp_buf *out) {
+  LP_ASSERT(dl != NULL && out != NULL);
+  LP_ASSERT(dl->original != NULL || dl->original_len == 0);
+  LP_ASSERT(dl->source_key != NULL || dl->source_key_len == 0);
+  lp_buf_append_byte(out, '{');
+  w_str(out, "source_topic", dl->source_topic);
+  w_int(out, "source_partition", dl->source_partition);
+  w_int(out, "source_offset", dl->source_offset);
+  w_base64(out, "source_key_base64", dl->source_key, dl->source_key_len);
+  w_base64(out, "original_base64",
+           dl->original ? dl->original : (const uint8_t *)"", dl->original_len);
+  w_str(out, "processor", dl->processor);
+  w_str(out, "reason", dl->reason);
+  w_str(out, "field", dl->field);
+  w_time(out, "time", dl->time_ms);
+  lp_buf_append_byte(out, '}');
+}

@@ -1,0 +1,71 @@
+/*
+ * json_codec.h — JSON forms of the records (Jansson):
+ *
+ * 1. Canonical JSON: the same fields and names as schemas/<name>.avsc, money as
+ *    decimal strings ("404.95"), times as RFC 3339 strings, enums as their
+ *    symbol names. Encoders are deterministic (fixed key order), so equal
+ *    records give equal bytes.
+ * 2. Shopify webhook bodies as a bridge forwards them unchanged:
+ *    orders/create, orders/paid, orders/cancelled (Order resource) and
+ *    customers/create, customers/update (Customer resource), shapes per
+ *    shared reference apis.md §5. vendor -> brand; product_type (when the
+ *    bridge enriched the line item) or the first collection -> category.
+ *    The raw email is hashed (SHA-256 of the trimmed, lower-cased address)
+ *    and never kept.
+ *
+ * A decoder tells the two apart by content (canonical records carry
+ * "event_id"; Shopify bodies carry a numeric "id"). Kafka headers forwarded
+ * by a bridge refine a Shopify body (hints below); without them the status
+ * is inferred from the body (cancelled_at set -> cancelled; financial_status
+ * paid -> paid; else created) and the event id is derived deterministically
+ * from the resource id, the status and the status's stable timestamp
+ * (created_at / processed_at / cancelled_at; updated_at for customers), so a
+ * redelivered body dedupes. With an X-Shopify-Event-Id header the id is
+ * "shopify:<topic>:<header>". refunds/create bodies are rejected (a Refund
+ * names no customer).
+ */
+#ifndef LP_JSON_CODEC_H
+#define LP_JSON_CODEC_H
+
+#include <stddef.h>
+
+#include "events.h"
+#include "util.h"
+
+/* Optional context from the Kafka record's headers (all borrowed, NULL when
+ * absent): x-shopify-topic, x-shopify-event-id, x-shopify-shop-domain,
+ * x-shopify-triggered-at. default_shop is used when no shop is known. */
+struct lp_json_hints {
+  const char *shopify_topic;
+  const char *shopify_event_id;
+  const char *shop_domain;
+  const char *triggered_at;
+  const char *default_shop;
+};
+
+/* Decoders: out must be zeroed/cleared; on error left cleared; errstr says
+ * "json: ..." for syntax (with line:column) or "<field path>: <reason>". The
+ * result is validated with lp_*_event_validate. hints may be NULL. */
+int lp_json_decode_order(const void *data, size_t len,
+                         const struct lp_json_hints *hints,
+                         struct lp_order_event *out, char *errstr,
+                         size_t errstr_size);
+int lp_json_decode_customer(const void *data, size_t len,
+                            const struct lp_json_hints *hints,
+                            struct lp_customer_event *out, char *errstr,
+                            size_t errstr_size);
+int lp_json_decode_decision(const void *data, size_t len,
+                            struct lp_reward_decision *out, char *errstr,
+                            size_t errstr_size);
+
+/* Canonical JSON encoders (one line, no trailing newline, appended). */
+void lp_json_encode_order(const struct lp_order_event *ev, struct lp_buf *out);
+void lp_json_encode_customer(const struct lp_customer_event *ev,
+                             struct lp_buf *out);
+void lp_json_encode_decision(const struct lp_reward_decision *d,
+                             struct lp_buf *out);
+/* original bytes as base64 in "original_base64". */
+void lp_json_encode_dead_letter(const struct lp_dead_letter *dl,
+                                struct lp_buf *out);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * rules.h — reward rules as data: JSON files (format in docs/rules.md),
+ * loaded into an immutable lp_ruleset and evaluated as a pure function of
+ * (event, member profile just before the event, ruleset) -> decisions.
+ *
+ * Evaluation reads event time only, never the clock, so a replay decides
+ * what the live run decided. A ruleset is immutable once loaded and may be
+ * read from any thread; a reload builds a new one and swaps it (the old one
+ * stays in force when the new files are invalid).
+ */
+#ifndef LP_RULES_H
+#define LP_RULES_H
+
+#include <stddef.h>
+
+#include "events.h"
+#include "profile.h"
+
+struct lp_ruleset;
+
+/*
+ * Loads one JSON file, or every *.json file of a directory (sorted by name)
+ * into one ruleset. Rule ids must be unique across files. On error returns
+ * NULL and errstr holds "<file>: <position>: <reason>" where position is
+ * "line L column C" for JSON syntax errors and a JSON path such as
+ * "$.rules[2].when.all[1].op" for semantic ones.
+ */
+struct lp_ruleset *lp_ruleset_load(const char *path, char *errstr,
+                                   size_t errstr_size);
+/* Same, from a string (name is used in messages). */
+struct lp_ruleset *lp_ruleset_load_string(const char *json, const char *name,
+                                          char *errstr, size_t errstr_size);
+void lp_ruleset_destroy(struct lp_ruleset **rs);
+
+size_t lp_ruleset_count(const struct lp_ruleset *rs);
+/* SHA-256 prefix of the loaded files' content (borrowed); logged on load. */
+const char *lp_ruleset_digest(const struct lp_ruleset *rs);
+
+/*
+ * Decides for an order / customer event given the profile *before* it.
+ * Appends 0..n decisions to *out (realloc'd array of *n_out items, owned by
+ * the caller: lp_reward_decision_clear each, then free the array).
+ * Decisions come out in rule priority order, with deterministic ids
+ * (decision.h) and their explanation filled.
+ */
+void lp_rules_decide_order(const struct lp_ruleset *rs,
+                           const struct lp_order_event *ev,
+                           const struct lp_profile *before,
+                           struct lp_reward_decision **out, size_t *n_out);
+void lp_rules_decide_customer(const struct lp_ruleset *rs,
+                              const struct lp_customer_event *ev,
+                              const struct lp_profile *before,
+                              struct lp_reward_decision **out, size_t *n_out);
+
+#endif

@@ -1,0 +1,888 @@
+/*
+ * stream_app.c — the processor runtime (see stream_app.h for guarantees).
+ *
+ * One thread polls: consume a batch, decode, apply the batch to Redis in
+ * one pipeline, decide with the rules, produce decisions / dead letters,
+ * then serve delivery reports, which finish input records in the offset
+ * tracker, which yields the offsets to store. librdkafka's background
+ * threads do the network work; libmicrohttpd's thread serves /metrics.
+ */
+#include "stream_app.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "avro_codec.h"
+#include "config.h"
+#include "http_server.h"
+#include "input_codec.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "offsets.h"
+#include "profile_store.h"
+#include "rules.h"
+#include "util.h"
+
+struct app_config {
+  char *group_id;
+  char *bootstrap_file;
+  char *topic_input;
+  char *topic_decisions;
+  char *topic_dlq;
+  char *redis_host;
+  long redis_port;
+  char *redis_namespace;
+  long redis_timeout_ms;
+  long memo_ttl_s;
+  char *rules_path;
+  char *default_shop;
+  char *registry_url;
+  long batch_size;
+  long max_in_flight;
+  long dlq_max_original;
+  char *http_bind;
+  long http_port;
+  char *log_level;
+  long shutdown_timeout_ms;
+};
+
+#define C(field) offsetof(struct app_config, field)
+static struct lp_config_entry config_table[] = {
+    {"group.id", LP_CONF_STRING, NULL, C(group_id),
+     "Kafka consumer group of this processor", 0, 0},
+    {"bootstrap.file", LP_CONF_STRING, "", C(bootstrap_file),
+     "File holding the bootstrap address (written by devbroker); used when "
+     "kafka.bootstrap.servers is unset",
+     0, 0},
+    {"topic.input", LP_CONF_STRING, NULL, C(topic_input),
+     "Input topic (orders or customers)", 0, 0},
+    {"topic.decisions", LP_CONF_STRING, "decisions", C(topic_decisions),
+     "Output topic for reward decisions", 0, 0},
+    {"topic.dlq", LP_CONF_STRING, "dlq", C(topic_dlq),
+     "Dead-letter topic for records that cannot be processed", 0, 0},
+    {"redis.host", LP_CONF_STRING, "127.0.0.1", C(redis_host),
+     "Redis host holding member profiles", 0, 0},
+    {"redis.port", LP_CONF_INT, "6379", C(redis_port), "Redis port", 1,
+     65535},
+    {"redis.namespace", LP_CONF_STRING, "loyalty", C(redis_namespace),
+     "Key prefix; a backfill or replay runs in its own namespace", 0, 0},
+    {"redis.timeout.ms", LP_CONF_INT, "2000", C(redis_timeout_ms),
+     "Redis connect and command timeout", 10, 600000},
+    {"redis.memo.ttl.s", LP_CONF_INT, "7776000", C(memo_ttl_s),
+     "How long applied-event memory is kept (dedupe and replay horizon; "
+     "default 90 days)",
+     60, 315360000},
+    {"rules.path", LP_CONF_STRING, "deploy/rules", C(rules_path),
+     "Rule file, or directory of *.json rule files (SIGHUP reloads)", 0, 0},
+    {"shop.default", LP_CONF_STRING, "", C(default_shop),
+     "Shop for Shopify JSON records without an X-Shopify-Shop-Domain "
+     "header",
+     0, 0},
+    {"schema.registry.url", LP_CONF_STRING, "", C(registry_url),
+     "Confluent schema registry, to read Confluent-framed Avro", 0, 0},
+    {"batch.size", LP_CONF_INT, "500", C(batch_size),
+     "Records per Redis pipeline round trip", 1, 100000},
+    {"dlq.max.original.bytes", LP_CONF_INT, "524288", C(dlq_max_original),
+     "Original bytes kept in a dead-letter record (longer values are cut, "
+     "and the reason says so), below the brokers' message.max.bytes",
+     1024, 100000000},
+    {"max.in.flight", LP_CONF_INT, "20000", C(max_in_flight),
+     "Input records consumed but not yet acknowledged before consumption "
+     "pauses",
+     1, 10000000},
+    {"http.bind", LP_CONF_STRING, "127.0.0.1", C(http_bind),
+     "Address of the /metrics and /healthz endpoint", 0, 0},
+    {"http.port", LP_CONF_INT, NULL, C(http_port),
+     "Port of /metrics and /healthz (0 = pick a free port, -1 = off)", -1,
+     65535},
+    {"log.level", LP_CONF_STRING, "info", C(log_level),
+     "debug, info, warn or error", 0, 0},
+    {"shutdown.timeout.ms", LP_CONF_INT, "10000", C(shutdown_timeout_ms),
+     "Longest wait for outstanding deliveries at shutdown or revoke", 100,
+     600000},
+};
+#undef C
+
+/* One consumed input record while it is being processed. */
+struct record {
+  rd_kafka_message_t *msg;
+  struct inflight *inflight;
+  struct lp_order_event order;
+  struct lp_customer_event customer;
+  int decoded;
+};
+
+/* Outstanding outputs of one input record; the opaque of each produce. */
+struct inflight {
+  void *offset_handle;
+  int pending;
+  int64_t start_us;
+};
+
+/* A produce whose delivery failed, to be produced again. */
+struct retry {
+  char *topic;
+  void *key, *value;
+  size_t key_len, value_len;
+  struct inflight *inflight;
+  struct retry *next;
+};
+
+struct app {
+  const struct lp_stream_app_spec *spec;
+  struct app_config conf;
+  struct lp_kafka_props kafka;
+  rd_kafka_t *consumer;
+  rd_kafka_t *producer;
+  rd_kafka_topic_t *decisions_topic;
+  rd_kafka_topic_t *dlq_topic;
+  struct lp_offsets *offsets;
+  struct lp_profile_store *store;
+  struct lp_ruleset *rules;
+  struct lp_avro_codec *avro;
+  struct lp_http_server *http;
+  struct retry *retries;
+  struct lp_buf buf;
+  char fatal[512];
+};
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+static void on_stop_signal(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
+static void on_hup(int sig) {
+  (void)sig;
+  reload_requested = 1;
+}
+
+/* Marks one output of a record finished; the last one finishes the input
+ * record in the offset tracker. */
+static void output_done(struct app *app, struct inflight *in) {
+  LP_ASSERT(in->pending > 0);
+  if (--in->pending > 0)
+    return;
+  lp_offsets_done(app->offsets, in->offset_handle);
+  lp_metrics_observe_latency_us(lp_mono_us() - in->start_us);
+  free(in);
+}
+
+static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+  (void)rk;
+  struct app *app = opaque;
+  struct inflight *in = m->_private;
+  if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    lp_metrics_add(LP_M_PRODUCED, 1);
+    output_done(app, in);
+    return;
+  }
+  /* Not acknowledged: keep a copy and produce it again from the loop. The
+   * input offset stays unstored meanwhile, so a crash redelivers it. */
+  LP_WARN("delivery failed, producing again",
+          "\"topic\":%s,\"error\":%s", lp_log_str(rd_kafka_topic_name(m->rkt)),
+          lp_log_str(rd_kafka_err2str(m->err)));
+  struct retry *r = lp_xcalloc(1, sizeof(*r));
+  r->topic = lp_xstrdup(rd_kafka_topic_name(m->rkt));
+  r->key = lp_xmalloc(m->key_len);
+  memcpy(r->key, m->key, m->key_len);
+  r->key_len = m->key_len;
+  r->value = lp_xmalloc(m->len);
+  memcpy(r->value, m->payload, m->len);
+  r->value_len = m->len;
+  r->inflight = in;
+  r->next = app->retries;
+  app->retries = r;
+  lp_metrics_add(LP_M_PRODUCE_RETRIES, 1);
+}
+
+/* Produces one output (copied) for an input record; waits while the
+ * producer queue is full. */
+static void produce(struct app *app, rd_kafka_topic_t *rkt, const void *key,
+                    size_t key_len, const void *value, size_t value_len,
+                    struct inflight *in) {
+  for (;;) {
+    if (rd_kafka_produce(rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                         (void *)value, value_len, key, key_len, in) == 0)
+      return;
+    rd_kafka_resp_err_t err = rd_kafka_last_error();
+    if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      /* Only a bug (unknown topic object, oversized message) gets here:
+       * say so loudly and stop before anything is committed past it. */
+      snprintf(app->fatal, sizeof(app->fatal), "produce to %s: %s",
+               rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
+      stop_requested = 1;
+      /* Keep the record unfinished: its offset is never stored. */
+      return;
+    }
+    rd_kafka_poll(app->producer, 10);
+  }
+}
+
+static void produce_retries(struct app *app) {
+  while (app->retries) {
+    struct retry *r = app->retries;
+    app->retries = r->next;
+    rd_kafka_topic_t *rkt = strcmp(r->topic, app->conf.topic_dlq) == 0
+                                ? app->dlq_topic
+                                : app->decisions_topic;
+    produce(app, rkt, r->key, r->key_len, r->value, r->value_len, r->inflight);
+    free(r->topic);
+    free(r->key);
+    free(r->value);
+    free(r);
+  }
+}
+
+/* Field path at the start of a reason ("line_items[2].quantity: ..."),
+ * or NULL (caller frees). */
+static char *reason_field(const char *reason) {
+  const char *colon = strstr(reason, ": ");
+  if (!colon || colon == reason)
+    return NULL;
+  for (const char *p = reason; p < colon; p++)
+    if (*p == ' ')
+      return NULL;
+  static const char *const not_fields[] = {"json", "avro", "record", "redis",
+                                           "snapshot"};
+  for (size_t i = 0; i < LP_ARRAY_LEN(not_fields); i++)
+    if ((size_t)(colon - reason) == strlen(not_fields[i]) &&
+        strncmp(reason, not_fields[i], strlen(not_fields[i])) == 0)
+      return NULL;
+  return lp_xstrndup(reason, (size_t)(colon - reason));
+}
+
+/* Sends the record to the dead-letter topic with the reason. */
+static void dead_letter(struct app *app, struct record *rec,
+                        const char *reason) {
+  const rd_kafka_message_t *m = rec->msg;
+  struct lp_dead_letter dl = {0};
+  dl.source_topic = lp_xstrdup(rd_kafka_topic_name(m->rkt));
+  dl.source_partition = m->partition;
+  dl.source_offset = m->offset;
+  if (m->key_len) {
+    dl.source_key = lp_xmalloc(m->key_len);
+    memcpy(dl.source_key, m->key, m->key_len);
+    dl.source_key_len = m->key_len;
+  }
+  /* A record near the broker's size limit cannot travel again whole
+   * inside a dead letter: keep its head and say so. */
+  size_t keep = m->len;
+  if (keep > (size_t)app->conf.dlq_max_original)
+    keep = (size_t)app->conf.dlq_max_original;
+  dl.original = lp_xmalloc(keep ? keep : 1);
+  if (keep)
+    memcpy(dl.original, m->payload, keep);
+  dl.original_len = keep;
+  dl.processor = lp_xstrdup(app->spec->name);
+  if (keep < m->len)
+    dl.reason = lp_xasprintf("%s (original value cut to its first %zu of %zu "
+                             "bytes)",
+                             reason, keep, m->len);
+  else
+    dl.reason = lp_xstrdup(reason);
+  dl.field = reason_field(reason);
+  dl.time_ms = lp_now_ms();
+  LP_WARN("record dead-lettered",
+          "\"topic\":%s,\"partition\":%d,\"offset\":%lld,\"reason\":%s",
+          lp_log_str(dl.source_topic), (int)m->partition,
+          (long long)m->offset, lp_log_str(reason));
+  char err[256];
+  lp_buf_reset(&app->buf);
+  if (lp_avro_encode_dead_letter(app->avro, &dl, &app->buf, err,
+                                 sizeof(err)) != 0) {
+    /* Cannot happen for a well-formed struct; never lose the record. */
+    snprintf(app->fatal, sizeof(app->fatal), "encode dead letter: %s", err);
+    stop_requested = 1;
+    lp_dead_letter_clear(&dl);
+    return;
+  }
+  rec->inflight->pending = 1;
+  lp_metrics_add(LP_M_DEAD_LETTERED, 1);
+  produce(app, app->dlq_topic, m->key, m->key_len, app->buf.data,
+          app->buf.len, rec->inflight);
+  lp_dead_letter_clear(&dl);
+}
+
+/* Produces a record's decisions (or finishes it when there are none). */
+static void emit_decisions(struct app *app, struct record *rec,
+                           struct lp_reward_decision *ds, size_t n) {
+  if (n == 0) {
+    rec->inflight->pending = 1;
+    output_done(app, rec->inflight);
+    return;
+  }
+  rec->inflight->pending = (int)n;
+  for (size_t i = 0; i < n; i++) {
+    char err[256];
+    lp_buf_reset(&app->buf);
+    if (lp_avro_encode_decision(app->avro, &ds[i], &app->buf, err,
+                                sizeof(err)) != 0) {
+      snprintf(app->fatal, sizeof(app->fatal), "encode decision %s: %s",
+               ds[i].decision_id, err);
+      stop_requested = 1;
+      return;
+    }
+    char *key = lp_member_key(ds[i].shop, ds[i].customer_id);
+    LP_DEBUG("decision", "\"decision_id\":%s,\"rule\":%s,\"offset\":%lld",
+             lp_log_str(ds[i].decision_id), lp_log_str(ds[i].rule_id),
+             (long long)rec->msg->offset);
+    lp_metrics_labelled_add("loyalty_decisions_by_rule_total",
+                            "Reward decisions produced, by rule", "rule",
+                            ds[i].rule_id, 1);
+    lp_metrics_add(LP_M_DECISIONS, 1);
+    produce(app, app->decisions_topic, key, strlen(key), app->buf.data,
+            app->buf.len, rec->inflight);
+    free(key);
+  }
+}
+
+/* Header value as a NUL-terminated copy in buf, or NULL. */
+static const char *header(const rd_kafka_message_t *m, const char *name,
+                          char *buf, size_t size) {
+  rd_kafka_headers_t *hdrs = NULL;
+  if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return NULL;
+  const void *val;
+  size_t len;
+  /* Header names are case-insensitive in HTTP; bridges send them as the
+   * platform did, so try the canonical and the lower-case spelling. */
+  if (rd_kafka_header_get_last(hdrs, name, &val, &len) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    char lower[64];
+    size_t i = 0;
+    for (; name[i] && i < sizeof(lower) - 1; i++)
+      lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32
+                                                         : name[i]);
+    lower[i] = '\0';
+    if (rd_kafka_header_get_last(hdrs, lower, &val, &len) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+      return NULL;
+  }
+  if (!val || len >= size)
+    return NULL;
+  memcpy(buf, val, len);
+  buf[len] = '\0';
+  return buf;
+}
+
+static void store_wait(void *opaque) {
+  struct app *app = opaque;
+  rd_kafka_poll(app->producer, 20);
+}
+
+/* Processes one consumed batch end to end (outputs are then in flight). */
+static void process_batch(struct app *app, struct record *recs, size_t n) {
+  struct lp_store_op *ops = lp_xcalloc(n, sizeof(*ops));
+  size_t *op_rec = lp_xcalloc(n, sizeof(*op_rec));
+  size_t n_ops = 0;
+  char err[512];
+  for (size_t i = 0; i < n; i++) {
+    struct record *rec = &recs[i];
+    const rd_kafka_message_t *m = rec->msg;
+    char h_topic[64], h_event[128], h_shop[256], h_at[64];
+    struct lp_json_hints hints = {
+        header(m, "X-Shopify-Topic", h_topic, sizeof(h_topic)),
+        header(m, "X-Shopify-Event-Id", h_event, sizeof(h_event)),
+        header(m, "X-Shopify-Shop-Domain", h_shop, sizeof(h_shop)),
+        header(m, "X-Shopify-Triggered-At", h_at, sizeof(h_at)),
+        *app->conf.default_shop ? app->conf.default_shop : NULL};
+    int rc;
+    for (int attempt = 0;; attempt++) {
+      if (app->spec->kind == LP_STREAM_ORDERS)
+        rc = lp_input_decode_order(app->avro, m->payload, m->len, &hints,
+                                   &rec->order, err, sizeof(err));
+      else
+        rc = lp_input_decode_customer(app->avro, m->payload, m->len, &hints,
+                                      &rec->customer, err, sizeof(err));
+      /* A schema registry that is down says nothing about the record:
+       * wait for it rather than dead-letter good data. */
+      if (rc == 0 || !lp_avro_codec_last_error_retryable(app->avro) ||
+          stop_requested)
+        break;
+      if (attempt % 10 == 0)
+        LP_WARN("schema registry unavailable, retrying",
+                "\"error\":%s,\"attempt\":%d", lp_log_str(err), attempt + 1);
+      store_wait(app);
+      usleep(attempt < 10 ? 100000 : 1000000);
+    }
+    if (rc != 0 && stop_requested &&
+        lp_avro_codec_last_error_retryable(app->avro))
+      continue; /* unfinished: redelivered after restart */
+    if (rc != 0) {
+      dead_letter(app, rec, err);
+      continue;
+    }
+    rec->decoded = 1;
+    if (app->spec->kind == LP_STREAM_ORDERS)
+      ops[n_ops].order = &rec->order;
+    else
+      ops[n_ops].customer = &rec->customer;
+    op_rec[n_ops++] = i;
+  }
+  if (lp_profile_store_apply(app->store, ops, n_ops, &stop_requested,
+                             store_wait, app) != 0) {
+    /* Stopping while Redis is down: these records stay unfinished, so
+     * their offsets are not stored and they are consumed again later. */
+    LP_WARN("shutdown during Redis outage; records will be redelivered",
+            "\"records\":%zu", n_ops);
+    goto done;
+  }
+  for (size_t k = 0; k < n_ops; k++) {
+    struct record *rec = &recs[op_rec[k]];
+    if (ops[k].failed) {
+      dead_letter(app, rec, ops[k].error);
+      continue;
+    }
+    struct lp_reward_decision *ds = NULL;
+    size_t nd = 0;
+    if (app->spec->kind == LP_STREAM_ORDERS)
+      lp_rules_decide_order(app->rules, &rec->order, &ops[k].before, &ds, &nd);
+    else
+      lp_rules_decide_customer(app->rules, &rec->customer, &ops[k].before, &ds,
+                               &nd);
+    emit_decisions(app, rec, ds, nd);
+    for (size_t d = 0; d < nd; d++)
+      lp_reward_decision_clear(&ds[d]);
+    free(ds);
+  }
+done:
+  for (size_t k = 0; k < n_ops; k++)
+    lp_profile_clear(&ops[k].before);
+  free(ops);
+  free(op_rec);
+}
+
+static void store_offset(void *opaque, const char *topic, int32_t partition,
+                         int64_t position) {
+  struct app *app = opaque;
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = position;
+  rd_kafka_resp_err_t err = rd_kafka_offsets_store(app->consumer, l);
+  if (err)
+    LP_WARN("offset store failed", "\"topic\":%s,\"partition\":%d,\"error\":%s",
+            lp_log_str(topic), (int)partition,
+            lp_log_str(rd_kafka_err2str(err)));
+  else
+    lp_metrics_add(LP_M_OFFSETS_STORED, 1);
+  rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Waits for outstanding outputs (bounded), then stores and commits every
+ * finished offset synchronously. Used on revoke and at shutdown. */
+static void finish_and_commit(struct app *app) {
+  int64_t deadline = lp_mono_us() + app->conf.shutdown_timeout_ms * 1000;
+  while (lp_mono_us() < deadline) {
+    produce_retries(app);
+    rd_kafka_flush(app->producer, 100);
+    if (rd_kafka_outq_len(app->producer) == 0 && !app->retries)
+      break;
+  }
+  rd_kafka_poll(app->producer, 0);
+  lp_offsets_drain_committable(app->offsets, store_offset, app);
+  rd_kafka_resp_err_t err = rd_kafka_commit(app->consumer, NULL, 0);
+  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    LP_WARN("commit failed", "\"error\":%s",
+            lp_log_str(rd_kafka_err2str(err)));
+}
+
+static void log_partitions(const char *what,
+                           const rd_kafka_topic_partition_list_t *parts) {
+  struct lp_buf b;
+  lp_buf_init(&b);
+  for (int i = 0; i < parts->cnt; i++)
+    lp_buf_appendf(&b, "%s%s/%d", i ? "," : "", parts->elems[i].topic,
+                   (int)parts->elems[i].partition);
+  LP_INFO(what, "\"partitions\":%s", lp_log_str(lp_buf_cstr(&b)));
+  lp_buf_free(&b);
+}
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                         rd_kafka_topic_partition_list_t *parts,
+                         void *opaque) {
+  struct app *app = opaque;
+  int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  lp_metrics_add(LP_M_REBALANCES, 1);
+  rd_kafka_error_t *error = NULL;
+  rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    log_partitions("partitions assigned", parts);
+    if (cooperative)
+      error = rd_kafka_incremental_assign(rk, parts);
+    else
+      ret = rd_kafka_assign(rk, parts);
+  } else {
+    int lost = rd_kafka_assignment_lost(rk);
+    log_partitions(lost ? "partitions lost" : "partitions revoked", parts);
+    /* Revoked (not lost): finish what is in flight and commit, so the next
+     * owner starts where we stopped. Lost: the next owner may already
+     * consume; commit nothing, it will redeliver. */
+    if (!lost)
+      finish_and_commit(app);
+    for (int i = 0; i < parts->cnt; i++)
+      lp_offsets_forget(app->offsets, parts->elems[i].topic,
+                        parts->elems[i].partition);
+    if (cooperative)
+      error = rd_kafka_incremental_unassign(rk, parts);
+    else
+      ret = rd_kafka_assign(rk, NULL);
+  }
+  if (error) {
+    LP_ERROR("rebalance failed", "\"error\":%s",
+             lp_log_str(rd_kafka_error_string(error)));
+    rd_kafka_error_destroy(error);
+  } else if (ret) {
+    LP_ERROR("rebalance failed", "\"error\":%s",
+             lp_log_str(rd_kafka_err2str(ret)));
+  }
+  rd_kafka_topic_partition_list_t *now = NULL;
+  if (rd_kafka_assignment(rk, &now) == RD_KAFKA_RESP_ERR_NO_ERROR && now) {
+    lp_metrics_set(LP_M_ASSIGNED_PARTITIONS, now->cnt);
+    rd_kafka_topic_partition_list_destroy(now);
+  }
+}
+
+/* Consumer statistics: per-partition lag into a labelled gauge. */
+static int stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque) {
+  (void)rk;
+  (void)opaque;
+  json_t *root = json_loadb(json, len, 0, NULL);
+  json_t *topics = json_object_get(root, "topics");
+  const char *tname;
+  json_t *t;
+  json_object_foreach(topics, tname, t) {
+    const char *pname;
+    json_t *p;
+    json_object_foreach(json_object_get(t, "partitions"), pname, p) {
+      json_t *lag = json_object_get(p, "consumer_lag");
+      if (strcmp(pname, "-1") == 0 || !json_is_integer(lag) ||
+          json_integer_value(lag) < 0)
+        continue;
+      char label[300];
+      snprintf(label, sizeof(label), "%s/%s", tname, pname);
+      lp_metrics_labelled_set("loyalty_consumer_lag",
+                              "Messages behind the partition's high "
+                              "watermark",
+                              "partition", label, json_integer_value(lag));
+    }
+  }
+  json_decref(root);
+  return 0; /* librdkafka frees json */
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason,
+                     void *opaque) {
+  struct app *app = opaque;
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    char buf[256];
+    rd_kafka_fatal_error(rk, buf, sizeof(buf));
+    snprintf(app->fatal, sizeof(app->fatal), "librdkafka fatal: %s", buf);
+    stop_requested = 1;
+    return;
+  }
+  LP_WARN("kafka error", "\"error\":%s,\"reason\":%s",
+          lp_log_str(rd_kafka_err2name((rd_kafka_resp_err_t)err)),
+          lp_log_str(reason));
+}
+
+static int health(void *opaque, char *reason, size_t size) {
+  struct app *app = opaque;
+  if (app->fatal[0]) {
+    snprintf(reason, size, "fatal: %s", app->fatal);
+    return 0;
+  }
+  if (!lp_profile_store_healthy(app->store) &&
+      lp_metrics_get(LP_M_REDIS_ERRORS) > 0) {
+    snprintf(reason, size, "redis unavailable");
+    return 0;
+  }
+  return 1;
+}
+
+static void reload_rules(struct app *app) {
+  char err[1024];
+  struct lp_ruleset *rs = lp_ruleset_load(app->conf.rules_path, err,
+                                          sizeof(err));
+  if (!rs) {
+    lp_metrics_add(LP_M_RULE_RELOAD_FAILURES, 1);
+    LP_ERROR("rule reload rejected; previous rules stay in force",
+             "\"error\":%s", lp_log_str(err));
+    return;
+  }
+  lp_ruleset_destroy(&app->rules);
+  app->rules = rs;
+  lp_metrics_add(LP_M_RULE_RELOADS, 1);
+  LP_INFO("rules reloaded", "\"rules\":%zu,\"digest\":%s",
+          lp_ruleset_count(rs), lp_log_str(lp_ruleset_digest(rs)));
+}
+
+static int setup(struct app *app, char *err, size_t errsize) {
+  struct app_config *c = &app->conf;
+  app->rules = lp_ruleset_load(c->rules_path, err, errsize);
+  if (!app->rules)
+    return -1;
+  LP_INFO("rules loaded", "\"rules\":%zu,\"digest\":%s,\"path\":%s",
+          lp_ruleset_count(app->rules),
+          lp_log_str(lp_ruleset_digest(app->rules)),
+          lp_log_str(c->rules_path));
+  app->avro = lp_avro_codec_new(*c->registry_url ? c->registry_url : NULL,
+                                err, errsize);
+  if (!app->avro)
+    return -1;
+  struct lp_profile_store_config sc = {c->redis_host,
+                                       (int)c->redis_port,
+                                       c->redis_namespace,
+                                       c->memo_ttl_s,
+                                       (int)c->redis_timeout_ms,
+                                       LP_MAX_AFFINITIES};
+  app->store = lp_profile_store_new(&sc, err, errsize);
+  if (!app->store)
+    return -1;
+  if (lp_kafka_resolve_bootstrap(&app->kafka, c->bootstrap_file, err,
+                                 errsize))
+    return -1;
+
+  char client_id[128];
+  snprintf(client_id, sizeof(client_id), "%s-%d", app->spec->name,
+           (int)getpid());
+  const char *consumer_defaults[] = {
+      "group.id", c->group_id,
+      "client.id", client_id,
+      "enable.auto.offset.store", "false",
+      "enable.auto.commit", "true",
+      "auto.commit.interval.ms", "1000",
+      "auto.offset.reset", "earliest",
+      "partition.assignment.strategy", "cooperative-sticky",
+      "statistics.interval.ms", "5000",
+      NULL};
+  rd_kafka_conf_t *cc =
+      lp_kafka_conf_build(consumer_defaults, &app->kafka, err, errsize);
+  if (!cc)
+    return -1;
+  rd_kafka_conf_set_opaque(cc, app);
+  rd_kafka_conf_set_rebalance_cb(cc, rebalance_cb);
+  rd_kafka_conf_set_stats_cb(cc, stats_cb);
+  rd_kafka_conf_set_error_cb(cc, error_cb);
+  app->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, errsize);
+  if (!app->consumer) {
+    rd_kafka_conf_destroy(cc);
+    return -1;
+  }
+  rd_kafka_poll_set_consumer(app->consumer);
+
+  const char *producer_defaults[] = {
+      "client.id", client_id,
+      "enable.idempotence", "true",
+      "linger.ms", "5",
+      "statistics.interval.ms", "0",
+      NULL};
+  rd_kafka_conf_t *pc =
+      lp_kafka_conf_build(producer_defaults, &app->kafka, err, errsize);
+  if (!pc)
+    return -1;
+  rd_kafka_conf_set_opaque(pc, app);
+  rd_kafka_conf_set_dr_msg_cb(pc, dr_cb);
+  rd_kafka_conf_set_error_cb(pc, error_cb);
+  app->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, errsize);
+  if (!app->producer) {
+    rd_kafka_conf_destroy(pc);
+    return -1;
+  }
+  app->decisions_topic = rd_kafka_topic_new(app->producer, c->topic_decisions,
+                                            NULL);
+  app->dlq_topic = rd_kafka_topic_new(app->producer, c->topic_dlq, NULL);
+
+  rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(subs, c->topic_input,
+                                    RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t kerr = rd_kafka_subscribe(app->consumer, subs);
+  rd_kafka_topic_partition_list_destroy(subs);
+  if (kerr)
+    return lp_err(err, errsize, "subscribe %s: %s", c->topic_input,
+                  rd_kafka_err2str(kerr));
+
+  app->offsets = lp_offsets_new((size_t)c->max_in_flight);
+  if (c->http_port >= 0) {
+    app->http = lp_http_server_start(c->http_bind, (int)c->http_port, health,
+                                     app, err, errsize);
+    if (!app->http)
+      return -1;
+  }
+  return 0;
+}
+
+/* The poll loop; returns when stop is requested. */
+static void run(struct app *app) {
+  size_t cap = (size_t)app->conf.batch_size;
+  struct record *recs = lp_xcalloc(cap, sizeof(*recs));
+  while (!stop_requested) {
+    if (reload_requested) {
+      reload_requested = 0;
+      reload_rules(app);
+    }
+    produce_retries(app);
+    rd_kafka_poll(app->producer, 0);
+    lp_offsets_drain_committable(app->offsets, store_offset, app);
+    size_t in_flight = lp_offsets_total_in_flight(app->offsets);
+    lp_metrics_set(LP_M_IN_FLIGHT, (int64_t)in_flight);
+    if (in_flight >= (size_t)app->conf.max_in_flight) {
+      /* Backpressure: wait for acknowledgements before consuming more. */
+      rd_kafka_poll(app->producer, 50);
+      continue;
+    }
+    size_t n = 0;
+    while (n < cap) {
+      rd_kafka_message_t *m =
+          rd_kafka_consumer_poll(app->consumer, n == 0 ? 100 : 0);
+      if (!m)
+        break;
+      if (m->err) {
+        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+          LP_WARN("consume error", "\"error\":%s",
+                  lp_log_str(rd_kafka_message_errstr(m)));
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      struct record *rec = &recs[n++];
+      memset(rec, 0, sizeof(*rec));
+      rec->msg = m;
+      rec->inflight = lp_xcalloc(1, sizeof(*rec->inflight));
+      rec->inflight->start_us = lp_mono_us();
+      rec->inflight->offset_handle =
+          lp_offsets_add(app->offsets, rd_kafka_topic_name(m->rkt),
+                         m->partition, m->offset);
+      lp_metrics_add(LP_M_CONSUMED, 1);
+    }
+    if (n == 0)
+      continue;
+    process_batch(app, recs, n);
+    for (size_t i = 0; i < n; i++) {
+      lp_order_event_clear(&recs[i].order);
+      lp_customer_event_clear(&recs[i].customer);
+      rd_kafka_message_destroy(recs[i].msg);
+    }
+  }
+  free(recs);
+}
+
+static void teardown(struct app *app) {
+  if (app->consumer) {
+    rd_kafka_consumer_close(app->consumer);
+    rd_kafka_destroy(app->consumer);
+  }
+  if (app->decisions_topic)
+    rd_kafka_topic_destroy(app->decisions_topic);
+  if (app->dlq_topic)
+    rd_kafka_topic_destroy(app->dlq_topic);
+  if (app->producer) {
+    rd_kafka_flush(app->producer, (int)app->conf.shutdown_timeout_ms);
+    rd_kafka_destroy(app->producer);
+  }
+  lp_http_server_stop(&app->http);
+  lp_offsets_destroy(&app->offsets);
+  lp_profile_store_destroy(&app->store);
+  lp_ruleset_destroy(&app->rules);
+  lp_avro_codec_destroy(&app->avro);
+  while (app->retries) {
+    struct retry *r = app->retries;
+    app->retries = r->next;
+    free(r->topic);
+    free(r->key);
+    free(r->value);
+    free(r);
+  }
+  lp_buf_free(&app->buf);
+  lp_config_free(config_table, LP_ARRAY_LEN(config_table), &app->conf,
+                 &app->kafka);
+  lp_metrics_shutdown();
+}
+
+int lp_stream_app_main(const struct lp_stream_app_spec *spec, int argc,
+                       char **argv) {
+  struct app app;
+  memset(&app, 0, sizeof(app));
+  app.spec = spec;
+  lp_buf_init(&app.buf);
+  /* Per-processor defaults live in the spec; the table is shared. */
+  for (size_t i = 0; i < LP_ARRAY_LEN(config_table); i++) {
+    if (strcmp(config_table[i].key, "group.id") == 0)
+      config_table[i].default_value = spec->group_id;
+    else if (strcmp(config_table[i].key, "topic.input") == 0)
+      config_table[i].default_value = spec->input_topic;
+    else if (strcmp(config_table[i].key, "http.port") == 0)
+      config_table[i].default_value = spec->http_port;
+  }
+  lp_log_init(spec->name, LP_LOG_INFO);
+  lp_metrics_init(spec->name);
+  char err[1024];
+  int rc = lp_config_load(config_table, LP_ARRAY_LEN(config_table), &app.conf,
+                          &app.kafka, argc, argv, spec->usage, err,
+                          sizeof(err));
+  if (rc != 0) {
+    if (rc < 0)
+      fprintf(stderr, "%s: %s\n", spec->name, err);
+    lp_config_free(config_table, LP_ARRAY_LEN(config_table), &app.conf,
+                   &app.kafka);
+    lp_metrics_shutdown();
+    return rc < 0 ? 2 : 0;
+  }
+  enum lp_log_level level;
+  if (lp_log_level_parse(app.conf.log_level, &level) != 0) {
+    fprintf(stderr, "%s: log.level: unknown level \"%s\"\n", spec->name,
+            app.conf.log_level);
+    teardown(&app);
+    return 2;
+  }
+  lp_log_set_level(level);
+
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sa.sa_handler = on_hup;
+  sigaction(SIGHUP, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (setup(&app, err, sizeof(err)) != 0) {
+    LP_ERROR("start-up failed", "\"error\":%s", lp_log_str(err));
+    fprintf(stderr, "%s: %s\n", spec->name, err);
+    teardown(&app);
+    return 2;
+  }
+  LP_INFO("started",
+          "\"input\":%s,\"group\":%s,\"decisions\":%s,\"dlq\":%s,"
+          "\"redis\":\"%s:%ld/%s\",\"http_port\":%d",
+          lp_log_str(app.conf.topic_input), lp_log_str(app.conf.group_id),
+          lp_log_str(app.conf.topic_decisions),
+          lp_log_str(app.conf.topic_dlq), app.conf.redis_host,
+          app.conf.redis_port, app.conf.redis_namespace,
+          app.http ? lp_http_server_port(app.http) : -1);
+
+  run(&app);
+
+  int exit_code = app.fatal[0] ? 1 : 0;
+  if (exit_code)
+    LP_ERROR("stopping after a fatal error", "\"error\":%s",
+             lp_log_str(app.fatal));
+  LP_INFO("shutting down: finishing in-flight work", "\"in_flight\":%zu",
+          lp_offsets_total_in_flight(app.offsets));
+  finish_and_commit(&app);
+  LP_INFO("stopped", "\"consumed\":%lld,\"decisions\":%lld,"
+                     "\"dead_letters\":%lld",
+          (long long)lp_metrics_get(LP_M_CONSUMED),
+          (long long)lp_metrics_get(LP_M_DECISIONS),
+          (long long)lp_metrics_get(LP_M_DEAD_LETTERED));
+  teardown(&app);
+  return exit_code;
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every tests/component/test_*.sh against a build dir: each starts its
+# own devbroker and redis-server on free loopback ports and cleans up.
+# Usage: tests/run-component.sh [build-dir] [name-filter].
+# Prints "component: N passed, N failed"; exit 0 only when nothing failed.
+set -u
+build=${1:-build}
+filter=${2:-}
+pass=0 fail=0
+mkdir -p "$build/component-logs"
+for t in tests/component/test_*.sh; do
+  name=$(basename "$t" .sh)
+  [ -n "$filter" ] && [[ "$name" != *"$filter"* ]] && continue
+  log="$build/component-logs/$name.log"
+  start=$(date +%s)
+  if BUILD="$build" timeout -k 10 600 bash "$t" >"$log" 2>&1; then
+    pass=$((pass + 1)); status=ok
+  else
+    fail=$((fail + 1)); status=FAILED
+    tail -n 60 "$log"
+  fi
+  echo "$name: $status ($(( $(date +%s) - start ))s)"
+done
+echo "component: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,249 @@
+/*
+ * test_util.c — money and time parsing, UTF-8 checks, buffers, record
+ * validation (events.c) and profile snapshot parsing (profile_store.c).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "events.h"
+#include "profile.h"
+#include "profile_store.h"
+#include "util.h"
+
+static void test_money_parse(void **state) {
+  (void)state;
+  int64_t v;
+  assert_int_equal(lp_money_parse("404.95", &v), 0);
+  assert_int_equal(v, 404950000);
+  assert_int_equal(lp_money_parse("0", &v), 0);
+  assert_int_equal(v, 0);
+  assert_int_equal(lp_money_parse("-3.5", &v), 0);
+  assert_int_equal(v, -3500000);
+  assert_int_equal(lp_money_parse("0.000001", &v), 0);
+  assert_int_equal(v, 1);
+  /* Rejected: empty, junk, exponent, 7 decimals, overflow, bare dot. */
+  assert_int_equal(lp_money_parse("", &v), -1);
+  assert_int_equal(lp_money_parse("abc", &v), -1);
+  assert_int_equal(lp_money_parse("1e300", &v), -1);
+  assert_int_equal(lp_money_parse("1.0000001", &v), -1);
+  assert_int_equal(lp_money_parse("99999999999999999999", &v), -1);
+  assert_int_equal(lp_money_parse("1.", &v), -1);
+  assert_int_equal(lp_money_parse(".5", &v), -1);
+  assert_int_equal(lp_money_parse("12 ", &v), -1);
+}
+
+static void test_money_format(void **state) {
+  (void)state;
+  char out[32];
+  lp_money_format(404950000, out, sizeof(out));
+  assert_string_equal(out, "404.95");
+  lp_money_format(0, out, sizeof(out));
+  assert_string_equal(out, "0.00");
+  lp_money_format(-1, out, sizeof(out));
+  assert_string_equal(out, "-0.000001");
+  lp_money_format(1234500, out, sizeof(out));
+  assert_string_equal(out, "1.2345");
+}
+
+static void test_time_parse(void **state) {
+  (void)state;
+  int64_t ms;
+  assert_int_equal(lp_time_parse_iso8601("1970-01-01T00:00:00Z", &ms), 0);
+  assert_int_equal(ms, 0);
+  /* The Shopify sample: 19:00 at UTC-5 is midnight UTC on New Year. */
+  assert_int_equal(lp_time_parse_iso8601("2021-12-31T19:00:00-05:00", &ms), 0);
+  assert_int_equal(ms, 1640995200000LL);
+  assert_int_equal(lp_time_parse_iso8601("2022-01-01T00:00:00.123Z", &ms), 0);
+  assert_int_equal(ms, 1640995200123LL);
+  assert_int_equal(lp_time_parse_iso8601("2024-02-29", &ms), 0);
+  assert_int_equal(ms, 1709164800000LL);
+  assert_int_equal(lp_time_parse_iso8601("2024-02-29T12:00:00+0130", &ms), 0);
+  assert_int_equal(ms, 1709164800000LL + 12 * 3600000LL - 90 * 60000LL);
+  assert_int_equal(lp_time_parse_iso8601("yesterday", &ms), -1);
+  assert_int_equal(lp_time_parse_iso8601("2024-13-01", &ms), -1);
+  assert_int_equal(lp_time_parse_iso8601("2024-01-01T25:00:00Z", &ms), -1);
+  assert_int_equal(lp_time_parse_iso8601("2024-01-01T10:00:00Zjunk", &ms), -1);
+  char out[40];
+  lp_time_format_iso8601(1640995200123LL, out, sizeof(out));
+  assert_string_equal(out, "2022-01-01T00:00:00.123Z");
+}
+
+static void test_utf8(void **state) {
+  (void)state;
+  assert_true(lp_utf8_valid("plain", 5));
+  assert_true(lp_utf8_valid("caf\xc3\xa9", 5));
+  assert_true(lp_utf8_valid("\xf0\x9f\x8e\x81", 4)); /* gift emoji */
+  assert_false(lp_utf8_valid("\xc3", 1));           /* truncated */
+  assert_false(lp_utf8_valid("\xc0\xaf", 2));       /* overlong */
+  assert_false(lp_utf8_valid("\xed\xa0\x80", 3));   /* surrogate */
+  assert_false(lp_utf8_valid("\xff", 1));
+}
+
+static void test_buf(void **state) {
+  (void)state;
+  struct lp_buf b;
+  lp_buf_init(&b);
+  for (int i = 0; i < 1000; i++)
+    lp_buf_appendf(&b, "%d,", i);
+  assert_true(b.len > 1000);
+  assert_memory_equal(b.data, "0,1,2,", 6);
+  assert_int_equal(strlen(lp_buf_cstr(&b)), b.len);
+  lp_buf_reset(&b);
+  assert_int_equal(b.len, 0);
+  lp_buf_free(&b);
+}
+
+static void fill_order(struct lp_order_event *ev) {
+  memset(ev, 0, sizeof(*ev));
+  ev->event_id = lp_xstrdup("e1");
+  ev->shop = lp_xstrdup("shop");
+  ev->order_id = lp_xstrdup("o1");
+  ev->customer_id = lp_xstrdup("c1");
+  ev->currency = lp_xstrdup("EUR");
+  ev->event_time_ms = 1700000000000LL;
+  ev->total_micros = 10000000;
+  ev->n_line_items = 1;
+  ev->line_items = lp_xcalloc(1, sizeof(*ev->line_items));
+  ev->line_items[0].quantity = 2;
+  ev->line_items[0].unit_price_micros = 5000000;
+}
+
+static void test_order_validate(void **state) {
+  (void)state;
+  struct lp_order_event ev;
+  char err[256];
+  fill_order(&ev);
+  assert_int_equal(lp_order_event_validate(&ev, err, sizeof(err)), 0);
+
+  ev.line_items[0].quantity = -1;
+  assert_int_equal(lp_order_event_validate(&ev, err, sizeof(err)), -1);
+  assert_string_equal(err, "line_items[0].quantity: -1 is not in 1..1000000");
+  ev.line_items[0].quantity = 1;
+
+  ev.total_micros = LP_MAX_MONEY_MICROS + 1;
+  assert_int_equal(lp_order_event_validate(&ev, err, sizeof(err)), -1);
+  assert_string_equal(err, "total: amount out of range");
+  ev.total_micros = 1;
+
+  free(ev.currency);
+  ev.currency = lp_xstrdup("euro");
+  assert_int_equal(lp_order_event_validate(&ev, err, sizeof(err)), -1);
+  assert_string_equal(err,
+                      "currency: \"euro\" is not a 3-letter ISO 4217 code");
+  free(ev.currency);
+  ev.currency = lp_xstrdup("EUR");
+
+  free(ev.customer_id);
+  ev.customer_id = NULL;
+  assert_int_equal(lp_order_event_validate(&ev, err, sizeof(err)), -1);
+  assert_string_equal(err, "customer_id: required field missing");
+  ev.customer_id = lp_xmalloc(LP_MAX_STRING_BYTES + 2);
+  memset(ev.customer_id, 'x', LP_MAX_STRING_BYTES + 1);
+  ev.customer_id[LP_MAX_STRING_BYTES + 1] = '\0';
+  assert_int_equal(lp_order_event_validate(&ev, err, sizeof(err)), -1);
+  assert_string_equal(err,
+                      "customer_id: string of 4097 bytes exceeds the limit "
+                      "of 4096");
+  free(ev.customer_id);
+  ev.customer_id = lp_xstrdup("c\xff");
+  assert_int_equal(lp_order_event_validate(&ev, err, sizeof(err)), -1);
+  assert_string_equal(err, "customer_id: not valid UTF-8");
+
+  free(ev.customer_id);
+  ev.customer_id = lp_xstrdup("c1");
+  ev.event_time_ms = 0;
+  assert_int_equal(lp_order_event_validate(&ev, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "event_time: 0 is outside"));
+  lp_order_event_clear(&ev);
+  assert_null(ev.event_id);
+}
+
+static void test_customer_validate(void **state) {
+  (void)state;
+  struct lp_customer_event ev = {0};
+  char err[256];
+  ev.event_id = lp_xstrdup("e");
+  ev.shop = lp_xstrdup("s");
+  ev.customer_id = lp_xstrdup("c");
+  ev.event_time_ms = 1700000000000LL;
+  ev.birthday = lp_xstrdup("1990-02-28");
+  assert_int_equal(lp_customer_event_validate(&ev, err, sizeof(err)), 0);
+  free(ev.birthday);
+  ev.birthday = lp_xstrdup("--12-24");
+  assert_int_equal(lp_customer_event_validate(&ev, err, sizeof(err)), 0);
+  free(ev.birthday);
+  ev.birthday = lp_xstrdup("24/12/1990");
+  assert_int_equal(lp_customer_event_validate(&ev, err, sizeof(err)), -1);
+  assert_string_equal(err,
+                      "birthday: \"24/12/1990\" is not YYYY-MM-DD or --MM-DD");
+  free(ev.birthday);
+  ev.birthday = NULL;
+  ev.email_sha256 = lp_xstrdup("jon@example.com");
+  assert_int_equal(lp_customer_event_validate(&ev, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "never a raw email"));
+  lp_customer_event_clear(&ev);
+}
+
+static void test_snapshot_parse(void **state) {
+  (void)state;
+  const char *snap =
+      "[\"spend\",\"150000000\",\"orders\",\"3\",\"first\",\"1700000000000\","
+      "\"last\",\"1700500000000\",\"c:tea\",\"50000000\",\"c:coffee\","
+      "\"100000000\",\"b:acme\",\"0\",\"tags\",\"[\\\"vip\\\"]\",\"consent\","
+      "\"subscribed\",\"_prev\",\"1\"]";
+  struct lp_profile p;
+  char err[256];
+  assert_int_equal(lp_profile_from_snapshot(snap, strlen(snap), &p, err,
+                                            sizeof(err)),
+                   0);
+  assert_true(p.exists);
+  assert_int_equal(p.lifetime_spend_micros, 150000000);
+  assert_int_equal(p.order_count, 3);
+  assert_int_equal(p.last_order_ms, 1700500000000LL);
+  assert_int_equal(p.n_categories, 2);
+  assert_string_equal(p.categories[0].name, "coffee"); /* sorted */
+  assert_int_equal(p.n_brands, 0); /* zero spend is no affinity */
+  assert_int_equal(p.n_tags, 1);
+  assert_string_equal(p.tags[0], "vip");
+  assert_int_equal(p.marketing_consent, LP_CONSENT_SUBSCRIBED);
+  assert_true(p.order_previously_applied);
+  lp_profile_clear(&p);
+
+  /* An empty profile (cjson encodes an empty table as {}). */
+  assert_int_equal(lp_profile_from_snapshot("{}", 2, &p, err, sizeof(err)), 0);
+  assert_false(p.exists);
+  lp_profile_clear(&p);
+  assert_int_equal(
+      lp_profile_from_snapshot("[\"_prev\",\"0\"]", 13, &p, err, sizeof(err)),
+      0);
+  assert_false(p.exists);
+  assert_false(p.order_previously_applied);
+  lp_profile_clear(&p);
+
+  assert_int_equal(lp_profile_from_snapshot("[\"orders\",\"x\"]", 14, &p, err,
+                                            sizeof(err)),
+                   -1);
+  assert_string_equal(err, "snapshot: field orders: bad integer \"x\"");
+  assert_int_equal(lp_profile_from_snapshot("nope", 4, &p, err, sizeof(err)),
+                   -1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_money_parse),
+      cmocka_unit_test(test_money_format),
+      cmocka_unit_test(test_time_parse),
+      cmocka_unit_test(test_utf8),
+      cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_order_validate),
+      cmocka_unit_test(test_customer_validate),
+      cmocka_unit_test(test_snapshot_parse),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
