@@ -55,8 +55,8 @@ static const char *type_name(enum lp_config_type t) {
   return "?";
 }
 
-static const struct lp_config_entry *
-lookup(const struct lp_config_entry *table, size_t n, const char *key) {
+static const struct lp_config_entry *lookup(const struct lp_config_entry *table,
+                                            size_t n, const char *key) {
   for (size_t i = 0; i < n; i++)
     if (strcmp(table[i].key, key) == 0)
       return &table[i];
@@ -111,8 +111,8 @@ static int set_value(const struct lp_config_entry *e, void *conf,
       }
     }
     return lp_err(errstr, errstr_size,
-                  "%s: %s: \"%s\" is not a boolean (true/false)", where,
-                  e->key, value);
+                  "%s: %s: \"%s\" is not a boolean (true/false)", where, e->key,
+                  value);
   }
   }
   return -1;
@@ -143,9 +143,9 @@ static char *trim(char *s) {
   return s;
 }
 
-static int load_file(const struct lp_config_entry *table, size_t n,
-                     void *conf, struct lp_kafka_props *kafka,
-                     const char *path, char *errstr, size_t errstr_size) {
+static int load_file(const struct lp_config_entry *table, size_t n, void *conf,
+                     struct lp_kafka_props *kafka, const char *path,
+                     char *errstr, size_t errstr_size) {
   FILE *f = fopen(path, "r");
   if (!f)
     return lp_err(errstr, errstr_size, "%s: %s", path, strerror(errno));
@@ -209,8 +209,8 @@ static int load_env(const struct lp_config_entry *table, size_t n, void *conf,
       char want[256];
       size_t i = 0;
       for (const char *p = table[k].key; *p && i < sizeof(want) - 1; p++)
-        want[i++] = (*p == '.' || *p == '-') ? '_'
-                                             : (char)toupper((unsigned char)*p);
+        want[i++] =
+            (*p == '.' || *p == '-') ? '_' : (char)toupper((unsigned char)*p);
       want[i] = '\0';
       if (strcmp(name + strlen(prefix), want) == 0)
         match = &table[k];
@@ -230,9 +230,9 @@ void lp_config_print_help(FILE *out, const struct lp_config_entry *table,
   for (size_t i = 0; i < n_entries; i++) {
     const struct lp_config_entry *e = &table[i];
     fprintf(out, "  %-26s %-7s default: %s\n", e->key, type_name(e->type),
-            e->default_value ? (*e->default_value ? e->default_value
-                                                  : "(empty)")
-                             : "(unset)");
+            e->default_value
+                ? (*e->default_value ? e->default_value : "(empty)")
+                : "(unset)");
     fprintf(out, "      %s", e->help);
     if (e->type == LP_CONF_INT && (e->min || e->max))
       fprintf(out, " [%ld..%ld]", e->min, e->max);
@@ -302,8 +302,8 @@ int lp_config_load(const struct lp_config_entry *table, size_t n_entries,
   if (optind < argc)
     return lp_err(errstr, errstr_size, "unexpected argument \"%s\"",
                   argv[optind]);
-  if (file && load_file(table, n_entries, conf, kafka, file, errstr,
-                        errstr_size))
+  if (file &&
+      load_file(table, n_entries, conf, kafka, file, errstr, errstr_size))
     return -1;
   if (load_env(table, n_entries, conf, kafka, errstr, errstr_size))
     return -1;

@@ -19,19 +19,21 @@
 #define LP_VERSION "0.1.0"
 
 enum lp_config_type {
-  LP_CONF_STRING, /* char * (owned by the config struct, freed by lp_config_free) */
+  LP_CONF_STRING, /* char * (owned by the config struct, freed by
+                     lp_config_free) */
   LP_CONF_INT,    /* long */
   LP_CONF_DOUBLE, /* double */
   LP_CONF_BOOL,   /* int: true/false/1/0/yes/no/on/off */
 };
 
 struct lp_config_entry {
-  const char *key;           /* e.g. "redis.host" */
+  const char *key; /* e.g. "redis.host" */
   enum lp_config_type type;
-  const char *default_value; /* text, parsed like any other source; NULL = unset */
-  size_t offset;             /* offsetof(struct my_config, field) */
-  const char *help;          /* one line for --help */
-  long min, max;             /* LP_CONF_INT bounds (both 0 = unbounded) */
+  const char
+      *default_value; /* text, parsed like any other source; NULL = unset */
+  size_t offset;      /* offsetof(struct my_config, field) */
+  const char *help;   /* one line for --help */
+  long min, max;      /* LP_CONF_INT bounds (both 0 = unbounded) */
 };
 
 /* librdkafka pass-through properties, in the order they were set. */

@@ -14,9 +14,8 @@
 
 #define LP_DECISION_ID_LEN 32
 
-void lp_decision_id(const char *rule_id, int32_t rule_version,
-                    const char *shop, const char *customer_id,
-                    const char *trigger_event_id,
+void lp_decision_id(const char *rule_id, int32_t rule_version, const char *shop,
+                    const char *customer_id, const char *trigger_event_id,
                     char out[LP_DECISION_ID_LEN + 1]);
 
 #endif

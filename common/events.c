@@ -13,15 +13,14 @@
 
 #include "util.h"
 
-static const char *const order_status_names[] = {"created", "paid",
-                                                 "cancelled", "refunded"};
+static const char *const order_status_names[] = {"created", "paid", "cancelled",
+                                                 "refunded"};
 static const char *const customer_kind_names[] = {"created", "updated"};
 static const char *const consent_names[] = {"unknown", "subscribed",
                                             "unsubscribed"};
 static const char *const action_kind_names[] = {
     "points", "reward", "discount_code", "tier_change", "message"};
-static const char *const approval_names[] = {"none", "recommended",
-                                             "required"};
+static const char *const approval_names[] = {"none", "recommended", "required"};
 
 static int name_lookup(const char *const *names, size_t n, const char *name) {
   if (!name)
@@ -44,12 +43,11 @@ static int name_lookup(const char *const *names, size_t n, const char *name) {
     return 0;                                                                  \
   }
 
-LP_ENUM_FUNCS(lp_order_status_name, lp_order_status_parse,
-              enum lp_order_status, order_status_names)
+LP_ENUM_FUNCS(lp_order_status_name, lp_order_status_parse, enum lp_order_status,
+              order_status_names)
 LP_ENUM_FUNCS(lp_customer_kind_name, lp_customer_kind_parse,
               enum lp_customer_kind, customer_kind_names)
-LP_ENUM_FUNCS(lp_consent_name, lp_consent_parse, enum lp_consent,
-              consent_names)
+LP_ENUM_FUNCS(lp_consent_name, lp_consent_parse, enum lp_consent, consent_names)
 LP_ENUM_FUNCS(lp_action_kind_name, lp_action_kind_parse, enum lp_action_kind,
               action_kind_names)
 LP_ENUM_FUNCS(lp_approval_hint_name, lp_approval_hint_parse,
@@ -149,8 +147,8 @@ static int check_string(const char *value, int required, const char *field,
     return lp_err(errstr, errstr_size, "%s: must not be empty", field);
   if (len > LP_MAX_STRING_BYTES)
     return lp_err(errstr, errstr_size,
-                  "%s: string of %zu bytes exceeds the limit of %d", field,
-                  len, LP_MAX_STRING_BYTES);
+                  "%s: string of %zu bytes exceeds the limit of %d", field, len,
+                  LP_MAX_STRING_BYTES);
   if (!lp_utf8_valid(value, len))
     return lp_err(errstr, errstr_size, "%s: not valid UTF-8", field);
   return 0;
@@ -246,20 +244,18 @@ int lp_order_event_validate(const struct lp_order_event *ev, char *errstr,
   return 0;
 }
 
-int lp_customer_event_validate(const struct lp_customer_event *ev,
-                               char *errstr, size_t errstr_size) {
+int lp_customer_event_validate(const struct lp_customer_event *ev, char *errstr,
+                               size_t errstr_size) {
   if (check_string(ev->event_id, 1, "event_id", errstr, errstr_size) ||
       check_string(ev->shop, 1, "shop", errstr, errstr_size) ||
       check_string(ev->customer_id, 1, "customer_id", errstr, errstr_size) ||
-      check_string(ev->email_sha256, 0, "email_sha256", errstr,
-                   errstr_size) ||
+      check_string(ev->email_sha256, 0, "email_sha256", errstr, errstr_size) ||
       check_string(ev->birthday, 0, "birthday", errstr, errstr_size) ||
       check_string(ev->source, 0, "source", errstr, errstr_size) ||
       check_time(ev->event_time_ms, "event_time", errstr, errstr_size))
     return -1;
   if ((unsigned)ev->kind > LP_CUSTOMER_UPDATED)
-    return lp_err(errstr, errstr_size, "kind: unknown value %d",
-                  (int)ev->kind);
+    return lp_err(errstr, errstr_size, "kind: unknown value %d", (int)ev->kind);
   if ((unsigned)ev->marketing_consent > LP_CONSENT_UNSUBSCRIBED)
     return lp_err(errstr, errstr_size, "marketing_consent: unknown value %d",
                   (int)ev->marketing_consent);
@@ -277,9 +273,9 @@ int lp_customer_event_validate(const struct lp_customer_event *ev,
     /* "YYYY-MM-DD" or "--MM-DD" (year unknown). */
     const char *b = ev->birthday;
     size_t n = strlen(b);
-    const char *md = n == 10 ? b + 5 : n == 7 && b[0] == '-' && b[1] == '-'
-                                           ? b + 2
-                                           : NULL;
+    const char *md = n == 10                                ? b + 5
+                     : n == 7 && b[0] == '-' && b[1] == '-' ? b + 2
+                                                            : NULL;
     int ok = md != NULL && md[-1] == '-' && md[2] == '-' &&
              isdigit((unsigned char)md[0]) && isdigit((unsigned char)md[1]) &&
              isdigit((unsigned char)md[3]) && isdigit((unsigned char)md[4]);

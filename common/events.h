@@ -17,11 +17,11 @@
 #include <stdint.h>
 
 /* Limits applied by every decoder (bad input beyond them is dead-lettered). */
-#define LP_MAX_STRING_BYTES 4096   /* any single string field */
-#define LP_MAX_LINE_ITEMS 1000     /* line items per order */
-#define LP_MAX_TAGS 100            /* tags per customer */
-#define LP_MAX_DISCOUNT_CODES 50   /* discount codes per order */
-#define LP_MAX_QUANTITY 1000000    /* per line item */
+#define LP_MAX_STRING_BYTES 4096 /* any single string field */
+#define LP_MAX_LINE_ITEMS 1000   /* line items per order */
+#define LP_MAX_TAGS 100          /* tags per customer */
+#define LP_MAX_DISCOUNT_CODES 50 /* discount codes per order */
+#define LP_MAX_QUANTITY 1000000  /* per line item */
 /* Money bound: |amount| <= 9e9 units (9e15 micros, below 2^53 so sums stay
  * exact in Redis' Lua doubles) — anything larger is a corrupted record, not
  * a real order. */
@@ -40,11 +40,11 @@ const char *lp_order_status_name(enum lp_order_status s);
 int lp_order_status_parse(const char *name, enum lp_order_status *out);
 
 struct lp_line_item {
-  char *product_id;       /* optional (custom items have none) */
-  char *sku;              /* optional */
-  char *category;         /* optional: product type / collection */
-  char *brand;            /* optional: vendor */
-  int32_t quantity;       /* > 0 */
+  char *product_id;          /* optional (custom items have none) */
+  char *sku;                 /* optional */
+  char *category;            /* optional: product type / collection */
+  char *brand;               /* optional: vendor */
+  int32_t quantity;          /* > 0 */
   int64_t unit_price_micros; /* >= 0 */
 };
 
@@ -55,16 +55,16 @@ struct lp_order_event {
   char *customer_id; /* required: shop-scoped customer id */
   int64_t event_time_ms;
   enum lp_order_status status;
-  char *currency;    /* required: ISO 4217 code, 3 letters */
-  int64_t total_micros;    /* order total; for refunded: amount refunded */
+  char *currency;       /* required: ISO 4217 code, 3 letters */
+  int64_t total_micros; /* order total; for refunded: amount refunded */
   int64_t subtotal_micros;
   int64_t discount_micros; /* total discounts (>= 0) */
   int64_t tax_micros;
-  char **discount_codes;   /* n_discount_codes strings */
+  char **discount_codes; /* n_discount_codes strings */
   size_t n_discount_codes;
   struct lp_line_item *line_items;
   size_t n_line_items;
-  char *source;      /* optional: "shopify", "canonical", "import" ... */
+  char *source; /* optional: "shopify", "canonical", "import" ... */
 };
 
 enum lp_customer_kind {
@@ -93,9 +93,9 @@ struct lp_customer_event {
   enum lp_consent marketing_consent;
   char **tags;
   size_t n_tags;
-  char *birthday;    /* optional: "YYYY-MM-DD" or "--MM-DD" */
+  char *birthday;              /* optional: "YYYY-MM-DD" or "--MM-DD" */
   int64_t customer_created_ms; /* 0 when unknown */
-  char *source;      /* optional */
+  char *source;                /* optional */
 };
 
 enum lp_action_kind {
@@ -124,11 +124,11 @@ struct lp_action {
   char *reward_id;          /* REWARD: catalogue reward id */
   int32_t discount_percent; /* DISCOUNT_CODE: 0..100, or 0 with amount */
   int64_t discount_amount_micros; /* DISCOUNT_CODE: fixed amount */
-  char *tier;               /* TIER_CHANGE: target tier */
-  char *template_id;        /* MESSAGE (and optional for others) */
-  char *channel;            /* MESSAGE: "email", "sms", "push" */
-  char *brand;              /* optional scope: e.g. favourite brand */
-  char *category;           /* optional scope: e.g. favourite category */
+  char *tier;                     /* TIER_CHANGE: target tier */
+  char *template_id;              /* MESSAGE (and optional for others) */
+  char *channel;                  /* MESSAGE: "email", "sms", "push" */
+  char *brand;                    /* optional scope: e.g. favourite brand */
+  char *category;                 /* optional scope: e.g. favourite category */
 };
 
 /* One input the decision read, as name and canonical text value. */
@@ -140,24 +140,24 @@ struct lp_feature {
 struct lp_explanation {
   char *rule_id;
   int32_t rule_version;
-  char *model_version;      /* optional: NULL until models exist */
-  char *summary;            /* human-readable: why the rule fired */
+  char *model_version;         /* optional: NULL until models exist */
+  char *summary;               /* human-readable: why the rule fired */
   struct lp_feature *features; /* in a deterministic (rule) order */
   size_t n_features;
 };
 
 struct lp_reward_decision {
-  char *decision_id;        /* 32 hex chars, see decision.h */
+  char *decision_id; /* 32 hex chars, see decision.h */
   char *shop;
   char *customer_id;
   char *trigger_event_id;
-  char *trigger_kind;       /* "order" or "customer" */
+  char *trigger_kind; /* "order" or "customer" */
   char *rule_id;
   int32_t rule_version;
   struct lp_action action;
   int64_t estimated_cost_micros;
-  char *currency;           /* optional: currency of the cost */
-  int64_t event_time_ms;    /* the trigger's event time */
+  char *currency;        /* optional: currency of the cost */
+  int64_t event_time_ms; /* the trigger's event time */
   enum lp_approval_hint approval;
   struct lp_explanation explanation;
 };
@@ -168,12 +168,12 @@ struct lp_dead_letter {
   int64_t source_offset;
   uint8_t *source_key; /* optional (NULL, len 0) */
   size_t source_key_len;
-  uint8_t *original;   /* the record's bytes as received */
+  uint8_t *original; /* the record's bytes as received */
   size_t original_len;
   char *processor;
-  char *reason;        /* which field and why, for a person */
-  char *field;         /* optional: the offending field path */
-  int64_t time_ms;     /* wall clock when dead-lettered */
+  char *reason;    /* which field and why, for a person */
+  char *field;     /* optional: the offending field path */
+  int64_t time_ms; /* wall clock when dead-lettered */
 };
 
 void lp_order_event_clear(struct lp_order_event *ev);
@@ -191,8 +191,8 @@ void lp_dead_letter_clear(struct lp_dead_letter *dl);
  */
 int lp_order_event_validate(const struct lp_order_event *ev, char *errstr,
                             size_t errstr_size);
-int lp_customer_event_validate(const struct lp_customer_event *ev,
-                               char *errstr, size_t errstr_size);
+int lp_customer_event_validate(const struct lp_customer_event *ev, char *errstr,
+                               size_t errstr_size);
 
 /* Kafka key of a member: "<shop>:<customer_id>" (caller frees). */
 char *lp_member_key(const char *shop, const char *customer_id);

@@ -87,10 +87,10 @@ struct lp_http_server *lp_http_server_start(const char *bind_addr, int port,
   s->health = health;
   s->opaque = opaque;
   s->daemon = MHD_start_daemon(
-      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port,
-      NULL, NULL, handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
+      MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
+      NULL, handler, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned)64, MHD_OPTION_END);
   if (!s->daemon) {
     lp_err(errstr, errstr_size, "http: cannot listen on %s:%d", bind_addr,
            port);
@@ -103,7 +103,9 @@ struct lp_http_server *lp_http_server_start(const char *bind_addr, int port,
   return s;
 }
 
-int lp_http_server_port(const struct lp_http_server *s) { return s->port; }
+int lp_http_server_port(const struct lp_http_server *s) {
+  return s->port;
+}
 
 void lp_http_server_stop(struct lp_http_server **sp) {
   struct lp_http_server *s = *sp;

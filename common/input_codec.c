@@ -19,8 +19,8 @@ static enum framing detect(const void *data, size_t len, char *errstr,
   if (p[0] == 0xC3 || p[0] == 0x00)
     return FRAMING_AVRO;
   size_t i = 0;
-  while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' ||
-                     p[i] == '\n'))
+  while (i < len &&
+         (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
     i++;
   if (i < len && p[i] == '{')
     return FRAMING_JSON;
@@ -53,8 +53,7 @@ int lp_input_decode_customer(struct lp_avro_codec *avro, const void *data,
   case FRAMING_AVRO:
     return lp_avro_decode_customer(avro, data, len, out, errstr, errstr_size);
   case FRAMING_JSON:
-    return lp_json_decode_customer(data, len, hints, out, errstr,
-                                   errstr_size);
+    return lp_json_decode_customer(data, len, hints, out, errstr, errstr_size);
   default:
     return -1;
   }

@@ -882,10 +882,10 @@ static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
    * several topics under one X-Shopify-Event-Id is unconfirmed, and an
    * orders/paid must not dedupe against its orders/create. */
   ev->event_id =
-      event_id ? lp_xasprintf("shopify:%s:%s", status_topics[ev->status],
-                              event_id)
-               : lp_xasprintf("shopify:%s:%s:%s", status_topics[ev->status],
-                              ev->order_id, raw_time);
+      event_id
+          ? lp_xasprintf("shopify:%s:%s", status_topics[ev->status], event_id)
+          : lp_xasprintf("shopify:%s:%s:%s", status_topics[ev->status],
+                         ev->order_id, raw_time);
   ev->source = lp_xstrdup("shopify");
   return 0;
 fail:
@@ -1073,11 +1073,10 @@ static int shopify_customer(const json_t *root,
     goto fail;
 
   const char *event_id = hint_value(hints->shopify_event_id);
-  ev->event_id = event_id
-                     ? lp_xasprintf("shopify:%s:%s", kind_topics[ev->kind],
-                                    event_id)
-                     : lp_xasprintf("shopify:%s:%s:%s", kind_topics[ev->kind],
-                                    ev->customer_id, raw_time);
+  ev->event_id =
+      event_id ? lp_xasprintf("shopify:%s:%s", kind_topics[ev->kind], event_id)
+               : lp_xasprintf("shopify:%s:%s:%s", kind_topics[ev->kind],
+                              ev->customer_id, raw_time);
   ev->source = lp_xstrdup("shopify");
   return 0;
 fail:

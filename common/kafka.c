@@ -60,8 +60,8 @@ int lp_kafka_resolve_bootstrap(struct lp_kafka_props *props,
                   "bootstrap.file to the file devbroker writes)");
   FILE *f = fopen(bootstrap_file, "r");
   if (!f)
-    return lp_err(errstr, errstr_size, "bootstrap.file %s: %s",
-                  bootstrap_file, strerror(errno));
+    return lp_err(errstr, errstr_size, "bootstrap.file %s: %s", bootstrap_file,
+                  strerror(errno));
   char line[1024] = "";
   if (!fgets(line, sizeof(line), f)) {
     fclose(f);

@@ -82,8 +82,7 @@ const char *lp_log_str(const char *s) {
   return slot;
 }
 
-void lp_log(enum lp_log_level level, const char *msg, const char *kvfmt,
-            ...) {
+void lp_log(enum lp_log_level level, const char *msg, const char *kvfmt, ...) {
   if (!lp_log_enabled(level))
     return;
   char ts[40];

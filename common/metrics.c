@@ -99,8 +99,7 @@ void lp_metrics_labelled_add(const char *family, const char *help,
 }
 
 void lp_metrics_labelled_set(const char *family, const char *help,
-                             const char *label, const char *value,
-                             int64_t v) {
+                             const char *label, const char *value, int64_t v) {
   pthread_mutex_lock(&series_lock);
   series_get(family, help, label, value, 1)->v = v;
   pthread_mutex_unlock(&series_lock);

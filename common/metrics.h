@@ -60,8 +60,7 @@ void lp_metrics_labelled_add(const char *family, const char *help,
                              int64_t delta);
 /* Labelled gauge set, e.g. consumer lag per "topic/partition". */
 void lp_metrics_labelled_set(const char *family, const char *help,
-                             const char *label, const char *value,
-                             int64_t v);
+                             const char *label, const char *value, int64_t v);
 
 /* Processing latency histogram (seconds buckets), observed in microseconds. */
 void lp_metrics_observe_latency_us(int64_t us);

@@ -102,8 +102,8 @@ static void grow(struct part *p) {
   p->head = 0;
 }
 
-void *lp_offsets_add(struct lp_offsets *t, const char *topic,
-                     int32_t partition, int64_t offset) {
+void *lp_offsets_add(struct lp_offsets *t, const char *topic, int32_t partition,
+                     int64_t offset) {
   struct part *p = find_or_add(t, topic, partition);
   if (p->count > 0)
     LP_ASSERT(offset > at(p, p->count - 1)->offset);

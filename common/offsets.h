@@ -28,8 +28,8 @@ void lp_offsets_destroy(struct lp_offsets **t);
 /* Start tracking (topic, partition, offset); offsets of one partition must
  * be added in increasing order. Returns an opaque handle for done(). topic
  * is copied once per partition. */
-void *lp_offsets_add(struct lp_offsets *t, const char *topic,
-                     int32_t partition, int64_t offset);
+void *lp_offsets_add(struct lp_offsets *t, const char *topic, int32_t partition,
+                     int64_t offset);
 
 /* Marks the handle's offset finished (exactly once per handle). */
 void lp_offsets_done(struct lp_offsets *t, void *handle);

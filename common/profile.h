@@ -25,21 +25,21 @@ struct lp_affinity {
 #define LP_MAX_AFFINITIES 64
 
 struct lp_profile {
-  int exists;                   /* 0: the member had no state before */
+  int exists; /* 0: the member had no state before */
   int64_t lifetime_spend_micros;
   int64_t order_count;
-  int64_t first_order_ms;       /* 0 when no order yet */
-  int64_t last_order_ms;        /* 0 when no order yet */
+  int64_t first_order_ms; /* 0 when no order yet */
+  int64_t last_order_ms;  /* 0 when no order yet */
   enum lp_consent marketing_consent;
   char **tags;
   size_t n_tags;
-  char *birthday;               /* optional */
-  char *email_sha256;           /* optional */
-  char *tier;                   /* optional */
-  int64_t customer_created_ms;  /* 0 when unknown */
+  char *birthday;                 /* optional */
+  char *email_sha256;             /* optional */
+  char *tier;                     /* optional */
+  int64_t customer_created_ms;    /* 0 when unknown */
   struct lp_affinity *categories; /* sorted by name */
   size_t n_categories;
-  struct lp_affinity *brands;     /* sorted by name */
+  struct lp_affinity *brands; /* sorted by name */
   size_t n_brands;
   /* Order events only: 1 when this order had already been applied to the
    * profile before this event (e.g. orders/paid after orders/create), so

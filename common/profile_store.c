@@ -165,16 +165,16 @@ struct lp_profile_store {
   long memo_ttl_s;
   int timeout_ms;
   int max_affinities;
-  redisContext *ctx;          /* NULL while disconnected */
-  char order_sha[41];         /* SHA1 of the loaded scripts */
+  redisContext *ctx;  /* NULL while disconnected */
+  char order_sha[41]; /* SHA1 of the loaded scripts */
   char customer_sha[41];
   int healthy;
   int64_t last_outage_log_us;
 };
 
-struct lp_profile_store *lp_profile_store_new(
-    const struct lp_profile_store_config *conf, char *errstr,
-    size_t errstr_size) {
+struct lp_profile_store *
+lp_profile_store_new(const struct lp_profile_store_config *conf, char *errstr,
+                     size_t errstr_size) {
   if (!conf->host || !*conf->host)
     return lp_err(errstr, errstr_size, "redis.host: must be set"), NULL;
   if (conf->port <= 0 || conf->port > 65535)
@@ -250,8 +250,7 @@ static int ensure_connected(struct lp_profile_store *s, char *errstr,
   }
   redisSetTimeout(s->ctx, tv);
   if (load_script(s, order_script, s->order_sha, errstr, errstr_size) ||
-      load_script(s, customer_script, s->customer_sha, errstr,
-                  errstr_size)) {
+      load_script(s, customer_script, s->customer_sha, errstr, errstr_size)) {
     disconnect(s);
     return -1;
   }
@@ -262,8 +261,8 @@ static int ensure_connected(struct lp_profile_store *s, char *errstr,
  * dead-letter an event for them. */
 static int transient_error(const char *msg) {
   static const char *const prefixes[] = {
-      "LOADING", "BUSY", "OOM", "READONLY", "MASTERDOWN", "TRYAGAIN",
-      "CLUSTERDOWN", "NOSCRIPT", "NOREPLICAS"};
+      "LOADING",  "BUSY",        "OOM",      "READONLY",  "MASTERDOWN",
+      "TRYAGAIN", "CLUSTERDOWN", "NOSCRIPT", "NOREPLICAS"};
   for (size_t i = 0; i < LP_ARRAY_LEN(prefixes); i++)
     if (strncmp(msg, prefixes[i], strlen(prefixes[i])) == 0)
       return 1;
@@ -390,7 +389,8 @@ int lp_profile_from_snapshot(const char *json, size_t len,
     return lp_err(errstr, errstr_size, "snapshot: %s", jerr.text);
   int rc = 0;
   size_t n = json_is_array(root) ? json_array_size(root) : 0;
-  if (!json_is_array(root) && !(json_is_object(root) && json_object_size(root) == 0)) {
+  if (!json_is_array(root) &&
+      !(json_is_object(root) && json_object_size(root) == 0)) {
     rc = lp_err(errstr, errstr_size, "snapshot: not an array");
     goto done;
   }
@@ -503,8 +503,8 @@ static int apply_once(struct lp_profile_store *s, struct lp_store_op *ops,
     }
     struct lp_store_op *op = &ops[i];
     if (r->type == REDIS_REPLY_STRING) {
-      if (ok && lp_profile_from_snapshot(r->str, r->len, &op->before,
-                                         op->error, sizeof(op->error)) != 0)
+      if (ok && lp_profile_from_snapshot(r->str, r->len, &op->before, op->error,
+                                         sizeof(op->error)) != 0)
         op->failed = 1;
     } else if (r->type == REDIS_REPLY_ERROR && transient_error(r->str)) {
       if (ok)

@@ -39,19 +39,19 @@
 struct lp_profile_store;
 
 struct lp_profile_store_config {
-  const char *host;      /* copied */
+  const char *host; /* copied */
   int port;
-  const char *ns;        /* key namespace, copied */
-  long memo_ttl_s;       /* dedupe / replay horizon */
-  int timeout_ms;        /* connect and command timeout */
-  int max_affinities;    /* categories (and brands) tracked per member */
+  const char *ns;     /* key namespace, copied */
+  long memo_ttl_s;    /* dedupe / replay horizon */
+  int timeout_ms;     /* connect and command timeout */
+  int max_affinities; /* categories (and brands) tracked per member */
 };
 
 /* Connects lazily: a Redis that is down at start is retried like any
  * other outage. Returns NULL only for invalid configuration. */
-struct lp_profile_store *lp_profile_store_new(
-    const struct lp_profile_store_config *conf, char *errstr,
-    size_t errstr_size);
+struct lp_profile_store *
+lp_profile_store_new(const struct lp_profile_store_config *conf, char *errstr,
+                     size_t errstr_size);
 void lp_profile_store_destroy(struct lp_profile_store **s);
 
 /* One event of a batch: the caller sets exactly one of order/customer

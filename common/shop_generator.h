@@ -18,12 +18,12 @@
 
 struct lp_shop_gen_params {
   uint64_t seed;
-  size_t customers;      /* distinct members */
-  size_t orders;         /* total order events to emit (created; plus a few
-                            cancellations/refunds at cancel_permille) */
-  const char *shop;      /* e.g. "demo-shop.myshopify.com" (copied) */
-  int64_t start_ms;      /* event time of the first event */
-  int cancel_permille;   /* share of orders later cancelled or refunded */
+  size_t customers;    /* distinct members */
+  size_t orders;       /* total order events to emit (created; plus a few
+                          cancellations/refunds at cancel_permille) */
+  const char *shop;    /* e.g. "demo-shop.myshopify.com" (copied) */
+  int64_t start_ms;    /* event time of the first event */
+  int cancel_permille; /* share of orders later cancelled or refunded */
 };
 
 enum lp_gen_kind { LP_GEN_END = 0, LP_GEN_ORDER = 1, LP_GEN_CUSTOMER = 2 };
@@ -48,14 +48,12 @@ enum lp_gen_kind lp_shop_gen_next(struct lp_shop_gen *g,
  * value / CDs). Rows that do not parse are reported with their line number.
  */
 struct lp_cdnow_reader;
-struct lp_cdnow_reader *lp_cdnow_reader_open(const char *path,
-                                             const char *shop, char *errstr,
-                                             size_t errstr_size);
+struct lp_cdnow_reader *lp_cdnow_reader_open(const char *path, const char *shop,
+                                             char *errstr, size_t errstr_size);
 /* 1 = event filled, 0 = end of file, -1 = malformed line (errstr says
  * which line and why; reading may continue). */
-int lp_cdnow_reader_next(struct lp_cdnow_reader *r,
-                         struct lp_order_event *out, char *errstr,
-                         size_t errstr_size);
+int lp_cdnow_reader_next(struct lp_cdnow_reader *r, struct lp_order_event *out,
+                         char *errstr, size_t errstr_size);
 void lp_cdnow_reader_close(struct lp_cdnow_reader **r);
 
 #endif

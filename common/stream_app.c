@@ -70,8 +70,7 @@ static struct lp_config_entry config_table[] = {
      "Dead-letter topic for records that cannot be processed", 0, 0},
     {"redis.host", LP_CONF_STRING, "127.0.0.1", C(redis_host),
      "Redis host holding member profiles", 0, 0},
-    {"redis.port", LP_CONF_INT, "6379", C(redis_port), "Redis port", 1,
-     65535},
+    {"redis.port", LP_CONF_INT, "6379", C(redis_port), "Redis port", 1, 65535},
     {"redis.namespace", LP_CONF_STRING, "loyalty", C(redis_namespace),
      "Key prefix; a backfill or replay runs in its own namespace", 0, 0},
     {"redis.timeout.ms", LP_CONF_INT, "2000", C(redis_timeout_ms),
@@ -189,8 +188,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   }
   /* Not acknowledged: keep a copy and produce it again from the loop. The
    * input offset stays unstored meanwhile, so a crash redelivers it. */
-  LP_WARN("delivery failed, producing again",
-          "\"topic\":%s,\"error\":%s", lp_log_str(rd_kafka_topic_name(m->rkt)),
+  LP_WARN("delivery failed, producing again", "\"topic\":%s,\"error\":%s",
+          lp_log_str(rd_kafka_topic_name(m->rkt)),
           lp_log_str(rd_kafka_err2str(m->err)));
   struct retry *r = lp_xcalloc(1, sizeof(*r));
   r->topic = lp_xstrdup(rd_kafka_topic_name(m->rkt));
@@ -295,12 +294,12 @@ static void dead_letter(struct app *app, struct record *rec,
   dl.time_ms = lp_now_ms();
   LP_WARN("record dead-lettered",
           "\"topic\":%s,\"partition\":%d,\"offset\":%lld,\"reason\":%s",
-          lp_log_str(dl.source_topic), (int)m->partition,
-          (long long)m->offset, lp_log_str(reason));
+          lp_log_str(dl.source_topic), (int)m->partition, (long long)m->offset,
+          lp_log_str(reason));
   char err[256];
   lp_buf_reset(&app->buf);
-  if (lp_avro_encode_dead_letter(app->avro, &dl, &app->buf, err,
-                                 sizeof(err)) != 0) {
+  if (lp_avro_encode_dead_letter(app->avro, &dl, &app->buf, err, sizeof(err)) !=
+      0) {
     /* Cannot happen for a well-formed struct; never lose the record. */
     snprintf(app->fatal, sizeof(app->fatal), "encode dead letter: %s", err);
     stop_requested = 1;
@@ -309,8 +308,8 @@ static void dead_letter(struct app *app, struct record *rec,
   }
   rec->inflight->pending = 1;
   lp_metrics_add(LP_M_DEAD_LETTERED, 1);
-  produce(app, app->dlq_topic, m->key, m->key_len, app->buf.data,
-          app->buf.len, rec->inflight);
+  produce(app, app->dlq_topic, m->key, m->key_len, app->buf.data, app->buf.len,
+          rec->inflight);
   lp_dead_letter_clear(&dl);
 }
 
@@ -362,8 +361,8 @@ static const char *header(const rd_kafka_message_t *m, const char *name,
     char lower[64];
     size_t i = 0;
     for (; name[i] && i < sizeof(lower) - 1; i++)
-      lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32
-                                                         : name[i]);
+      lower[i] =
+          (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] + 32 : name[i]);
     lower[i] = '\0';
     if (rd_kafka_header_get_last(hdrs, lower, &val, &len) !=
         RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -492,8 +491,7 @@ static void finish_and_commit(struct app *app) {
   lp_offsets_drain_committable(app->offsets, store_offset, app);
   rd_kafka_resp_err_t err = rd_kafka_commit(app->consumer, NULL, 0);
   if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
-    LP_WARN("commit failed", "\"error\":%s",
-            lp_log_str(rd_kafka_err2str(err)));
+    LP_WARN("commit failed", "\"error\":%s", lp_log_str(rd_kafka_err2str(err)));
 }
 
 static void log_partitions(const char *what,
@@ -508,8 +506,7 @@ static void log_partitions(const char *what,
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
-                         rd_kafka_topic_partition_list_t *parts,
-                         void *opaque) {
+                         rd_kafka_topic_partition_list_t *parts, void *opaque) {
   struct app *app = opaque;
   int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
   lp_metrics_add(LP_M_REBALANCES, 1);
@@ -611,8 +608,8 @@ static int health(void *opaque, char *reason, size_t size) {
 
 static void reload_rules(struct app *app) {
   char err[1024];
-  struct lp_ruleset *rs = lp_ruleset_load(app->conf.rules_path, err,
-                                          sizeof(err));
+  struct lp_ruleset *rs =
+      lp_ruleset_load(app->conf.rules_path, err, sizeof(err));
   if (!rs) {
     lp_metrics_add(LP_M_RULE_RELOAD_FAILURES, 1);
     LP_ERROR("rule reload rejected; previous rules stay in force",
@@ -622,8 +619,8 @@ static void reload_rules(struct app *app) {
   lp_ruleset_destroy(&app->rules);
   app->rules = rs;
   lp_metrics_add(LP_M_RULE_RELOADS, 1);
-  LP_INFO("rules reloaded", "\"rules\":%zu,\"digest\":%s",
-          lp_ruleset_count(rs), lp_log_str(lp_ruleset_digest(rs)));
+  LP_INFO("rules reloaded", "\"rules\":%zu,\"digest\":%s", lp_ruleset_count(rs),
+          lp_log_str(lp_ruleset_digest(rs)));
 }
 
 static int setup(struct app *app, char *err, size_t errsize) {
@@ -633,38 +630,40 @@ static int setup(struct app *app, char *err, size_t errsize) {
     return -1;
   LP_INFO("rules loaded", "\"rules\":%zu,\"digest\":%s,\"path\":%s",
           lp_ruleset_count(app->rules),
-          lp_log_str(lp_ruleset_digest(app->rules)),
-          lp_log_str(c->rules_path));
-  app->avro = lp_avro_codec_new(*c->registry_url ? c->registry_url : NULL,
-                                err, errsize);
+          lp_log_str(lp_ruleset_digest(app->rules)), lp_log_str(c->rules_path));
+  app->avro = lp_avro_codec_new(*c->registry_url ? c->registry_url : NULL, err,
+                                errsize);
   if (!app->avro)
     return -1;
-  struct lp_profile_store_config sc = {c->redis_host,
-                                       (int)c->redis_port,
-                                       c->redis_namespace,
-                                       c->memo_ttl_s,
-                                       (int)c->redis_timeout_ms,
-                                       LP_MAX_AFFINITIES};
+  struct lp_profile_store_config sc = {
+      c->redis_host, (int)c->redis_port,       c->redis_namespace,
+      c->memo_ttl_s, (int)c->redis_timeout_ms, LP_MAX_AFFINITIES};
   app->store = lp_profile_store_new(&sc, err, errsize);
   if (!app->store)
     return -1;
-  if (lp_kafka_resolve_bootstrap(&app->kafka, c->bootstrap_file, err,
-                                 errsize))
+  if (lp_kafka_resolve_bootstrap(&app->kafka, c->bootstrap_file, err, errsize))
     return -1;
 
   char client_id[128];
   snprintf(client_id, sizeof(client_id), "%s-%d", app->spec->name,
            (int)getpid());
-  const char *consumer_defaults[] = {
-      "group.id", c->group_id,
-      "client.id", client_id,
-      "enable.auto.offset.store", "false",
-      "enable.auto.commit", "true",
-      "auto.commit.interval.ms", "1000",
-      "auto.offset.reset", "earliest",
-      "partition.assignment.strategy", "cooperative-sticky",
-      "statistics.interval.ms", "5000",
-      NULL};
+  const char *consumer_defaults[] = {"group.id",
+                                     c->group_id,
+                                     "client.id",
+                                     client_id,
+                                     "enable.auto.offset.store",
+                                     "false",
+                                     "enable.auto.commit",
+                                     "true",
+                                     "auto.commit.interval.ms",
+                                     "1000",
+                                     "auto.offset.reset",
+                                     "earliest",
+                                     "partition.assignment.strategy",
+                                     "cooperative-sticky",
+                                     "statistics.interval.ms",
+                                     "5000",
+                                     NULL};
   rd_kafka_conf_t *cc =
       lp_kafka_conf_build(consumer_defaults, &app->kafka, err, errsize);
   if (!cc)
@@ -681,10 +680,8 @@ static int setup(struct app *app, char *err, size_t errsize) {
   rd_kafka_poll_set_consumer(app->consumer);
 
   const char *producer_defaults[] = {
-      "client.id", client_id,
-      "enable.idempotence", "true",
-      "linger.ms", "5",
-      "statistics.interval.ms", "0",
+      "client.id", client_id, "enable.idempotence",     "true",
+      "linger.ms", "5",       "statistics.interval.ms", "0",
       NULL};
   rd_kafka_conf_t *pc =
       lp_kafka_conf_build(producer_defaults, &app->kafka, err, errsize);
@@ -698,8 +695,8 @@ static int setup(struct app *app, char *err, size_t errsize) {
     rd_kafka_conf_destroy(pc);
     return -1;
   }
-  app->decisions_topic = rd_kafka_topic_new(app->producer, c->topic_decisions,
-                                            NULL);
+  app->decisions_topic =
+      rd_kafka_topic_new(app->producer, c->topic_decisions, NULL);
   app->dlq_topic = rd_kafka_topic_new(app->producer, c->topic_dlq, NULL);
 
   rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
@@ -758,9 +755,8 @@ static void run(struct app *app) {
       rec->msg = m;
       rec->inflight = lp_xcalloc(1, sizeof(*rec->inflight));
       rec->inflight->start_us = lp_mono_us();
-      rec->inflight->offset_handle =
-          lp_offsets_add(app->offsets, rd_kafka_topic_name(m->rkt),
-                         m->partition, m->offset);
+      rec->inflight->offset_handle = lp_offsets_add(
+          app->offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
       lp_metrics_add(LP_M_CONSUMED, 1);
     }
     if (n == 0)
@@ -825,9 +821,9 @@ int lp_stream_app_main(const struct lp_stream_app_spec *spec, int argc,
   lp_log_init(spec->name, LP_LOG_INFO);
   lp_metrics_init(spec->name);
   char err[1024];
-  int rc = lp_config_load(config_table, LP_ARRAY_LEN(config_table), &app.conf,
-                          &app.kafka, argc, argv, spec->usage, err,
-                          sizeof(err));
+  int rc =
+      lp_config_load(config_table, LP_ARRAY_LEN(config_table), &app.conf,
+                     &app.kafka, argc, argv, spec->usage, err, sizeof(err));
   if (rc != 0) {
     if (rc < 0)
       fprintf(stderr, "%s: %s\n", spec->name, err);
@@ -864,9 +860,8 @@ int lp_stream_app_main(const struct lp_stream_app_spec *spec, int argc,
           "\"input\":%s,\"group\":%s,\"decisions\":%s,\"dlq\":%s,"
           "\"redis\":\"%s:%ld/%s\",\"http_port\":%d",
           lp_log_str(app.conf.topic_input), lp_log_str(app.conf.group_id),
-          lp_log_str(app.conf.topic_decisions),
-          lp_log_str(app.conf.topic_dlq), app.conf.redis_host,
-          app.conf.redis_port, app.conf.redis_namespace,
+          lp_log_str(app.conf.topic_decisions), lp_log_str(app.conf.topic_dlq),
+          app.conf.redis_host, app.conf.redis_port, app.conf.redis_namespace,
           app.http ? lp_http_server_port(app.http) : -1);
 
   run(&app);
@@ -878,8 +873,9 @@ int lp_stream_app_main(const struct lp_stream_app_spec *spec, int argc,
   LP_INFO("shutting down: finishing in-flight work", "\"in_flight\":%zu",
           lp_offsets_total_in_flight(app.offsets));
   finish_and_commit(&app);
-  LP_INFO("stopped", "\"consumed\":%lld,\"decisions\":%lld,"
-                     "\"dead_letters\":%lld",
+  LP_INFO("stopped",
+          "\"consumed\":%lld,\"decisions\":%lld,"
+          "\"dead_letters\":%lld",
           (long long)lp_metrics_get(LP_M_CONSUMED),
           (long long)lp_metrics_get(LP_M_DECISIONS),
           (long long)lp_metrics_get(LP_M_DEAD_LETTERED));

@@ -25,12 +25,12 @@ enum lp_stream_kind {
 };
 
 struct lp_stream_app_spec {
-  const char *name;          /* processor name: logs, metrics, client.id */
+  const char *name; /* processor name: logs, metrics, client.id */
   enum lp_stream_kind kind;
-  const char *input_topic;   /* default of topic.input */
-  const char *group_id;      /* default of group.id */
-  const char *http_port;     /* default of http.port, as text */
-  const char *usage;         /* NAME / SYNOPSIS / DESCRIPTION for --help */
+  const char *input_topic; /* default of topic.input */
+  const char *group_id;    /* default of group.id */
+  const char *http_port;   /* default of http.port, as text */
+  const char *usage;       /* NAME / SYNOPSIS / DESCRIPTION for --help */
 };
 
 /* Runs the processor until SIGTERM/SIGINT. Returns the process exit code:

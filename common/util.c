@@ -70,14 +70,18 @@ char *lp_xasprintf(const char *fmt, ...) {
   return out;
 }
 
-void lp_buf_init(struct lp_buf *b) { memset(b, 0, sizeof(*b)); }
+void lp_buf_init(struct lp_buf *b) {
+  memset(b, 0, sizeof(*b));
+}
 
 void lp_buf_free(struct lp_buf *b) {
   free(b->data);
   memset(b, 0, sizeof(*b));
 }
 
-void lp_buf_reset(struct lp_buf *b) { b->len = 0; }
+void lp_buf_reset(struct lp_buf *b) {
+  b->len = 0;
+}
 
 void lp_buf_reserve(struct lp_buf *b, size_t extra) {
   size_t need = b->len + extra + 1; /* room for lp_buf_cstr's NUL */
@@ -316,8 +320,8 @@ void lp_time_format_iso8601(int64_t epoch_ms, char *out, size_t outsize) {
     return;
   }
   snprintf(out, outsize, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-           tm.tm_min, tm.tm_sec, (int)ms);
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, (int)ms);
 }
 
 void lp_sha256_hex(const void *data, size_t len, char out[65]) {

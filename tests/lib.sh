@@ -9,7 +9,8 @@ LP_TMP=$(mktemp -d "${TMPDIR:-/tmp}/loyalty-test.XXXXXX")
 LP_PIDS=()
 
 lp_cleanup() {
-  local pid
+  local rc=$? pid
+  set +e
   for pid in "${LP_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null
   done
@@ -20,8 +21,9 @@ lp_cleanup() {
   done
   LP_PIDS=()
   [ -n "${LP_KEEP_TMP:-}" ] || rm -rf "$LP_TMP"
+  return "$rc"
 }
-trap lp_cleanup EXIT
+trap 'lp_cleanup; exit $?' EXIT
 
 # A random free-looking port in 20000..59999, checked by trying to connect.
 lp_free_port() {

@@ -26,7 +26,8 @@ static const char usage[] =
     "  only after all its outputs are acknowledged by Kafka.\n"
     "\n"
     "SIGNALS\n"
-    "  SIGTERM, SIGINT  finish in-flight work, commit, leave the group, exit 0\n"
+    "  SIGTERM, SIGINT  finish in-flight work, commit, leave the group, exit "
+    "0\n"
     "  SIGHUP           reload rules (an invalid file is rejected and the\n"
     "                   previous rules stay in force)\n"
     "\n"
@@ -34,9 +35,11 @@ static const char usage[] =
     "  0 clean shutdown, 1 fatal run-time error, 2 bad configuration\n";
 
 int main(int argc, char **argv) {
-  static const struct lp_stream_app_spec spec = {
-      "customer-processor", LP_STREAM_CUSTOMERS, "customers",
-      "customer-processor",
-      "9312", usage};
+  static const struct lp_stream_app_spec spec = {"customer-processor",
+                                                 LP_STREAM_CUSTOMERS,
+                                                 "customers",
+                                                 "customer-processor",
+                                                 "9312",
+                                                 usage};
   return lp_stream_app_main(&spec, argc, argv);
 }

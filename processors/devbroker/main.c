@@ -87,14 +87,15 @@ static int create_topics(rd_kafka_mock_cluster_t *mc, const char *spec,
       break;
     }
     *colon = '\0';
-    rd_kafka_resp_err_t err = rd_kafka_mock_topic_create(mc, tok, (int)parts, 1);
+    rd_kafka_resp_err_t err =
+        rd_kafka_mock_topic_create(mc, tok, (int)parts, 1);
     if (err) {
       rc = lp_err(errstr, errstr_size, "create topic %s: %s", tok,
                   rd_kafka_err2str(err));
       break;
     }
-    LP_INFO("topic created", "\"topic\":%s,\"partitions\":%ld",
-            lp_log_str(tok), parts);
+    LP_INFO("topic created", "\"topic\":%s,\"partitions\":%ld", lp_log_str(tok),
+            parts);
   }
   free(copy);
   return rc;
@@ -158,8 +159,8 @@ int main(int argc, char **argv) {
     FILE *f = fopen(tmp, "w");
     if (!f || fprintf(f, "%s\n", bootstrap) < 0 || fclose(f) != 0 ||
         rename(tmp, conf.bootstrap_file) != 0) {
-      fprintf(stderr, "devbroker: bootstrap.file %s: %s\n",
-              conf.bootstrap_file, strerror(errno));
+      fprintf(stderr, "devbroker: bootstrap.file %s: %s\n", conf.bootstrap_file,
+              strerror(errno));
       free(tmp);
       goto done;
     }

@@ -108,8 +108,8 @@ static rd_kafka_t *make_client(struct opts *o, rd_kafka_type_t type,
     fprintf(stderr, "loyaltyctl: %s\n", err);
     return NULL;
   }
-  rd_kafka_conf_t *conf = lp_kafka_conf_build(defaults, &o->kafka, err,
-                                              sizeof(err));
+  rd_kafka_conf_t *conf =
+      lp_kafka_conf_build(defaults, &o->kafka, err, sizeof(err));
   if (!conf) {
     fprintf(stderr, "loyaltyctl: %s\n", err);
     return NULL;
@@ -123,7 +123,7 @@ static rd_kafka_t *make_client(struct opts *o, rd_kafka_type_t type,
 }
 
 static const char *const producer_defaults[] = {
-    "enable.idempotence", "true", "linger.ms", "10",
+    "enable.idempotence",           "true",   "linger.ms", "10",
     "queue.buffering.max.messages", "500000", NULL};
 
 static int delivery_failures;
@@ -169,8 +169,8 @@ static int send_record(rd_kafka_t *rk, const char *topic, const char *key,
     if (o && o->n_headers) {
       hdrs = rd_kafka_headers_new((size_t)o->n_headers);
       for (int i = 0; i < o->n_headers; i++)
-        rd_kafka_header_add(hdrs, o->header_names[i], -1,
-                            o->header_values[i], -1);
+        rd_kafka_header_add(hdrs, o->header_names[i], -1, o->header_values[i],
+                            -1);
     }
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -265,8 +265,8 @@ static int cmd_produce(struct opts *o) {
       struct lp_customer_event ce = {0};
       int drc = is_order ? lp_json_decode_order(line, (size_t)n, &hints, &oe,
                                                 err, sizeof(err))
-                         : lp_json_decode_customer(line, (size_t)n, &hints,
-                                                   &ce, err, sizeof(err));
+                         : lp_json_decode_customer(line, (size_t)n, &hints, &ce,
+                                                   err, sizeof(err));
       if (drc == 0 && !key)
         key = is_order ? lp_member_key(oe.shop, oe.customer_id)
                        : lp_member_key(ce.shop, ce.customer_id);
@@ -346,13 +346,12 @@ static int cmd_encode(struct opts *o) {
     struct lp_customer_event ce = {0};
     lp_buf_reset(&buf);
     int drc =
-        is_order
-            ? (lp_json_decode_order(line, (size_t)n, NULL, &oe, err,
-                                    sizeof(err)) ||
-               lp_avro_encode_order(avro, &oe, &buf, err, sizeof(err)))
-            : (lp_json_decode_customer(line, (size_t)n, NULL, &ce, err,
-                                       sizeof(err)) ||
-               lp_avro_encode_customer(avro, &ce, &buf, err, sizeof(err)));
+        is_order ? (lp_json_decode_order(line, (size_t)n, NULL, &oe, err,
+                                         sizeof(err)) ||
+                    lp_avro_encode_order(avro, &oe, &buf, err, sizeof(err)))
+                 : (lp_json_decode_customer(line, (size_t)n, NULL, &ce, err,
+                                            sizeof(err)) ||
+                    lp_avro_encode_customer(avro, &ce, &buf, err, sizeof(err)));
     if (drc) {
       fprintf(stderr, "loyaltyctl: stdin:%ld: %s\n", lineno, err);
       rc = 1;
@@ -400,13 +399,13 @@ static int emit_event(rd_kafka_t *rk, struct lp_avro_codec *avro,
 }
 
 static int cmd_generate(struct opts *o) {
-  struct lp_shop_gen_params p = {o->seed,
-                                 (size_t)(o->customers > 0 ? o->customers
-                                                           : 1000),
-                                 (size_t)(o->orders > 0 ? o->orders : 10000),
-                                 o->shop ? o->shop : "demo-shop.myshopify.com",
-                                 1704067200000LL /* 2024-01-01 */,
-                                 20};
+  struct lp_shop_gen_params p = {
+      o->seed,
+      (size_t)(o->customers > 0 ? o->customers : 1000),
+      (size_t)(o->orders > 0 ? o->orders : 10000),
+      o->shop ? o->shop : "demo-shop.myshopify.com",
+      1704067200000LL /* 2024-01-01 */,
+      20};
   char err[256];
   struct lp_avro_codec *avro = lp_avro_codec_new(NULL, err, sizeof(err));
   if (!avro) {
@@ -441,8 +440,8 @@ static int cmd_generate(struct opts *o) {
     if (k == LP_GEN_END || interrupted)
       break;
     /* --only: the same deterministic shop, one topic's share of it. */
-    if (o->only && strcmp(o->only, k == LP_GEN_ORDER ? "orders"
-                                                     : "customers") != 0) {
+    if (o->only &&
+        strcmp(o->only, k == LP_GEN_ORDER ? "orders" : "customers") != 0) {
       lp_order_event_clear(&oe);
       lp_customer_event_clear(&ce);
       continue;
@@ -503,8 +502,8 @@ static int cmd_cdnow(struct opts *o) {
   lp_avro_codec_destroy(&avro);
   if (rk && finish_producer(rk))
     rc = 1;
-  fprintf(stderr, "loyaltyctl: produced %ld CDNOW orders (%ld bad lines)\n",
-          n, bad);
+  fprintf(stderr, "loyaltyctl: produced %ld CDNOW orders (%ld bad lines)\n", n,
+          bad);
   return rc || bad ? 1 : 0;
 }
 
@@ -592,9 +591,10 @@ static int cmd_consume(struct opts *o) {
     known |= strcmp(o->type, types[i]) == 0;
   if (!known)
     return fail_usage("consume: unknown --type");
-  const char *defaults[] = {"group.id", "loyaltyctl-consume",
-                            "enable.auto.commit", "false",
-                            "enable.partition.eof", "true", NULL};
+  const char *defaults[] = {
+      "group.id", "loyaltyctl-consume",   "enable.auto.commit",
+      "false",    "enable.partition.eof", "true",
+      NULL};
   rd_kafka_t *rk = make_client(o, RD_KAFKA_CONSUMER, defaults);
   if (!rk)
     return 1;
@@ -637,8 +637,8 @@ static int cmd_consume(struct opts *o) {
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
   if (o->expect && count < o->expect) {
-    fprintf(stderr, "loyaltyctl: consumed %ld of %ld expected records\n",
-            count, o->expect);
+    fprintf(stderr, "loyaltyctl: consumed %ld of %ld expected records\n", count,
+            o->expect);
     rc = 1;
   }
   return rc;
@@ -659,8 +659,7 @@ static int64_t group_lag(rd_kafka_t *rk, const char *topic, int *ok) {
   int n = md->topics[0].partition_cnt;
   rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(n);
   for (int i = 0; i < n; i++)
-    rd_kafka_topic_partition_list_add(l, topic,
-                                      md->topics[0].partitions[i].id);
+    rd_kafka_topic_partition_list_add(l, topic, md->topics[0].partitions[i].id);
   rd_kafka_metadata_destroy(md);
   int64_t lag = 0;
   if (rd_kafka_committed(rk, l, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -683,8 +682,8 @@ static int64_t group_lag(rd_kafka_t *rk, const char *topic, int *ok) {
 static int cmd_wait(struct opts *o) {
   if (!o->group || !o->topic)
     return fail_usage("wait: --group and --topic are required");
-  const char *defaults[] = {"group.id", o->group, "enable.auto.commit",
-                            "false", NULL};
+  const char *defaults[] = {"group.id", o->group, "enable.auto.commit", "false",
+                            NULL};
   rd_kafka_t *rk = make_client(o, RD_KAFKA_CONSUMER, defaults);
   if (!rk)
     return 1;
@@ -721,7 +720,7 @@ static int cmd_profile(struct opts *o) {
     port = atoi(colon + 1);
   }
   struct lp_profile_store_config sc = {host, port, o->ns ? o->ns : "loyalty",
-                                       0, 2000, 0};
+                                       0,    2000, 0};
   char err[512];
   struct lp_profile_store *s = lp_profile_store_new(&sc, err, sizeof(err));
   struct lp_profile p;
@@ -773,18 +772,22 @@ static void pt_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
 static int cmd_passthrough(struct opts *o) {
   if (!o->topic || !o->to)
     return fail_usage("passthrough: --from and --to are required");
-  const char *cdefaults[] = {
-      "group.id", o->group ? o->group : "passthrough",
-      "enable.auto.offset.store", "false",
-      "auto.offset.reset", "earliest",
-      "partition.assignment.strategy", "cooperative-sticky", NULL};
+  const char *cdefaults[] = {"group.id",
+                             o->group ? o->group : "passthrough",
+                             "enable.auto.offset.store",
+                             "false",
+                             "auto.offset.reset",
+                             "earliest",
+                             "partition.assignment.strategy",
+                             "cooperative-sticky",
+                             NULL};
   rd_kafka_t *c = make_client(o, RD_KAFKA_CONSUMER, cdefaults);
   if (!c)
     return 1;
   struct pt_state st = {c, 0};
   char err[512];
-  rd_kafka_conf_t *pconf = lp_kafka_conf_build(producer_defaults, &o->kafka,
-                                               err, sizeof(err));
+  rd_kafka_conf_t *pconf =
+      lp_kafka_conf_build(producer_defaults, &o->kafka, err, sizeof(err));
   rd_kafka_conf_set_dr_msg_cb(pconf, pt_dr);
   rd_kafka_conf_set_opaque(pconf, &st);
   rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof(err));
@@ -814,8 +817,7 @@ static int cmd_passthrough(struct opts *o) {
       tp->partition = m->partition;
       tp->offset = m->offset;
       while (rd_kafka_produce(out, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
-                              m->payload, m->len, m->key, m->key_len,
-                              tp) != 0)
+                              m->payload, m->len, m->key, m->key_len, tp) != 0)
         rd_kafka_poll(p, 10);
       consumed++;
     }
@@ -877,8 +879,12 @@ int main(int argc, char **argv) {
   optind = 2;
   while ((c = getopt_long(argc, argv, "b:f:X:h", longopts, NULL)) != -1) {
     switch (c) {
-    case 'b': o.bootstrap = optarg; break;
-    case 'f': o.bootstrap_file = optarg; break;
+    case 'b':
+      o.bootstrap = optarg;
+      break;
+    case 'f':
+      o.bootstrap_file = optarg;
+      break;
     case 'X': {
       char *eq = strchr(optarg, '=');
       if (!eq) {
@@ -889,11 +895,21 @@ int main(int argc, char **argv) {
       lp_kafka_props_set(&o.kafka, optarg, eq + 1);
       break;
     }
-    case 't': o.type = optarg; break;
-    case 'F': o.format = optarg; break;
-    case 'T': o.topic = optarg; break;
-    case 'o': o.to = optarg; break;
-    case 'k': o.key = optarg; break;
+    case 't':
+      o.type = optarg;
+      break;
+    case 'F':
+      o.format = optarg;
+      break;
+    case 'T':
+      o.topic = optarg;
+      break;
+    case 'o':
+      o.to = optarg;
+      break;
+    case 'k':
+      o.key = optarg;
+      break;
     case 'H': {
       char *eq = strchr(optarg, '=');
       if (!eq || o.n_headers >= 16) {
@@ -905,24 +921,61 @@ int main(int argc, char **argv) {
       o.header_values[o.n_headers++] = eq + 1;
       break;
     }
-    case 'i': o.file = optarg; break;
-    case 's': o.shop = optarg; break;
-    case 'u': o.customer = optarg; break;
-    case 'g': o.group = optarg; break;
-    case 'r': o.redis = optarg; break;
-    case 'n': o.ns = optarg; break;
-    case 'C': o.customers = atol(optarg); break;
-    case 'O': o.orders = atol(optarg); break;
-    case 'S': o.seed = strtoull(optarg, NULL, 10); break;
-    case 'N': o.count = atol(optarg); break;
-    case 'I': o.idle_ms = atol(optarg); break;
-    case 'E': o.expect = atol(optarg); break;
-    case 'W': o.timeout_ms = atol(optarg); break;
-    case 'R': o.rate = atol(optarg); break;
-    case 'Y': o.only = optarg; break;
-    case 'P': o.to_stdout = 1; break;
-    case 'h': fputs(usage, stdout); rc = 0; goto done;
-    default: rc = fail_usage("unknown option"); goto done;
+    case 'i':
+      o.file = optarg;
+      break;
+    case 's':
+      o.shop = optarg;
+      break;
+    case 'u':
+      o.customer = optarg;
+      break;
+    case 'g':
+      o.group = optarg;
+      break;
+    case 'r':
+      o.redis = optarg;
+      break;
+    case 'n':
+      o.ns = optarg;
+      break;
+    case 'C':
+      o.customers = atol(optarg);
+      break;
+    case 'O':
+      o.orders = atol(optarg);
+      break;
+    case 'S':
+      o.seed = strtoull(optarg, NULL, 10);
+      break;
+    case 'N':
+      o.count = atol(optarg);
+      break;
+    case 'I':
+      o.idle_ms = atol(optarg);
+      break;
+    case 'E':
+      o.expect = atol(optarg);
+      break;
+    case 'W':
+      o.timeout_ms = atol(optarg);
+      break;
+    case 'R':
+      o.rate = atol(optarg);
+      break;
+    case 'Y':
+      o.only = optarg;
+      break;
+    case 'P':
+      o.to_stdout = 1;
+      break;
+    case 'h':
+      fputs(usage, stdout);
+      rc = 0;
+      goto done;
+    default:
+      rc = fail_usage("unknown option");
+      goto done;
     }
   }
   signal(SIGINT, on_signal);

@@ -26,7 +26,8 @@ static const char usage[] =
     "  only after all its outputs are acknowledged by Kafka.\n"
     "\n"
     "SIGNALS\n"
-    "  SIGTERM, SIGINT  finish in-flight work, commit, leave the group, exit 0\n"
+    "  SIGTERM, SIGINT  finish in-flight work, commit, leave the group, exit "
+    "0\n"
     "  SIGHUP           reload rules (an invalid file is rejected and the\n"
     "                   previous rules stay in force)\n"
     "\n"
@@ -35,7 +36,7 @@ static const char usage[] =
 
 int main(int argc, char **argv) {
   static const struct lp_stream_app_spec spec = {
-      "order-processor", LP_STREAM_ORDERS, "orders", "order-processor",
-      "9311", usage};
+      "order-processor", LP_STREAM_ORDERS, "orders",
+      "order-processor", "9311",           usage};
   return lp_stream_app_main(&spec, argc, argv);
 }

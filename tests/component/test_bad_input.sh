@@ -58,8 +58,8 @@ expect_reason 'quantity' "negative quantity"
 expect_reason 'total: .*(range|decimal)' "total of 1e300"
 expect_reason 'customer_id: .*(limit|long|exceeds)' "1 MB string"
 expect_reason '^json: line' "JSON syntax"
-jq -e 'select(.source_topic == "customers")' "$LP_TMP/dlq.jsonl" >/dev/null ||
-  lp_fail "customer garbage not dead-lettered"
+lp_assert_eq "$(jq -r 'select(.source_topic == "customers") | .processor' "$LP_TMP/dlq.jsonl")" \
+  customer-processor "customer garbage dead-lettered by customer-processor"
 # The original bytes travel with the reason.
 got=$(jq -r 'select(.reason | test("unrecognised")) | select(.source_topic=="orders") | .original_base64' \
   "$LP_TMP/dlq.jsonl" | base64 -d | od -An -tx1 | tr -d ' \n')

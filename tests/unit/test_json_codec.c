@@ -239,7 +239,9 @@ static void test_shopify_order_event_id_hint(void **state) {
   h.shopify_event_id = "8f1c0a5e-0000-4c1e-9d7a-3b2a1c0d9e8f";
   assert_int_equal(decode_order(order_create_json, &h, &ev, err, sizeof(err)),
                    0);
-  assert_string_equal(ev.event_id, "shopify:orders/create:8f1c0a5e-0000-4c1e-9d7a-3b2a1c0d9e8f");
+  assert_string_equal(
+      ev.event_id,
+      "shopify:orders/create:8f1c0a5e-0000-4c1e-9d7a-3b2a1c0d9e8f");
   lp_order_event_clear(&ev);
 
   /* An empty header counts as absent: the id is derived. */

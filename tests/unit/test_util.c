@@ -79,9 +79,9 @@ static void test_utf8(void **state) {
   assert_true(lp_utf8_valid("plain", 5));
   assert_true(lp_utf8_valid("caf\xc3\xa9", 5));
   assert_true(lp_utf8_valid("\xf0\x9f\x8e\x81", 4)); /* gift emoji */
-  assert_false(lp_utf8_valid("\xc3", 1));           /* truncated */
-  assert_false(lp_utf8_valid("\xc0\xaf", 2));       /* overlong */
-  assert_false(lp_utf8_valid("\xed\xa0\x80", 3));   /* surrogate */
+  assert_false(lp_utf8_valid("\xc3", 1));            /* truncated */
+  assert_false(lp_utf8_valid("\xc0\xaf", 2));        /* overlong */
+  assert_false(lp_utf8_valid("\xed\xa0\x80", 3));    /* surrogate */
   assert_false(lp_utf8_valid("\xff", 1));
 }
 
@@ -199,9 +199,8 @@ static void test_snapshot_parse(void **state) {
       "\"subscribed\",\"_prev\",\"1\"]";
   struct lp_profile p;
   char err[256];
-  assert_int_equal(lp_profile_from_snapshot(snap, strlen(snap), &p, err,
-                                            sizeof(err)),
-                   0);
+  assert_int_equal(
+      lp_profile_from_snapshot(snap, strlen(snap), &p, err, sizeof(err)), 0);
   assert_true(p.exists);
   assert_int_equal(p.lifetime_spend_micros, 150000000);
   assert_int_equal(p.order_count, 3);
@@ -226,9 +225,9 @@ static void test_snapshot_parse(void **state) {
   assert_false(p.order_previously_applied);
   lp_profile_clear(&p);
 
-  assert_int_equal(lp_profile_from_snapshot("[\"orders\",\"x\"]", 14, &p, err,
-                                            sizeof(err)),
-                   -1);
+  assert_int_equal(
+      lp_profile_from_snapshot("[\"orders\",\"x\"]", 14, &p, err, sizeof(err)),
+      -1);
   assert_string_equal(err, "snapshot: field orders: bad integer \"x\"");
   assert_int_equal(lp_profile_from_snapshot("nope", 4, &p, err, sizeof(err)),
                    -1);
