@@ -22,7 +22,7 @@ echo "bench: $total order events in the topic" >&2
 
 metric() { # metric PORT NAME -> value
   curl -s "http://127.0.0.1:$1/metrics" |
-    awk -v n="$2" '$1 ~ "^"n"({|$)" {print $2; exit}'
+    awk -v n="$2" 'index($1, n "{") == 1 {print $2; exit}'
 }
 
 run_processor() { # run_processor RUN -> prints "eps rss_mb"
@@ -30,7 +30,7 @@ run_processor() { # run_processor RUN -> prints "eps rss_mb"
   "$BIN/order-processor" -X "bootstrap.file=$BOOTSTRAP_FILE" \
     -X redis.host=127.0.0.1 -X "redis.port=$REDIS_PORT" -X http.port=0 \
     -X rules.path=deploy/rules -X "redis.namespace=bench$run" \
-    -X "group.id=bench-order-$run" -X log.level=warn \
+    -X "group.id=bench-order-$run" \
     -X topic.decisions=decisions 2>"$log" &
   local pid=$! port=""
   LP_PIDS+=("$pid")
