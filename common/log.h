@@ -36,9 +36,16 @@ void lp_log(enum lp_log_level level, const char *msg, const char *kvfmt, ...)
  * from the same thread. Truncates beyond 512 bytes. */
 const char *lp_log_str(const char *s);
 
-#define LP_DEBUG(msg, ...) lp_log(LP_LOG_DEBUG, msg, __VA_ARGS__)
-#define LP_INFO(msg, ...) lp_log(LP_LOG_INFO, msg, __VA_ARGS__)
-#define LP_WARN(msg, ...) lp_log(LP_LOG_WARN, msg, __VA_ARGS__)
-#define LP_ERROR(msg, ...) lp_log(LP_LOG_ERROR, msg, __VA_ARGS__)
+/* The level is checked before the arguments are evaluated, so a disabled
+ * debug line costs nothing on the hot path. */
+#define LP_LOG_AT(level, msg, ...)                                             \
+  do {                                                                         \
+    if (lp_log_enabled(level))                                                 \
+      lp_log(level, msg, __VA_ARGS__);                                         \
+  } while (0)
+#define LP_DEBUG(msg, ...) LP_LOG_AT(LP_LOG_DEBUG, msg, __VA_ARGS__)
+#define LP_INFO(msg, ...) LP_LOG_AT(LP_LOG_INFO, msg, __VA_ARGS__)
+#define LP_WARN(msg, ...) LP_LOG_AT(LP_LOG_WARN, msg, __VA_ARGS__)
+#define LP_ERROR(msg, ...) LP_LOG_AT(LP_LOG_ERROR, msg, __VA_ARGS__)
 
 #endif

@@ -1,162 +1,46 @@
 /*
  * profile_store.c — Redis-backed member profiles (see profile_store.h for
- * the key layout and the guarantees). The Lua scripts below are the only
- * code that changes a profile.
+ * the keys and the guarantees; profile_apply.c holds the update logic).
+ *
+ * Redis does only cheap work per event (three or four reads, one short
+ * compare-and-set script); parsing and applying happen here, on the
+ * processor's core, which is what lets one Redis serve tens of thousands
+ * of events per second.
  */
 #include "profile_store.h"
 
-#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <hiredis.h>
-#include <jansson.h>
 
 #include "log.h"
 #include "metrics.h"
 #include "util.h"
 
 /*
- * Apply an order event. KEYS: profile, memo, orders.
- * ARGV: event_id, order_id, status, event_time_ms, total_micros, memo_ttl_s,
- *       max_affinities, n_items, then per item: category, brand, amount.
- * Money is handled as integers: HINCRBY is exact in int64 and amounts are
- * below 2^53 (events.h bounds them), so Lua's doubles hold them exactly;
- * string.format('%.0f') keeps them out of %.14g notation.
+ * Compare-and-set of one event. KEYS: part, memo, orders.
+ * ARGV: memo field, expected part ("" = absent), new part, snapshot,
+ *       ttl seconds, order id ("" = none), new order record ("" = keep).
+ * Returns {0} written, {1, memo} already applied (by a racing instance),
+ * {2} the part changed since it was read (re-read and retry).
  */
-static const char order_script[] =
+static const char cas_script[] =
     "local memo = redis.call('HGET', KEYS[2], ARGV[1])\n"
-    "if memo then return memo end\n"
-    "local flat = redis.call('HGETALL', KEYS[1])\n"
-    "local p = {}\n"
-    "local ncat, nbrand = 0, 0\n"
-    "for i = 1, #flat, 2 do\n"
-    "  p[flat[i]] = flat[i + 1]\n"
-    "  local pre = string.sub(flat[i], 1, 2)\n"
-    "  if pre == 'c:' then ncat = ncat + 1 elseif pre == 'b:' then\n"
-    "    nbrand = nbrand + 1 end\n"
+    "if memo then return {1, memo} end\n"
+    "local cur = redis.call('GET', KEYS[1]) or ''\n"
+    "if cur ~= ARGV[2] then return {2} end\n"
+    "if ARGV[3] ~= cur then redis.call('SET', KEYS[1], ARGV[3]) end\n"
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
+    "if ARGV[6] ~= '' and ARGV[7] ~= '' then\n"
+    "  redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])\n"
+    "  redis.call('EXPIRE', KEYS[3], ARGV[5])\n"
     "end\n"
-    "local orec = redis.call('HGET', KEYS[3], ARGV[2])\n"
-    "flat[#flat + 1] = '_prev'\n"
-    "flat[#flat + 1] = orec and '1' or '0'\n"
-    "local snap = cjson.encode(flat)\n"
-    "local function fmt(x) return string.format('%.0f', x) end\n"
-    "local status, t = ARGV[3], tonumber(ARGV[4])\n"
-    "local maxaff, n = tonumber(ARGV[7]), tonumber(ARGV[8])\n"
-    "local function add_aff(prefix, name, amt, rec)\n"
-    "  if name == '' then return end\n"
-    "  local f = prefix .. name\n"
-    "  if p[f] == nil then\n"
-    "    if (prefix == 'c:' and ncat >= maxaff) or\n"
-    "       (prefix == 'b:' and nbrand >= maxaff) then return end\n"
-    "    if prefix == 'c:' then ncat = ncat + 1 else nbrand = nbrand + 1 end\n"
-    "    p[f] = '0'\n"
-    "  end\n"
-    "  redis.call('HINCRBY', KEYS[1], f, fmt(amt))\n"
-    "  rec[f] = fmt(tonumber(rec[f] or '0') + amt)\n"
-    "end\n"
-    "if status == 'created' or status == 'paid' then\n"
-    "  if not orec then\n"
-    "    local total = tonumber(ARGV[5])\n"
-    "    redis.call('HINCRBY', KEYS[1], 'spend', ARGV[5])\n"
-    "    redis.call('HINCRBY', KEYS[1], 'orders', 1)\n"
-    "    local first = tonumber(p['first'] or '0')\n"
-    "    if first == 0 or t < first then\n"
-    "      redis.call('HSET', KEYS[1], 'first', ARGV[4]) end\n"
-    "    if t > tonumber(p['last'] or '0') then\n"
-    "      redis.call('HSET', KEYS[1], 'last', ARGV[4]) end\n"
-    "    local rec = {s = fmt(total), a = {}}\n"
-    "    for i = 0, n - 1 do\n"
-    "      local amt = tonumber(ARGV[11 + 3 * i])\n"
-    "      add_aff('c:', ARGV[9 + 3 * i], amt, rec.a)\n"
-    "      add_aff('b:', ARGV[10 + 3 * i], amt, rec.a)\n"
-    "    end\n"
-    "    redis.call('HSET', KEYS[3], ARGV[2], cjson.encode(rec))\n"
-    "  end\n"
-    "elseif status == 'cancelled' or status == 'refunded' then\n"
-    "  if not orec then\n"
-    /* A cancellation seen before its order: a tombstone keeps the late
-     * order from counting. */
-    "    if status == 'cancelled' then\n"
-    "      redis.call('HSET', KEYS[3], ARGV[2], '{\"x\":1}') end\n"
-    "  else\n"
-    "    local rec = cjson.decode(orec)\n"
-    "    rec.a = rec.a or {}\n"
-    "    if not rec.x then\n"
-    "      local left = tonumber(rec.s)\n"
-    "      local amount = left\n"
-    "      if status == 'refunded' then\n"
-    "        amount = math.min(tonumber(ARGV[5]), left) end\n"
-    "      redis.call('HINCRBY', KEYS[1], 'spend', fmt(-amount))\n"
-    "      left = left - amount\n"
-    "      rec.s = fmt(left)\n"
-    "      if status == 'cancelled' then\n"
-    "        for f, v in pairs(rec.a) do\n"
-    "          redis.call('HINCRBY', KEYS[1], f, fmt(-tonumber(v)))\n"
-    "        end\n"
-    "        rec.a = {}\n"
-    "      else\n"
-    "        for i = 0, n - 1 do\n"
-    "          local amt = tonumber(ARGV[11 + 3 * i])\n"
-    "          for _, f in ipairs({'c:' .. ARGV[9 + 3 * i],\n"
-    "                              'b:' .. ARGV[10 + 3 * i]}) do\n"
-    "            local had = tonumber(rec.a[f] or '0')\n"
-    "            local take = math.min(had, amt)\n"
-    "            if take > 0 then\n"
-    "              redis.call('HINCRBY', KEYS[1], f, fmt(-take))\n"
-    "              rec.a[f] = fmt(had - take)\n"
-    "            end\n"
-    "          end\n"
-    "        end\n"
-    "      end\n"
-    "      if status == 'cancelled' or left <= 0 then\n"
-    "        redis.call('HINCRBY', KEYS[1], 'orders', -1)\n"
-    "        rec.x = 1\n"
-    "      end\n"
-    "      if next(rec.a) == nil then rec.a = nil end\n"
-    "      redis.call('HSET', KEYS[3], ARGV[2], cjson.encode(rec))\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "redis.call('HSET', KEYS[2], ARGV[1], snap)\n"
-    "redis.call('EXPIRE', KEYS[2], ARGV[6])\n"
-    "redis.call('EXPIRE', KEYS[3], ARGV[6])\n"
-    "return snap\n";
-
-/*
- * Apply a customer event. KEYS: profile, memo.
- * ARGV: event_id, event_time_ms, memo_ttl_s, consent, tags_json, birthday,
- *       email_sha256, created_ms.
- * Customer updates can arrive out of order: the newest event time wins
- * (field "cu"); consent "unknown" and empty fields never overwrite.
- */
-static const char customer_script[] =
-    "local memo = redis.call('HGET', KEYS[2], ARGV[1])\n"
-    "if memo then return memo end\n"
-    "local flat = redis.call('HGETALL', KEYS[1])\n"
-    "local cu = 0\n"
-    "for i = 1, #flat, 2 do\n"
-    "  if flat[i] == 'cu' then cu = tonumber(flat[i + 1]) end\n"
-    "end\n"
-    "flat[#flat + 1] = '_prev'\n"
-    "flat[#flat + 1] = '0'\n"
-    "local snap = cjson.encode(flat)\n"
-    "if tonumber(ARGV[2]) >= cu then\n"
-    "  redis.call('HSET', KEYS[1], 'cu', ARGV[2], 'tags', ARGV[5])\n"
-    "  if ARGV[4] ~= 'unknown' then\n"
-    "    redis.call('HSET', KEYS[1], 'consent', ARGV[4]) end\n"
-    "  if ARGV[6] ~= '' then\n"
-    "    redis.call('HSET', KEYS[1], 'birthday', ARGV[6]) end\n"
-    "  if ARGV[7] ~= '' then\n"
-    "    redis.call('HSET', KEYS[1], 'email', ARGV[7]) end\n"
-    "  if ARGV[8] ~= '0' then\n"
-    "    redis.call('HSET', KEYS[1], 'created', ARGV[8]) end\n"
-    "end\n"
-    "redis.call('HSET', KEYS[2], ARGV[1], snap)\n"
-    "redis.call('EXPIRE', KEYS[2], ARGV[3])\n"
-    "return snap\n";
+    "return {0}\n";
 
 struct lp_profile_store {
   char *host;
@@ -165,11 +49,24 @@ struct lp_profile_store {
   long memo_ttl_s;
   int timeout_ms;
   int max_affinities;
-  redisContext *ctx;  /* NULL while disconnected */
-  char order_sha[41]; /* SHA1 of the loaded scripts */
-  char customer_sha[41];
+  redisContext *ctx; /* NULL while disconnected */
+  char cas_sha[41];
   int healthy;
   int64_t last_outage_log_us;
+};
+
+/* Per-op working state of one attempt. */
+struct work {
+  char *part_key, *other_key, *memo_key, *orders_key, *memo_field;
+  char *memo;     /* read: memo entry, NULL if none */
+  char *own;      /* read: own part ("" if absent) */
+  char *other;    /* read: the other part ("" if absent) */
+  char *rec;      /* read: order record, NULL if none */
+  char *expected; /* the own part this op's CAS expects (borrowed) */
+  char *new_own;  /* computed */
+  char *new_rec;  /* computed, NULL = unchanged */
+  char *snapshot; /* computed */
+  int conflict;
 };
 
 struct lp_profile_store *
@@ -219,23 +116,7 @@ int lp_profile_store_healthy(const struct lp_profile_store *s) {
   return s->healthy;
 }
 
-/* Loads one script and copies its SHA1; 0 or -1. */
-static int load_script(struct lp_profile_store *s, const char *body,
-                       char sha[41], char *errstr, size_t errstr_size) {
-  redisReply *r = redisCommand(s->ctx, "SCRIPT LOAD %s", body);
-  if (!r)
-    return lp_err(errstr, errstr_size, "SCRIPT LOAD: %s", s->ctx->errstr);
-  int rc = 0;
-  if (r->type == REDIS_REPLY_STRING && r->len == 40)
-    memcpy(sha, r->str, 41);
-  else
-    rc = lp_err(errstr, errstr_size, "SCRIPT LOAD: %s",
-                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-  freeReplyObject(r);
-  return rc;
-}
-
-/* Connects and loads the scripts; 0 or -1 (then disconnected). */
+/* Connects and loads the script; 0 or -1 (then disconnected). */
 static int ensure_connected(struct lp_profile_store *s, char *errstr,
                             size_t errstr_size) {
   if (s->ctx)
@@ -249,12 +130,20 @@ static int ensure_connected(struct lp_profile_store *s, char *errstr,
     return -1;
   }
   redisSetTimeout(s->ctx, tv);
-  if (load_script(s, order_script, s->order_sha, errstr, errstr_size) ||
-      load_script(s, customer_script, s->customer_sha, errstr, errstr_size)) {
+  redisReply *r = redisCommand(s->ctx, "SCRIPT LOAD %s", cas_script);
+  int rc = 0;
+  if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
+    memcpy(s->cas_sha, r->str, 41);
+  else
+    rc = lp_err(errstr, errstr_size, "SCRIPT LOAD: %s",
+                !r                             ? s->ctx->errstr
+                : r->type == REDIS_REPLY_ERROR ? r->str
+                                               : "unexpected reply");
+  if (r)
+    freeReplyObject(r);
+  if (rc)
     disconnect(s);
-    return -1;
-  }
-  return 0;
+  return rc;
 }
 
 /* Redis errors that go away by themselves: retry the batch, never
@@ -269,205 +158,256 @@ static int transient_error(const char *msg) {
   return 0;
 }
 
-/* Key of one of a member's hashes (kind 'p', 'm' or 'o'); caller frees. */
 static char *member_key(const struct lp_profile_store *s, char kind,
                         const char *shop, const char *customer) {
   return lp_xasprintf("%s:%c:{%s:%s}", s->ns, kind, shop, customer);
 }
 
-/* Appends one EVALSHA for an order event to the pipeline. */
-static void append_order(struct lp_profile_store *s,
-                         const struct lp_order_event *ev) {
-  size_t argc = 3 + 3 + 8 + 3 * ev->n_line_items;
-  const char **argv = lp_xmalloc(argc * sizeof(*argv));
-  size_t *lens = lp_xmalloc(argc * sizeof(*lens));
-  char *pk = member_key(s, 'p', ev->shop, ev->customer_id);
-  char *mk = member_key(s, 'm', ev->shop, ev->customer_id);
-  char *ok = member_key(s, 'o', ev->shop, ev->customer_id);
-  char num[4][24], ttl[24], maxaff[16], nitems[16];
-  snprintf(num[0], sizeof(num[0]), "%lld", (long long)ev->event_time_ms);
-  snprintf(num[1], sizeof(num[1]), "%lld", (long long)ev->total_micros);
-  snprintf(ttl, sizeof(ttl), "%ld", s->memo_ttl_s);
-  snprintf(maxaff, sizeof(maxaff), "%d", s->max_affinities);
-  snprintf(nitems, sizeof(nitems), "%zu", ev->n_line_items);
-  char(*amounts)[24] = lp_xmalloc((ev->n_line_items + 1) * sizeof(*amounts));
-  size_t i = 0;
-  argv[i++] = "EVALSHA";
-  argv[i++] = s->order_sha;
-  argv[i++] = "3";
-  argv[i++] = pk;
-  argv[i++] = mk;
-  argv[i++] = ok;
-  argv[i++] = ev->event_id;
-  argv[i++] = ev->order_id;
-  argv[i++] = lp_order_status_name(ev->status);
-  argv[i++] = num[0];
-  argv[i++] = num[1];
-  argv[i++] = ttl;
-  argv[i++] = maxaff;
-  argv[i++] = nitems;
-  for (size_t k = 0; k < ev->n_line_items; k++) {
-    const struct lp_line_item *li = &ev->line_items[k];
-    /* Line amount: quantity x unit price, bounded by validation. */
-    snprintf(amounts[k], sizeof(amounts[k]), "%lld",
-             (long long)li->quantity * (long long)li->unit_price_micros);
-    argv[i++] = li->category ? li->category : "";
-    argv[i++] = li->brand ? li->brand : "";
-    argv[i++] = amounts[k];
+static void work_clear(struct work *w) {
+  free(w->part_key);
+  free(w->other_key);
+  free(w->memo_key);
+  free(w->orders_key);
+  free(w->memo_field);
+  free(w->memo);
+  free(w->own);
+  free(w->other);
+  free(w->rec);
+  free(w->new_own);
+  free(w->new_rec);
+  free(w->snapshot);
+  memset(w, 0, sizeof(*w));
+}
+
+static void work_init(struct lp_profile_store *s, const struct lp_store_op *op,
+                      struct work *w) {
+  memset(w, 0, sizeof(*w));
+  const char *shop = op->order ? op->order->shop : op->customer->shop;
+  const char *cust =
+      op->order ? op->order->customer_id : op->customer->customer_id;
+  w->part_key = member_key(s, op->order ? 'p' : 'c', shop, cust);
+  w->other_key = member_key(s, op->order ? 'c' : 'p', shop, cust);
+  w->memo_key = member_key(s, 'm', shop, cust);
+  w->orders_key = member_key(s, 'o', shop, cust);
+  w->memo_field =
+      lp_xasprintf("%c:%s", op->order ? 'o' : 'c',
+                   op->order ? op->order->event_id : op->customer->event_id);
+}
+
+/* Reads one reply; 1 ok, 0 connection lost / transient (errstr set), and
+ * a per-op permanent error is left in *perm. */
+static int get_reply(struct lp_profile_store *s, redisReply **r, char *errstr,
+                     size_t errstr_size) {
+  if (redisGetReply(s->ctx, (void **)r) != REDIS_OK || !*r) {
+    lp_err(errstr, errstr_size, "redis %s:%d: %s", s->host, s->port,
+           s->ctx->errstr[0] ? s->ctx->errstr : "connection lost");
+    disconnect(s);
+    return 0;
   }
-  LP_ASSERT(i == argc);
-  for (size_t k = 0; k < argc; k++)
-    lens[k] = strlen(argv[k]);
-  redisAppendCommandArgv(s->ctx, (int)argc, argv, lens);
-  free(amounts);
-  free(pk);
-  free(mk);
-  free(ok);
-  free(argv);
-  free(lens);
-}
-
-/* Appends one EVALSHA for a customer event to the pipeline. */
-static void append_customer(struct lp_profile_store *s,
-                            const struct lp_customer_event *ev) {
-  char *pk = member_key(s, 'p', ev->shop, ev->customer_id);
-  char *mk = member_key(s, 'm', ev->shop, ev->customer_id);
-  char t[24], ttl[24], created[24];
-  snprintf(t, sizeof(t), "%lld", (long long)ev->event_time_ms);
-  snprintf(ttl, sizeof(ttl), "%ld", s->memo_ttl_s);
-  snprintf(created, sizeof(created), "%lld",
-           (long long)ev->customer_created_ms);
-  json_t *tags = json_array();
-  for (size_t k = 0; k < ev->n_tags; k++)
-    json_array_append_new(tags, json_string(ev->tags[k]));
-  char *tags_json = json_dumps(tags, JSON_COMPACT);
-  json_decref(tags);
-  const char *argv[] = {"EVALSHA",
-                        s->customer_sha,
-                        "2",
-                        pk,
-                        mk,
-                        ev->event_id,
-                        t,
-                        ttl,
-                        lp_consent_name(ev->marketing_consent),
-                        tags_json ? tags_json : "[]",
-                        ev->birthday ? ev->birthday : "",
-                        ev->email_sha256 ? ev->email_sha256 : "",
-                        created};
-  size_t lens[LP_ARRAY_LEN(argv)];
-  for (size_t k = 0; k < LP_ARRAY_LEN(argv); k++)
-    lens[k] = strlen(argv[k]);
-  redisAppendCommandArgv(s->ctx, (int)LP_ARRAY_LEN(argv), argv, lens);
-  free(tags_json);
-  free(pk);
-  free(mk);
-}
-
-static int cmp_affinity(const void *a, const void *b) {
-  return strcmp(((const struct lp_affinity *)a)->name,
-                ((const struct lp_affinity *)b)->name);
-}
-
-static int parse_i64(const char *v, int64_t *out) {
-  char *end;
-  errno = 0;
-  long long x = strtoll(v, &end, 10);
-  if (errno || end == v || *end)
-    return -1;
-  *out = x;
-  return 0;
-}
-
-int lp_profile_from_snapshot(const char *json, size_t len,
-                             struct lp_profile *out, char *errstr,
-                             size_t errstr_size) {
-  memset(out, 0, sizeof(*out));
-  json_error_t jerr;
-  json_t *root = json_loadb(json, len, 0, &jerr);
-  if (!root)
-    return lp_err(errstr, errstr_size, "snapshot: %s", jerr.text);
-  int rc = 0;
-  size_t n = json_is_array(root) ? json_array_size(root) : 0;
-  if (!json_is_array(root) &&
-      !(json_is_object(root) && json_object_size(root) == 0)) {
-    rc = lp_err(errstr, errstr_size, "snapshot: not an array");
-    goto done;
+  if ((*r)->type == REDIS_REPLY_ERROR && transient_error((*r)->str)) {
+    lp_err(errstr, errstr_size, "redis: %s", (*r)->str);
+    if (strncmp((*r)->str, "NOSCRIPT", 8) == 0)
+      disconnect(s);
+    return 0;
   }
-  for (size_t i = 0; i + 1 < n; i += 2) {
-    const char *k = json_string_value(json_array_get(root, i));
-    const char *v = json_string_value(json_array_get(root, i + 1));
-    if (!k || !v) {
-      rc = lp_err(errstr, errstr_size, "snapshot: non-string entry %zu", i);
-      goto done;
+  return 1;
+}
+
+/* Copies a bulk string reply (NULL for nil). */
+static char *reply_str(const redisReply *r) {
+  return r->type == REDIS_REPLY_STRING ? lp_xstrndup(r->str, r->len) : NULL;
+}
+
+/* A small open-addressing map from member key to the latest op of this
+ * attempt that computed a new part for that member, so members with
+ * several events in a batch chain without a quadratic scan. */
+struct chain_map {
+  const char **keys;
+  size_t *vals;
+  size_t mask;
+};
+
+static void chain_map_init(struct chain_map *m, size_t n) {
+  size_t cap = 16;
+  while (cap < 2 * n)
+    cap <<= 1;
+  m->keys = lp_xcalloc(cap, sizeof(*m->keys));
+  m->vals = lp_xcalloc(cap, sizeof(*m->vals));
+  m->mask = cap - 1;
+}
+
+static void chain_map_free(struct chain_map *m) {
+  free(m->keys);
+  free(m->vals);
+}
+
+static size_t chain_slot(const struct chain_map *m, const char *key) {
+  uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+  for (const char *p = key; *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+  size_t i = (size_t)h & m->mask;
+  while (m->keys[i] && strcmp(m->keys[i], key) != 0)
+    i = (i + 1) & m->mask;
+  return i;
+}
+
+/*
+ * One attempt over the ops listed in idx. Returns 1 when done (conflicted
+ * ops are flagged in w[].conflict for the caller to re-run), 0 on a
+ * transient failure (retry everything listed).
+ */
+static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
+                   struct work *w, size_t *idx, size_t n, char *errstr,
+                   size_t errstr_size) {
+  if (ensure_connected(s, errstr, errstr_size))
+    return 0;
+  /* Round 1: reads. */
+  for (size_t k = 0; k < n; k++) {
+    struct work *x = &w[idx[k]];
+    redisAppendCommand(s->ctx, "HGET %s %s", x->memo_key, x->memo_field);
+    redisAppendCommand(s->ctx, "GET %s", x->part_key);
+    redisAppendCommand(s->ctx, "GET %s", x->other_key);
+    if (ops[idx[k]].order)
+      redisAppendCommand(s->ctx, "HGET %s %s", x->orders_key,
+                         ops[idx[k]].order->order_id);
+  }
+  int ok = 1;
+  for (size_t k = 0; k < n; k++) {
+    struct work *x = &w[idx[k]];
+    int nreplies = ops[idx[k]].order ? 4 : 3;
+    for (int i = 0; i < nreplies; i++) {
+      redisReply *r = NULL;
+      if (!get_reply(s, &r, errstr, errstr_size)) {
+        ok = 0;
+        if (!s->ctx)
+          return 0;
+      } else if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(ops[idx[k]].error, sizeof(ops[idx[k]].error), "redis: %s",
+                 r->str);
+        ops[idx[k]].failed = 1;
+      } else {
+        char *v = reply_str(r);
+        char **slot = i == 0   ? &x->memo
+                      : i == 1 ? &x->own
+                      : i == 2 ? &x->other
+                               : &x->rec;
+        free(*slot);
+        *slot = v;
+      }
+      if (r)
+        freeReplyObject(r);
     }
-    int64_t x = 0;
-    if (strcmp(k, "_prev") == 0) {
-      out->order_previously_applied = strcmp(v, "1") == 0;
+  }
+  if (!ok)
+    return 0;
+  /* Apply in order, chaining members with several events in the batch:
+   * prev_of[i] is the previous op (index into ops) of the same member. */
+  struct chain_map map;
+  chain_map_init(&map, n);
+  size_t *prev_of = lp_xmalloc(n * sizeof(*prev_of));
+  for (size_t k = 0; k < n; k++) {
+    struct work *x = &w[idx[k]];
+    struct lp_store_op *op = &ops[idx[k]];
+    prev_of[k] = SIZE_MAX;
+    if (op->failed || x->memo)
+      continue;
+    size_t slot = chain_slot(&map, x->part_key);
+    struct work *prev = NULL;
+    if (map.keys[slot]) {
+      prev_of[k] = map.vals[slot];
+      prev = &w[idx[prev_of[k]]];
+    }
+    map.keys[slot] = x->part_key;
+    map.vals[slot] = k;
+    const char *own = prev ? prev->new_own : (x->own ? x->own : "");
+    x->expected = (char *)own;
+    if (op->order) {
+      const char *rec = x->rec;
+      /* The same order earlier in the batch: its new record is current. */
+      for (size_t j = prev_of[k]; j != SIZE_MAX; j = prev_of[j]) {
+        struct work *y = &w[idx[j]];
+        if (strcmp(ops[idx[j]].order->order_id, op->order->order_id) == 0) {
+          rec = y->new_rec ? y->new_rec : y->rec;
+          break;
+        }
+      }
+      int prev_applied = 0;
+      lp_profile_apply_order(own, rec, op->order, s->max_affinities,
+                             &x->new_own, &x->new_rec, &prev_applied);
+      if (!x->new_rec && rec && rec != x->rec) {
+        free(x->rec);
+        x->rec = lp_xstrdup(rec); /* keep the chain's record for later ops */
+      }
+      x->snapshot = lp_profile_snapshot(own, x->other, prev_applied);
+    } else {
+      lp_profile_apply_customer(own, op->customer, &x->new_own);
+      x->snapshot = lp_profile_snapshot(x->other, own, 0);
+    }
+    const char *argv[] = {
+        "EVALSHA",     s->cas_sha,    "3", x->part_key, x->memo_key,
+        x->orders_key, x->memo_field, own, x->new_own,  x->snapshot,
+        NULL,          NULL,          NULL};
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%ld", s->memo_ttl_s);
+    argv[10] = ttl;
+    argv[11] = op->order ? op->order->order_id : "";
+    argv[12] = x->new_rec ? x->new_rec : "";
+    size_t lens[LP_ARRAY_LEN(argv)];
+    for (size_t i = 0; i < LP_ARRAY_LEN(argv); i++)
+      lens[i] = strlen(argv[i]);
+    redisAppendCommandArgv(s->ctx, (int)LP_ARRAY_LEN(argv), argv, lens);
+  }
+  chain_map_free(&map);
+  free(prev_of);
+  /* Round 2: compare-and-set results. */
+  for (size_t k = 0; k < n; k++) {
+    struct work *x = &w[idx[k]];
+    struct lp_store_op *op = &ops[idx[k]];
+    if (op->failed)
+      continue;
+    if (x->memo) {
+      if (lp_profile_from_snapshot(x->memo, strlen(x->memo), &op->before,
+                                   op->error, sizeof(op->error)))
+        op->failed = 1;
       continue;
     }
-    out->exists = 1;
-    if (strcmp(k, "spend") == 0) {
-      rc = parse_i64(v, &out->lifetime_spend_micros);
-    } else if (strcmp(k, "orders") == 0) {
-      rc = parse_i64(v, &out->order_count);
-    } else if (strcmp(k, "first") == 0) {
-      rc = parse_i64(v, &out->first_order_ms);
-    } else if (strcmp(k, "last") == 0) {
-      rc = parse_i64(v, &out->last_order_ms);
-    } else if (strcmp(k, "created") == 0) {
-      rc = parse_i64(v, &out->customer_created_ms);
-    } else if (strcmp(k, "consent") == 0) {
-      lp_consent_parse(v, &out->marketing_consent);
-    } else if (strcmp(k, "birthday") == 0) {
-      out->birthday = lp_xstrdup(v);
-    } else if (strcmp(k, "email") == 0) {
-      out->email_sha256 = lp_xstrdup(v);
-    } else if (strcmp(k, "tier") == 0) {
-      out->tier = lp_xstrdup(v);
-    } else if (strcmp(k, "tags") == 0) {
-      json_t *tags = json_loads(v, 0, NULL);
-      size_t nt = json_is_array(tags) ? json_array_size(tags) : 0;
-      out->tags = nt ? lp_xcalloc(nt, sizeof(char *)) : NULL;
-      for (size_t t = 0; t < nt; t++) {
-        const char *tag = json_string_value(json_array_get(tags, t));
-        if (tag)
-          out->tags[out->n_tags++] = lp_xstrdup(tag);
-      }
-      json_decref(tags);
-    } else if ((k[0] == 'c' || k[0] == 'b') && k[1] == ':') {
-      if (parse_i64(v, &x) == 0 && x > 0) {
-        struct lp_affinity **arr =
-            k[0] == 'c' ? &out->categories : &out->brands;
-        size_t *cnt = k[0] == 'c' ? &out->n_categories : &out->n_brands;
-        *arr = lp_xrealloc(*arr, (*cnt + 1) * sizeof(**arr));
-        (*arr)[*cnt].name = lp_xstrdup(k + 2);
-        (*arr)[*cnt].spend_micros = x;
-        (*cnt)++;
-      }
+    redisReply *r = NULL;
+    if (!get_reply(s, &r, errstr, errstr_size)) {
+      ok = 0;
+      if (!s->ctx)
+        return 0;
+      if (r)
+        freeReplyObject(r);
+      continue;
     }
-    if (rc) {
-      lp_err(errstr, errstr_size, "snapshot: field %s: bad integer \"%s\"", k,
-             v);
-      goto done;
+    const char *snap = NULL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+        r->element[0]->type == REDIS_REPLY_INTEGER) {
+      long long code = r->element[0]->integer;
+      if (code == 0)
+        snap = x->snapshot;
+      else if (code == 1 && r->elements == 2 &&
+               r->element[1]->type == REDIS_REPLY_STRING)
+        snap = r->element[1]->str;
+      else
+        x->conflict = 1;
+    } else {
+      op->failed = 1;
+      snprintf(op->error, sizeof(op->error), "redis: %s",
+               r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
     }
+    if (snap && lp_profile_from_snapshot(snap, strlen(snap), &op->before,
+                                         op->error, sizeof(op->error)))
+      op->failed = 1;
+    freeReplyObject(r);
   }
-  if (out->n_categories)
-    qsort(out->categories, out->n_categories, sizeof(*out->categories),
-          cmp_affinity);
-  if (out->n_brands)
-    qsort(out->brands, out->n_brands, sizeof(*out->brands), cmp_affinity);
-done:
-  json_decref(root);
-  if (rc)
-    lp_profile_clear(out);
-  return rc;
+  return ok;
 }
 
 /* Sleeps for the backoff of attempt n (50 ms doubling to 2 s), serving the
  * caller's wait function meanwhile. */
-static void backoff(int attempt, lp_store_wait_fn wait, void *opaque) {
-  int64_t ms = 50LL << (attempt < 6 ? attempt : 6);
+static void backoff(int n, lp_store_wait_fn wait, void *opaque) {
+  int64_t ms = 50LL << (n < 6 ? n : 6);
   if (ms > 2000)
     ms = 2000;
   int64_t until = lp_mono_us() + ms * 1000;
@@ -481,85 +421,74 @@ static void backoff(int attempt, lp_store_wait_fn wait, void *opaque) {
   } while (lp_mono_us() < until);
 }
 
-/* One pipelined attempt: 1 done, 0 transient failure (retry the batch). */
-static int apply_once(struct lp_profile_store *s, struct lp_store_op *ops,
-                      size_t n, char *errstr, size_t errstr_size) {
-  if (ensure_connected(s, errstr, errstr_size))
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    if (ops[i].order)
-      append_order(s, ops[i].order);
-    else
-      append_customer(s, ops[i].customer);
-  }
-  int ok = 1;
-  for (size_t i = 0; i < n; i++) {
-    redisReply *r = NULL;
-    if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r) {
-      lp_err(errstr, errstr_size, "redis %s:%d: %s", s->host, s->port,
-             s->ctx->errstr[0] ? s->ctx->errstr : "connection lost");
-      disconnect(s);
-      return 0;
-    }
-    struct lp_store_op *op = &ops[i];
-    if (r->type == REDIS_REPLY_STRING) {
-      if (ok && lp_profile_from_snapshot(r->str, r->len, &op->before, op->error,
-                                         sizeof(op->error)) != 0)
-        op->failed = 1;
-    } else if (r->type == REDIS_REPLY_ERROR && transient_error(r->str)) {
-      if (ok)
-        lp_err(errstr, errstr_size, "redis: %s", r->str);
-      if (strncmp(r->str, "NOSCRIPT", 8) == 0)
-        disconnect(s); /* reconnecting reloads the scripts */
-      ok = 0;
-    } else {
-      op->failed = 1;
-      snprintf(op->error, sizeof(op->error), "redis: %s",
-               r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-    }
-    freeReplyObject(r);
-    if (!s->ctx) {
-      /* Drained what we could; the rest of the replies are gone. */
-      return 0;
-    }
-  }
-  if (!ok) {
-    for (size_t i = 0; i < n; i++) {
-      lp_profile_clear(&ops[i].before);
-      ops[i].failed = 0;
-      ops[i].error[0] = '\0';
-    }
-    return 0;
-  }
-  s->healthy = 1;
-  return 1;
-}
-
 int lp_profile_store_apply(struct lp_profile_store *s, struct lp_store_op *ops,
                            size_t n, volatile sig_atomic_t *stop,
                            lp_store_wait_fn wait, void *opaque) {
   if (n == 0)
     return 0;
+  struct work *w = lp_xcalloc(n, sizeof(*w));
+  size_t *idx = lp_xcalloc(n, sizeof(*idx));
+  size_t todo = n;
+  for (size_t i = 0; i < n; i++) {
+    work_init(s, &ops[i], &w[i]);
+    idx[i] = i;
+  }
   char err[512];
-  for (int attempt = 0;; attempt++) {
+  int rc = 0, failures = 0;
+  while (todo > 0) {
     err[0] = '\0';
-    if (apply_once(s, ops, n, err, sizeof(err)))
-      return 0;
+    if (attempt(s, ops, w, idx, todo, err, sizeof(err))) {
+      s->healthy = 1;
+      /* Re-run only the ops that lost a race, from fresh reads. */
+      size_t again = 0;
+      for (size_t k = 0; k < todo; k++) {
+        struct work *x = &w[idx[k]];
+        if (x->conflict) {
+          struct work fresh;
+          work_init(s, &ops[idx[k]], &fresh);
+          work_clear(x);
+          *x = fresh;
+          idx[again++] = idx[k];
+        }
+      }
+      todo = again;
+      continue;
+    }
+    /* Transient: forget this attempt's results and retry all of it. */
+    for (size_t k = 0; k < todo; k++) {
+      struct lp_store_op *op = &ops[idx[k]];
+      lp_profile_clear(&op->before);
+      op->failed = 0;
+      op->error[0] = '\0';
+      struct work fresh;
+      work_init(s, op, &fresh);
+      work_clear(&w[idx[k]]);
+      w[idx[k]] = fresh;
+    }
     s->healthy = 0;
     lp_metrics_add(LP_M_REDIS_ERRORS, 1);
     int64_t now = lp_mono_us();
-    if (attempt == 0 || now - s->last_outage_log_us > 5000000) {
+    if (failures == 0 || now - s->last_outage_log_us > 5000000) {
       LP_WARN("redis unavailable, retrying the batch",
               "\"error\":%s,\"attempt\":%d,\"batch\":%zu", lp_log_str(err),
-              attempt + 1, n);
+              failures + 1, todo);
       s->last_outage_log_us = now;
     }
-    if (stop && *stop)
-      return -1;
-    backoff(attempt, wait, opaque);
-    if (stop && *stop)
-      return -1;
+    if (stop && *stop) {
+      rc = -1;
+      break;
+    }
+    backoff(failures++, wait, opaque);
+    if (stop && *stop) {
+      rc = -1;
+      break;
+    }
   }
+  for (size_t i = 0; i < n; i++)
+    work_clear(&w[i]);
+  free(w);
+  free(idx);
+  return rc;
 }
 
 int lp_profile_store_get(struct lp_profile_store *s, const char *shop,
@@ -569,25 +498,25 @@ int lp_profile_store_get(struct lp_profile_store *s, const char *shop,
   if (ensure_connected(s, errstr, errstr_size))
     return -1;
   char *pk = member_key(s, 'p', shop, customer_id);
-  redisReply *r = redisCommand(s->ctx, "HGETALL %s", pk);
+  char *ck = member_key(s, 'c', shop, customer_id);
+  redisReply *r = redisCommand(s->ctx, "MGET %s %s", pk, ck);
   free(pk);
+  free(ck);
   if (!r) {
     lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
     disconnect(s);
     return -1;
   }
   int rc = -1;
-  if (r->type == REDIS_REPLY_ARRAY) {
-    json_t *arr = json_array();
-    for (size_t i = 0; i < r->elements; i++)
-      json_array_append_new(
-          arr, json_stringn(r->element[i]->str, r->element[i]->len));
-    char *txt = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
-    rc = lp_profile_from_snapshot(txt, strlen(txt), out, errstr, errstr_size);
-    free(txt);
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 2) {
+    char *text = lp_xasprintf(
+        "%s%s",
+        r->element[0]->type == REDIS_REPLY_STRING ? r->element[0]->str : "",
+        r->element[1]->type == REDIS_REPLY_STRING ? r->element[1]->str : "");
+    rc = lp_profile_from_snapshot(text, strlen(text), out, errstr, errstr_size);
+    free(text);
   } else {
-    lp_err(errstr, errstr_size, "redis: unexpected reply to HGETALL");
+    lp_err(errstr, errstr_size, "redis: unexpected reply to MGET");
   }
   freeReplyObject(r);
   return rc;

@@ -4,28 +4,33 @@
  * just before this event?" the same way every time the event is seen.
  *
  * Keys (namespace ns, hash tag {shop:customer} so one member's keys stay in
- * one Redis Cluster slot):
- *   <ns>:p:{shop:customer}  hash  the profile (spend, orders, first, last,
- *                                 consent, tags, birthday, email, tier,
- *                                 created, cu, c:<category>, b:<brand>)
- *   <ns>:m:{shop:customer}  hash  event id -> snapshot of the profile
- *                                 before that event (the memo)
- *   <ns>:o:{shop:customer}  hash  order id -> what the order added (so a
- *                                 cancellation or refund reverses exactly it)
- * Memo and order keys expire memo_ttl seconds after the member's last
- * event: the dedupe / replay horizon.
+ * one Redis Cluster slot), formats in profile_apply.h:
+ *   <ns>:p:{shop:customer}  string  order part (spend, orders, first/last
+ *                                   order, category and brand spend)
+ *   <ns>:c:{shop:customer}  string  customer part (consent, tags, birthday,
+ *                                   hashed email, created)
+ *   <ns>:m:{shop:customer}  hash    "o:"/"c:" + event id -> snapshot of
+ *                                   the profile before that event (memo)
+ *   <ns>:o:{shop:customer}  hash    order id -> what the order added
+ * Memo and order hashes expire memo_ttl seconds after the member's last
+ * event: the dedupe / replay horizon. Each processor kind writes only its
+ * own part, so the two never contend.
  *
- * One Lua script per event kind does, atomically: if the event id is in
- * the memo, return the stored snapshot (no change); else snapshot the
- * profile, apply the event, store the snapshot in the memo, return it.
- * So an event applied twice changes the profile once, and a redelivered
- * event — even after later events were applied — gets the same "before"
- * state, hence the same decisions.
+ * A batch takes two pipelined round trips. Read: each event's memo entry,
+ * both parts and (orders) the order record. Then, in C, each event is
+ * applied in order (chained through the batch for members with several
+ * events) and one small compare-and-set script per event writes the new
+ * part, the memo entry and the order record only if the part is still
+ * what was read and the event is not yet in the memo. So an event applied
+ * twice changes the profile once, and a redelivered event — even after
+ * later events — gets the same "before" state, hence the same decisions.
+ * A lost race (another instance wrote the member between read and write,
+ * as can happen around a rebalance) re-runs those events.
  *
- * Batches are pipelined (one round trip per batch). A lost connection or a
- * transient Redis error (LOADING, BUSY, OOM, READONLY, MASTERDOWN) retries
- * the whole batch after a backoff — safe because of the memo — until it
- * succeeds or the caller's stop flag is set. Not thread-safe.
+ * A lost connection or a transient Redis error (LOADING, BUSY, OOM,
+ * READONLY, MASTERDOWN) retries the batch after a backoff — safe because
+ * of the memo — until it succeeds or the caller's stop flag is set.
+ * Not thread-safe.
  */
 #ifndef LP_PROFILE_STORE_H
 #define LP_PROFILE_STORE_H
@@ -35,6 +40,7 @@
 
 #include "events.h"
 #include "profile.h"
+#include "profile_apply.h"
 
 struct lp_profile_store;
 
@@ -85,11 +91,5 @@ int lp_profile_store_healthy(const struct lp_profile_store *s);
 int lp_profile_store_get(struct lp_profile_store *s, const char *shop,
                          const char *customer_id, struct lp_profile *out,
                          char *errstr, size_t errstr_size);
-
-/* Parses a snapshot as stored in the memo (a JSON array of alternating
- * field names and values, or {} when empty). 0 or -1. Exposed for tests. */
-int lp_profile_from_snapshot(const char *json, size_t len,
-                             struct lp_profile *out, char *errstr,
-                             size_t errstr_size);
 
 #endif

@@ -87,7 +87,7 @@ static struct lp_config_entry config_table[] = {
      0, 0},
     {"schema.registry.url", LP_CONF_STRING, "", C(registry_url),
      "Confluent schema registry, to read Confluent-framed Avro", 0, 0},
-    {"batch.size", LP_CONF_INT, "500", C(batch_size),
+    {"batch.size", LP_CONF_INT, "2000", C(batch_size),
      "Records per Redis pipeline round trip", 1, 100000},
     {"dlq.max.original.bytes", LP_CONF_INT, "524288", C(dlq_max_original),
      "Original bytes kept in a dead-letter record (longer values are cut, "

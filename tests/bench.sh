@@ -20,9 +20,11 @@ lp_ctl generate --customers "$CUSTOMERS" --orders "$ORDERS" --seed 11 2>&1 >&2
 total=$(lp_ctl consume --topic orders --type order --idle-ms 3000 2>/dev/null | wc -l)
 echo "bench: $total order events in the topic" >&2
 
-metric() { # metric PORT NAME -> value
-  curl -s "http://127.0.0.1:$1/metrics" |
-    awk -v n="$2" 'index($1, n "{") == 1 {print $2; exit}'
+metric() { # metric PORT NAME -> value (0 when unreadable)
+  local v
+  v=$(curl -s "http://127.0.0.1:$1/metrics" 2>/dev/null |
+    awk -v n="$2" 'index($1, n "{") == 1 {print $2; exit}') || true
+  echo "${v:-0}"
 }
 
 run_processor() { # run_processor RUN -> prints "eps rss_mb"
@@ -43,7 +45,7 @@ run_processor() { # run_processor RUN -> prints "eps rss_mb"
   # Time from the first consumed record to the last input record finished.
   local t0="" c=0
   while :; do
-    c=$(metric "$port" loyalty_records_consumed_total || echo 0)
+    c=$(metric "$port" loyalty_records_consumed_total)
     if [ "${c:-0}" != 0 ] && [ -z "$t0" ]; then t0=$(date +%s.%N); fi
     [ "${c:-0}" -ge "$total" ] && break
     sleep 0.02

@@ -136,25 +136,25 @@ lp_wait_drained() {
     lp_ctl wait --group "customer-$1" --topic customers --timeout-ms "${2:-120000}"
 }
 
-# lp_dump_profiles NS: every member profile hash of a namespace, one line
-# per member ("key field=value ..." with fields sorted), sorted.
+# lp_dump_profiles NS: every member's stored profile parts (order part
+# p:, customer part c:) of a namespace, one line per key with the value's
+# newlines shown as '|', sorted, without the namespace prefix.
 lp_dump_profiles() {
-  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-raw EVAL "
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --raw EVAL "
     local out = {}
-    local cursor = '0'
-    repeat
-      local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. ':p:*', 'COUNT', 1000)
-      cursor = r[1]
-      for _, k in ipairs(r[2]) do
-        local h = redis.call('HGETALL', k)
-        local f = {}
-        for i = 1, #h, 2 do f[#f + 1] = h[i] .. '=' .. h[i + 1] end
-        table.sort(f)
-        out[#out + 1] = string.sub(k, #ARGV[1] + 1) .. ' ' .. table.concat(f, ' ')
-      end
-    until cursor == '0'
+    for _, kind in ipairs({':p:', ':c:'}) do
+      local cursor = '0'
+      repeat
+        local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. kind .. '*', 'COUNT', 1000)
+        cursor = r[1]
+        for _, k in ipairs(r[2]) do
+          local v = string.gsub(redis.call('GET', k), '\n', '|')
+          out[#out + 1] = string.sub(k, #ARGV[1] + 1) .. ' ' .. v
+        end
+      until cursor == '0'
+    end
     table.sort(out)
-    return out" 0 "$1" | sed 's/^[0-9]*) //'
+    return out" 0 "$1"
 }
 
 # lp_decisions TOPIC: the topic's decisions as canonical JSON, sorted.

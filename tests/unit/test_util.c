@@ -1,6 +1,7 @@
 /*
  * test_util.c — money and time parsing, UTF-8 checks, buffers, record
- * validation (events.c) and profile snapshot parsing (profile_store.c).
+ * validation (events.c), and the pure profile updates and snapshot format
+ * (profile_apply.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +14,7 @@
 
 #include "events.h"
 #include "profile.h"
-#include "profile_store.h"
+#include "profile_apply.h"
 #include "util.h"
 
 static void test_money_parse(void **state) {
@@ -192,11 +193,10 @@ static void test_customer_validate(void **state) {
 
 static void test_snapshot_parse(void **state) {
   (void)state;
-  const char *snap =
-      "[\"spend\",\"150000000\",\"orders\",\"3\",\"first\",\"1700000000000\","
-      "\"last\",\"1700500000000\",\"c:tea\",\"50000000\",\"c:coffee\","
-      "\"100000000\",\"b:acme\",\"0\",\"tags\",\"[\\\"vip\\\"]\",\"consent\","
-      "\"subscribed\",\"_prev\",\"1\"]";
+  const char *snap = "spend\t150000000\norders\t3\nfirst\t1700000000000\n"
+                     "last\t1700500000000\nb:acme\t0\nc:coffee\t100000000\n"
+                     "c:tea\t50000000\ncu\t1\nconsent\tsubscribed\n"
+                     "tags\tvip\tnews\\tletter\n_prev\t1\n";
   struct lp_profile p;
   char err[256];
   assert_int_equal(
@@ -208,29 +208,157 @@ static void test_snapshot_parse(void **state) {
   assert_int_equal(p.n_categories, 2);
   assert_string_equal(p.categories[0].name, "coffee"); /* sorted */
   assert_int_equal(p.n_brands, 0); /* zero spend is no affinity */
-  assert_int_equal(p.n_tags, 1);
+  assert_int_equal(p.n_tags, 2);
   assert_string_equal(p.tags[0], "vip");
+  assert_string_equal(p.tags[1], "news\tletter"); /* escaped TAB */
   assert_int_equal(p.marketing_consent, LP_CONSENT_SUBSCRIBED);
   assert_true(p.order_previously_applied);
   lp_profile_clear(&p);
 
-  /* An empty profile (cjson encodes an empty table as {}). */
-  assert_int_equal(lp_profile_from_snapshot("{}", 2, &p, err, sizeof(err)), 0);
-  assert_false(p.exists);
-  lp_profile_clear(&p);
   assert_int_equal(
-      lp_profile_from_snapshot("[\"_prev\",\"0\"]", 13, &p, err, sizeof(err)),
-      0);
+      lp_profile_from_snapshot("_prev\t0\n", 8, &p, err, sizeof(err)), 0);
   assert_false(p.exists);
   assert_false(p.order_previously_applied);
   lp_profile_clear(&p);
 
   assert_int_equal(
-      lp_profile_from_snapshot("[\"orders\",\"x\"]", 14, &p, err, sizeof(err)),
-      -1);
+      lp_profile_from_snapshot("orders\tx\n", 9, &p, err, sizeof(err)), -1);
   assert_string_equal(err, "snapshot: field orders: bad integer \"x\"");
   assert_int_equal(lp_profile_from_snapshot("nope", 4, &p, err, sizeof(err)),
                    -1);
+  assert_string_equal(err, "snapshot: line without a TAB");
+}
+
+/* Builds an order event with one line item (caller clears). */
+static void make_order(struct lp_order_event *ev, const char *order_id,
+                       enum lp_order_status status, int64_t total,
+                       const char *category, const char *brand) {
+  fill_order(ev);
+  free(ev->order_id);
+  ev->order_id = lp_xstrdup(order_id);
+  ev->status = status;
+  ev->total_micros = total;
+  ev->line_items[0].quantity = 1;
+  ev->line_items[0].unit_price_micros = total;
+  ev->line_items[0].category = lp_xstrdup(category);
+  ev->line_items[0].brand = lp_xstrdup(brand);
+}
+
+static void test_apply_order_and_reverse(void **state) {
+  (void)state;
+  struct lp_order_event ev;
+  char *own = NULL, *rec = NULL, *own2 = NULL, *rec2 = NULL;
+  int prev = -1;
+  make_order(&ev, "o1", LP_ORDER_CREATED, 40000000, "tea", "Leaf\tCo");
+  lp_profile_apply_order("", NULL, &ev, 64, &own, &rec, &prev);
+  assert_false(prev);
+  assert_string_equal(own, "spend\t40000000\norders\t1\nfirst\t1700000000000"
+                           "\nlast\t1700000000000\nb:Leaf\\tCo\t40000000\n"
+                           "c:tea\t40000000\n");
+  assert_string_equal(rec, "s\t40000000\nb:Leaf\\tCo\t40000000\n"
+                           "c:tea\t40000000\n");
+  lp_order_event_clear(&ev);
+
+  /* orders/paid of the same order: applied before, nothing changes. */
+  make_order(&ev, "o1", LP_ORDER_PAID, 40000000, "tea", "Leaf\tCo");
+  lp_profile_apply_order(own, rec, &ev, 64, &own2, &rec2, &prev);
+  assert_true(prev);
+  assert_string_equal(own2, own);
+  assert_null(rec2);
+  free(own2);
+  lp_order_event_clear(&ev);
+
+  /* A partial refund takes back 10.00 of spend and of the category. */
+  make_order(&ev, "o1", LP_ORDER_REFUNDED, 10000000, "tea", "other");
+  lp_profile_apply_order(own, rec, &ev, 64, &own2, &rec2, &prev);
+  struct lp_profile p;
+  char err[128];
+  assert_int_equal(
+      lp_profile_from_snapshot(own2, strlen(own2), &p, err, sizeof(err)), 0);
+  assert_int_equal(p.lifetime_spend_micros, 30000000);
+  assert_int_equal(p.order_count, 1);
+  assert_int_equal(p.categories[0].spend_micros, 30000000);
+  assert_int_equal(p.brands[0].spend_micros, 40000000); /* other brand */
+  lp_profile_clear(&p);
+  lp_order_event_clear(&ev);
+
+  /* Then a cancellation reverses what is left, and the count. */
+  char *own3 = NULL, *rec3 = NULL;
+  make_order(&ev, "o1", LP_ORDER_CANCELLED, 40000000, "tea", "Leaf\tCo");
+  lp_profile_apply_order(own2, rec2, &ev, 64, &own3, &rec3, &prev);
+  assert_int_equal(
+      lp_profile_from_snapshot(own3, strlen(own3), &p, err, sizeof(err)), 0);
+  assert_int_equal(p.lifetime_spend_micros, 0);
+  assert_int_equal(p.order_count, 0);
+  assert_int_equal(p.n_categories, 0);
+  assert_int_equal(p.n_brands, 0);
+  lp_profile_clear(&p);
+  assert_non_null(strstr(rec3, "x\t1\n"));
+  lp_order_event_clear(&ev);
+  free(own2);
+  free(rec2);
+  free(own3);
+  free(rec3);
+  free(own);
+  free(rec);
+}
+
+static void test_apply_cancel_first_and_cap(void **state) {
+  (void)state;
+  struct lp_order_event ev;
+  char *own = NULL, *rec = NULL, *own2 = NULL, *rec2 = NULL;
+  int prev;
+  /* A cancellation before its order leaves a tombstone... */
+  make_order(&ev, "o9", LP_ORDER_CANCELLED, 5000000, "tea", "A");
+  lp_profile_apply_order(NULL, NULL, &ev, 64, &own, &rec, &prev);
+  assert_string_equal(own, "");
+  assert_string_equal(rec, "x\t1\n");
+  lp_order_event_clear(&ev);
+  /* ...so the late order does not count. */
+  make_order(&ev, "o9", LP_ORDER_CREATED, 5000000, "tea", "A");
+  lp_profile_apply_order(own, rec, &ev, 64, &own2, &rec2, &prev);
+  assert_true(prev);
+  assert_string_equal(own2, "");
+  lp_order_event_clear(&ev);
+  free(own);
+  free(rec);
+  free(own2);
+  /* Affinity cap: a third category is not tracked with a cap of 2. */
+  own = lp_xstrdup("c:a\t1\nc:b\t1\n");
+  make_order(&ev, "o10", LP_ORDER_CREATED, 5000000, "c", "B");
+  lp_profile_apply_order(own, NULL, &ev, 2, &own2, &rec2, &prev);
+  assert_null(strstr(own2, "c:c\t"));
+  assert_non_null(strstr(own2, "b:B\t5000000"));
+  lp_order_event_clear(&ev);
+  free(own);
+  free(own2);
+  free(rec2);
+}
+
+static void test_apply_customer(void **state) {
+  (void)state;
+  struct lp_customer_event ev = {0};
+  ev.event_time_ms = 2000;
+  ev.marketing_consent = LP_CONSENT_SUBSCRIBED;
+  ev.tags = lp_xcalloc(1, sizeof(char *));
+  ev.tags[ev.n_tags++] = lp_xstrdup("vip");
+  char *c1 = NULL, *c2 = NULL;
+  lp_profile_apply_customer(NULL, &ev, &c1);
+  assert_string_equal(c1, "cu\t2000\nconsent\tsubscribed\ntags\tvip\n");
+  /* An older update arriving late does not overwrite the newer one. */
+  ev.event_time_ms = 1000;
+  ev.marketing_consent = LP_CONSENT_UNSUBSCRIBED;
+  lp_profile_apply_customer(c1, &ev, &c2);
+  assert_string_equal(c2, c1);
+  free(c2);
+  /* A newer one with consent "unknown" keeps the consent it had. */
+  ev.event_time_ms = 3000;
+  ev.marketing_consent = LP_CONSENT_UNKNOWN;
+  lp_profile_apply_customer(c1, &ev, &c2);
+  assert_string_equal(c2, "cu\t3000\nconsent\tsubscribed\ntags\tvip\n");
+  free(c1);
+  free(c2);
+  lp_customer_event_clear(&ev);
 }
 
 int main(void) {
@@ -243,6 +371,9 @@ int main(void) {
       cmocka_unit_test(test_order_validate),
       cmocka_unit_test(test_customer_validate),
       cmocka_unit_test(test_snapshot_parse),
+      cmocka_unit_test(test_apply_order_and_reverse),
+      cmocka_unit_test(test_apply_cancel_first_and_cap),
+      cmocka_unit_test(test_apply_customer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

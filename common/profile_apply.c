@@ -1,0 +1,419 @@
+/*
+ * profile_apply.c — event -> stored member state, as pure functions over
+ * the text format described in profile_apply.h.
+ */
+#include "profile_apply.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct kv {
+  char *k; /* escaped */
+  char *v; /* escaped */
+};
+
+struct kvs {
+  struct kv *a;
+  size_t n, cap;
+};
+
+static void kvs_free(struct kvs *s) {
+  for (size_t i = 0; i < s->n; i++) {
+    free(s->a[i].k);
+    free(s->a[i].v);
+  }
+  free(s->a);
+  memset(s, 0, sizeof(*s));
+}
+
+static struct kv *kvs_find(struct kvs *s, const char *k) {
+  for (size_t i = 0; i < s->n; i++)
+    if (strcmp(s->a[i].k, k) == 0)
+      return &s->a[i];
+  return NULL;
+}
+
+static void kvs_set(struct kvs *s, const char *k, const char *v) {
+  struct kv *e = kvs_find(s, k);
+  if (e) {
+    free(e->v);
+    e->v = lp_xstrdup(v);
+    return;
+  }
+  if (s->n == s->cap) {
+    s->cap = s->cap ? s->cap * 2 : 16;
+    s->a = lp_xrealloc(s->a, s->cap * sizeof(*s->a));
+  }
+  s->a[s->n].k = lp_xstrdup(k);
+  s->a[s->n].v = lp_xstrdup(v);
+  s->n++;
+}
+
+static int64_t kvs_int(struct kvs *s, const char *k) {
+  struct kv *e = kvs_find(s, k);
+  return e ? strtoll(e->v, NULL, 10) : 0;
+}
+
+static void kvs_set_int(struct kvs *s, const char *k, int64_t v) {
+  char num[24];
+  snprintf(num, sizeof(num), "%lld", (long long)v);
+  kvs_set(s, k, num);
+}
+
+/* Parses "k\tv\n" lines (escaped text kept as is). */
+static void kvs_parse(struct kvs *s, const char *text) {
+  if (!text)
+    return;
+  const char *p = text;
+  while (*p) {
+    const char *nl = strchr(p, '\n');
+    const char *end = nl ? nl : p + strlen(p);
+    const char *tab = memchr(p, '\t', (size_t)(end - p));
+    if (tab) {
+      char *k = lp_xstrndup(p, (size_t)(tab - p));
+      char *v = lp_xstrndup(tab + 1, (size_t)(end - tab - 1));
+      if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 16;
+        s->a = lp_xrealloc(s->a, s->cap * sizeof(*s->a));
+      }
+      s->a[s->n].k = k;
+      s->a[s->n].v = v;
+      s->n++;
+    }
+    p = nl ? nl + 1 : end;
+  }
+}
+
+static int cmp_kv(const void *a, const void *b) {
+  return strcmp(((const struct kv *)a)->k, ((const struct kv *)b)->k);
+}
+
+/* Serializes: the fixed keys in the given order, then the rest sorted. */
+static char *kvs_serialize(struct kvs *s, const char *const *fixed,
+                           size_t n_fixed) {
+  struct lp_buf b;
+  lp_buf_init(&b);
+  for (size_t i = 0; i < n_fixed; i++) {
+    struct kv *e = kvs_find(s, fixed[i]);
+    if (e)
+      lp_buf_appendf(&b, "%s\t%s\n", e->k, e->v);
+  }
+  qsort(s->a, s->n, sizeof(*s->a), cmp_kv);
+  for (size_t i = 0; i < s->n; i++) {
+    int is_fixed = 0;
+    for (size_t j = 0; j < n_fixed && !is_fixed; j++)
+      is_fixed = strcmp(s->a[i].k, fixed[j]) == 0;
+    if (!is_fixed)
+      lp_buf_appendf(&b, "%s\t%s\n", s->a[i].k, s->a[i].v);
+  }
+  char *out = lp_xstrdup(lp_buf_cstr(&b));
+  lp_buf_free(&b);
+  return out;
+}
+
+/* Escapes \, TAB and newline into b. */
+static void escape_into(struct lp_buf *b, const char *s) {
+  for (; *s; s++) {
+    if (*s == '\\')
+      lp_buf_append_str(b, "\\\\");
+    else if (*s == '\t')
+      lp_buf_append_str(b, "\\t");
+    else if (*s == '\n')
+      lp_buf_append_str(b, "\\n");
+    else
+      lp_buf_append_byte(b, (uint8_t)*s);
+  }
+}
+
+/* "c:" or "b:" + escaped name (caller frees). */
+static char *aff_key(char prefix, const char *name) {
+  struct lp_buf b;
+  lp_buf_init(&b);
+  lp_buf_append_byte(&b, (uint8_t)prefix);
+  lp_buf_append_byte(&b, ':');
+  escape_into(&b, name);
+  char *k = lp_xstrdup(lp_buf_cstr(&b));
+  lp_buf_free(&b);
+  return k;
+}
+
+static size_t count_prefix(const struct kvs *s, char prefix) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->n; i++)
+    if (s->a[i].k[0] == prefix && s->a[i].k[1] == ':')
+      n++;
+  return n;
+}
+
+static const char *const order_fixed[] = {"spend", "orders", "first", "last"};
+static const char *const record_fixed[] = {"s", "x"};
+static const char *const customer_fixed[] = {"cu",       "consent", "tags",
+                                             "birthday", "email",   "created"};
+
+/* Adds amt to an affinity of the profile and of the order record, unless
+ * it is new and the member already tracks max of that kind. */
+static void add_affinity(struct kvs *prof, struct kvs *rec, char prefix,
+                         const char *name, int64_t amt, int max) {
+  if (!name || !*name)
+    return;
+  char *k = aff_key(prefix, name);
+  if (kvs_find(prof, k) || (int)count_prefix(prof, prefix) < max) {
+    kvs_set_int(prof, k, kvs_int(prof, k) + amt);
+    kvs_set_int(rec, k, kvs_int(rec, k) + amt);
+  }
+  free(k);
+}
+
+void lp_profile_apply_order(const char *own, const char *rec_text,
+                            const struct lp_order_event *ev, int max_affinities,
+                            char **new_own, char **new_rec,
+                            int *previously_applied) {
+  struct kvs prof = {0}, rec = {0};
+  kvs_parse(&prof, own);
+  *previously_applied = rec_text != NULL;
+  *new_rec = NULL;
+  int rec_changed = 0;
+  if (ev->status == LP_ORDER_CREATED || ev->status == LP_ORDER_PAID) {
+    if (!rec_text) {
+      kvs_set_int(&prof, "spend", kvs_int(&prof, "spend") + ev->total_micros);
+      kvs_set_int(&prof, "orders", kvs_int(&prof, "orders") + 1);
+      int64_t first = kvs_int(&prof, "first");
+      if (first == 0 || ev->event_time_ms < first)
+        kvs_set_int(&prof, "first", ev->event_time_ms);
+      if (ev->event_time_ms > kvs_int(&prof, "last"))
+        kvs_set_int(&prof, "last", ev->event_time_ms);
+      kvs_set_int(&rec, "s", ev->total_micros);
+      for (size_t i = 0; i < ev->n_line_items; i++) {
+        const struct lp_line_item *li = &ev->line_items[i];
+        int64_t amt = (int64_t)li->quantity * li->unit_price_micros;
+        add_affinity(&prof, &rec, 'c', li->category, amt, max_affinities);
+        add_affinity(&prof, &rec, 'b', li->brand, amt, max_affinities);
+      }
+      rec_changed = 1;
+    }
+  } else if (!rec_text) {
+    /* A cancellation before its order: a tombstone keeps the late order
+     * from counting. A refund of an unknown order changes nothing. */
+    if (ev->status == LP_ORDER_CANCELLED) {
+      kvs_set(&rec, "x", "1");
+      rec_changed = 1;
+    }
+  } else {
+    kvs_parse(&rec, rec_text);
+    if (!kvs_find(&rec, "x")) {
+      int64_t left = kvs_int(&rec, "s");
+      int64_t amount = left;
+      if (ev->status == LP_ORDER_REFUNDED && ev->total_micros < left)
+        amount = ev->total_micros;
+      kvs_set_int(&prof, "spend", kvs_int(&prof, "spend") - amount);
+      left -= amount;
+      kvs_set_int(&rec, "s", left);
+      if (ev->status == LP_ORDER_CANCELLED) {
+        for (size_t i = 0; i < rec.n; i++) {
+          const char *k = rec.a[i].k;
+          if ((k[0] == 'c' || k[0] == 'b') && k[1] == ':') {
+            kvs_set_int(&prof, k,
+                        kvs_int(&prof, k) - strtoll(rec.a[i].v, NULL, 10));
+            kvs_set_int(&rec, k, 0);
+          }
+        }
+      } else {
+        for (size_t i = 0; i < ev->n_line_items; i++) {
+          const struct lp_line_item *li = &ev->line_items[i];
+          int64_t amt = (int64_t)li->quantity * li->unit_price_micros;
+          const char *names[2] = {li->category, li->brand};
+          for (int j = 0; j < 2; j++) {
+            if (!names[j] || !*names[j])
+              continue;
+            char *k = aff_key(j == 0 ? 'c' : 'b', names[j]);
+            int64_t had = kvs_int(&rec, k);
+            int64_t take = had < amt ? had : amt;
+            if (take > 0) {
+              kvs_set_int(&prof, k, kvs_int(&prof, k) - take);
+              kvs_set_int(&rec, k, had - take);
+            }
+            free(k);
+          }
+        }
+      }
+      if (ev->status == LP_ORDER_CANCELLED || left <= 0) {
+        kvs_set_int(&prof, "orders", kvs_int(&prof, "orders") - 1);
+        kvs_set(&rec, "x", "1");
+      }
+      rec_changed = 1;
+    }
+  }
+  *new_own = kvs_serialize(&prof, order_fixed, LP_ARRAY_LEN(order_fixed));
+  if (rec_changed)
+    *new_rec = kvs_serialize(&rec, record_fixed, LP_ARRAY_LEN(record_fixed));
+  kvs_free(&prof);
+  kvs_free(&rec);
+}
+
+void lp_profile_apply_customer(const char *own,
+                               const struct lp_customer_event *ev,
+                               char **new_own) {
+  struct kvs c = {0};
+  kvs_parse(&c, own);
+  if (ev->event_time_ms >= kvs_int(&c, "cu")) {
+    kvs_set_int(&c, "cu", ev->event_time_ms);
+    struct lp_buf b;
+    lp_buf_init(&b);
+    for (size_t i = 0; i < ev->n_tags; i++) {
+      if (i)
+        lp_buf_append_byte(&b, '\t');
+      escape_into(&b, ev->tags[i]);
+    }
+    kvs_set(&c, "tags", lp_buf_cstr(&b));
+    if (ev->marketing_consent != LP_CONSENT_UNKNOWN)
+      kvs_set(&c, "consent", lp_consent_name(ev->marketing_consent));
+    if (ev->birthday && *ev->birthday) {
+      lp_buf_reset(&b);
+      escape_into(&b, ev->birthday);
+      kvs_set(&c, "birthday", lp_buf_cstr(&b));
+    }
+    if (ev->email_sha256 && *ev->email_sha256)
+      kvs_set(&c, "email", ev->email_sha256);
+    if (ev->customer_created_ms)
+      kvs_set_int(&c, "created", ev->customer_created_ms);
+    lp_buf_free(&b);
+  }
+  *new_own = kvs_serialize(&c, customer_fixed, LP_ARRAY_LEN(customer_fixed));
+  kvs_free(&c);
+}
+
+char *lp_profile_snapshot(const char *order_part, const char *customer_part,
+                          int previously_applied) {
+  return lp_xasprintf("%s%s_prev\t%d\n", order_part ? order_part : "",
+                      customer_part ? customer_part : "",
+                      previously_applied ? 1 : 0);
+}
+
+/* Unescapes n bytes of s (caller frees). */
+static char *unescape(const char *s, size_t n) {
+  char *out = lp_xmalloc(n + 1), *o = out;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '\\' && i + 1 < n) {
+      i++;
+      *o++ = s[i] == 't' ? '\t' : s[i] == 'n' ? '\n' : s[i];
+    } else {
+      *o++ = s[i];
+    }
+  }
+  *o = '\0';
+  return out;
+}
+
+static int cmp_affinity(const void *a, const void *b) {
+  return strcmp(((const struct lp_affinity *)a)->name,
+                ((const struct lp_affinity *)b)->name);
+}
+
+static int parse_i64(const char *v, size_t n, int64_t *out) {
+  char buf[24];
+  if (n == 0 || n >= sizeof(buf))
+    return -1;
+  memcpy(buf, v, n);
+  buf[n] = '\0';
+  char *end;
+  errno = 0;
+  long long x = strtoll(buf, &end, 10);
+  if (errno || *end)
+    return -1;
+  *out = x;
+  return 0;
+}
+
+int lp_profile_from_snapshot(const char *text, size_t len,
+                             struct lp_profile *out, char *errstr,
+                             size_t errstr_size) {
+  memset(out, 0, sizeof(*out));
+  const char *p = text, *stop = text + len;
+  while (p < stop) {
+    const char *nl = memchr(p, '\n', (size_t)(stop - p));
+    const char *end = nl ? nl : stop;
+    const char *tab = memchr(p, '\t', (size_t)(end - p));
+    if (!tab) {
+      lp_profile_clear(out);
+      return lp_err(errstr, errstr_size, "snapshot: line without a TAB");
+    }
+    size_t klen = (size_t)(tab - p), vlen = (size_t)(end - tab - 1);
+    const char *v = tab + 1;
+#define KEY_IS(s) (klen == sizeof(s) - 1 && memcmp(p, s, klen) == 0)
+    int rc = 0;
+    if (KEY_IS("_prev")) {
+      out->order_previously_applied = vlen == 1 && v[0] == '1';
+    } else {
+      out->exists = 1;
+      if (KEY_IS("spend"))
+        rc = parse_i64(v, vlen, &out->lifetime_spend_micros);
+      else if (KEY_IS("orders"))
+        rc = parse_i64(v, vlen, &out->order_count);
+      else if (KEY_IS("first"))
+        rc = parse_i64(v, vlen, &out->first_order_ms);
+      else if (KEY_IS("last"))
+        rc = parse_i64(v, vlen, &out->last_order_ms);
+      else if (KEY_IS("created"))
+        rc = parse_i64(v, vlen, &out->customer_created_ms);
+      else if (KEY_IS("consent")) {
+        char *c = unescape(v, vlen);
+        lp_consent_parse(c, &out->marketing_consent);
+        free(c);
+      } else if (KEY_IS("birthday")) {
+        free(out->birthday);
+        out->birthday = unescape(v, vlen);
+      } else if (KEY_IS("email")) {
+        free(out->email_sha256);
+        out->email_sha256 = unescape(v, vlen);
+      } else if (KEY_IS("tier")) {
+        free(out->tier);
+        out->tier = unescape(v, vlen);
+      } else if (KEY_IS("tags")) {
+        for (size_t t = 0; t < out->n_tags; t++)
+          free(out->tags[t]);
+        free(out->tags);
+        out->tags = NULL;
+        out->n_tags = 0;
+        const char *q = v, *qend = v + vlen;
+        while (vlen && q <= qend) {
+          const char *sep = memchr(q, '\t', (size_t)(qend - q));
+          const char *e = sep ? sep : qend;
+          out->tags =
+              lp_xrealloc(out->tags, (out->n_tags + 1) * sizeof(char *));
+          out->tags[out->n_tags++] = unescape(q, (size_t)(e - q));
+          q = e + 1;
+        }
+      } else if (klen > 2 && (p[0] == 'c' || p[0] == 'b') && p[1] == ':') {
+        int64_t x = 0;
+        rc = parse_i64(v, vlen, &x);
+        if (rc == 0 && x > 0) {
+          struct lp_affinity **arr =
+              p[0] == 'c' ? &out->categories : &out->brands;
+          size_t *cnt = p[0] == 'c' ? &out->n_categories : &out->n_brands;
+          *arr = lp_xrealloc(*arr, (*cnt + 1) * sizeof(**arr));
+          (*arr)[*cnt].name = unescape(p + 2, klen - 2);
+          (*arr)[*cnt].spend_micros = x;
+          (*cnt)++;
+        }
+      }
+    }
+    if (rc) {
+      lp_err(errstr, errstr_size, "snapshot: field %.*s: bad integer \"%.*s\"",
+             (int)(klen < 64 ? klen : 64), p, (int)(vlen < 32 ? vlen : 32), v);
+      lp_profile_clear(out);
+      return -1;
+    }
+#undef KEY_IS
+    p = nl ? nl + 1 : stop;
+  }
+  if (out->n_categories)
+    qsort(out->categories, out->n_categories, sizeof(*out->categories),
+          cmp_affinity);
+  if (out->n_brands)
+    qsort(out->brands, out->n_brands, sizeof(*out->brands), cmp_affinity);
+  return 0;
+}

@@ -1,0 +1,63 @@
+/*
+ * profile_apply.h — the pure part of profile updates: how an order or
+ * customer event changes a member's stored state, and the text format that
+ * state is stored in. No I/O: profile_store.c reads the state from Redis,
+ * calls these, and writes the result back with a compare-and-set.
+ *
+ * Stored state is text, one "key<TAB>value" line per field, fields in a
+ * fixed order (affinities sorted by name), so equal states are equal bytes
+ * and a replay into a fresh namespace produces identical keys. In names
+ * and values '\\', TAB and newline are escaped as \\\\, \\t, \\n; a
+ * multi-valued field (tags) separates its values with a raw TAB.
+ *
+ *   order part (written only by order events):
+ *     spend, orders, first, last, then c:<category> and b:<brand> spend
+ *   customer part (written only by customer events):
+ *     cu (event time of the newest applied customer event), consent, tags,
+ *     birthday, email, created
+ *   order record (what one order added, so it can be reversed exactly):
+ *     s (spend still attributed), x (1 = reversed or cancelled), then the
+ *     c:/b: amounts it added
+ *
+ * A snapshot (the state just before an event, as stored in the memo) is
+ * the order part, the customer part and a line "_prev<TAB>0|1" (the order
+ * had been applied before this event).
+ */
+#ifndef LP_PROFILE_APPLY_H
+#define LP_PROFILE_APPLY_H
+
+#include <stddef.h>
+
+#include "events.h"
+#include "profile.h"
+
+/*
+ * Applies an order event to the order part own (NULL/"" = empty) given the
+ * order's record rec (NULL = never seen). Sets *new_own and *new_rec
+ * (caller frees; *new_rec is NULL when the record does not change) and
+ * *previously_applied (rec existed before this event). max_affinities caps
+ * the distinct categories (and, separately, brands) tracked.
+ */
+void lp_profile_apply_order(const char *own, const char *rec,
+                            const struct lp_order_event *ev, int max_affinities,
+                            char **new_own, char **new_rec,
+                            int *previously_applied);
+
+/* Applies a customer event to the customer part own; *new_own (caller
+ * frees). Out-of-order updates: the newest event time wins; consent
+ * "unknown" and absent fields never overwrite. */
+void lp_profile_apply_customer(const char *own,
+                               const struct lp_customer_event *ev,
+                               char **new_own);
+
+/* Builds the snapshot text from the two parts (caller frees). */
+char *lp_profile_snapshot(const char *order_part, const char *customer_part,
+                          int previously_applied);
+
+/* Parses a snapshot (or the two parts concatenated) into *out.
+ * 0, or -1 with errstr ("snapshot: ..."). */
+int lp_profile_from_snapshot(const char *text, size_t len,
+                             struct lp_profile *out, char *errstr,
+                             size_t errstr_size);
+
+#endif
