@@ -5,6 +5,8 @@
 #include "profile_apply.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,7 +104,8 @@ static char *kvs_serialize(struct kvs *s, const char *const *fixed,
     if (e)
       lp_buf_appendf(&b, "%s\t%s\n", e->k, e->v);
   }
-  qsort(s->a, s->n, sizeof(*s->a), cmp_kv);
+  if (s->n > 1)
+    qsort(s->a, s->n, sizeof(*s->a), cmp_kv);
   for (size_t i = 0; i < s->n; i++) {
     int is_fixed = 0;
     for (size_t j = 0; j < n_fixed && !is_fixed; j++)
@@ -129,69 +132,230 @@ static void escape_into(struct lp_buf *b, const char *s) {
   }
 }
 
-/* "c:" or "b:" + escaped name (caller frees). */
-static char *aff_key(char prefix, const char *name) {
-  struct lp_buf b;
-  lp_buf_init(&b);
-  lp_buf_append_byte(&b, (uint8_t)prefix);
-  lp_buf_append_byte(&b, ':');
-  escape_into(&b, name);
-  char *k = lp_xstrdup(lp_buf_cstr(&b));
-  lp_buf_free(&b);
-  return k;
-}
-
-static size_t count_prefix(const struct kvs *s, char prefix) {
-  size_t n = 0;
-  for (size_t i = 0; i < s->n; i++)
-    if (s->a[i].k[0] == prefix && s->a[i].k[1] == ':')
-      n++;
-  return n;
-}
-
 static const char *const order_fixed[] = {"spend", "orders", "first", "last"};
 static const char *const record_fixed[] = {"s", "x"};
 static const char *const customer_fixed[] = {"cu",       "consent", "tags",
                                              "birthday", "email",   "created"};
 
-/* Adds amt to an affinity of the profile and of the order record, unless
- * it is new and the member already tracks max of that kind. */
-static void add_affinity(struct kvs *prof, struct kvs *rec, char prefix,
-                         const char *name, int64_t amt, int max) {
+/* ---- order part and order record: parsed in place, no printf ---- */
+
+/* One "key<TAB>integer" line of an order part or record. key points into
+ * the parsed text or, for a key added by this event, into owned memory. */
+struct ent {
+  const char *k;
+  size_t klen;
+  int64_t v;
+  char *owned;
+};
+
+/* The fixed fields come first in a fixed order; the rest (affinities) are
+ * kept sorted by key, as stored. */
+struct ints {
+  const char *const *fixed;
+  size_t n_fixed;
+  int64_t fv[4];
+  int fpresent[4];
+  struct ent *e;
+  size_t n, cap;
+};
+
+static void ints_free(struct ints *s) {
+  for (size_t i = 0; i < s->n; i++)
+    free(s->e[i].owned);
+  free(s->e);
+}
+
+static int key_cmp(const char *a, size_t alen, const char *b, size_t blen) {
+  int c = memcmp(a, b, alen < blen ? alen : blen);
+  return c ? c : (alen < blen ? -1 : alen > blen);
+}
+
+/* Index of key, or -(insertion point) - 1. */
+static ptrdiff_t ints_find(const struct ints *s, const char *k, size_t klen) {
+  size_t lo = 0, hi = s->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    int c = key_cmp(s->e[mid].k, s->e[mid].klen, k, klen);
+    if (c == 0)
+      return (ptrdiff_t)mid;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return -(ptrdiff_t)lo - 1;
+}
+
+static int64_t parse_int_n(const char *p, size_t n) {
+  int64_t v = 0;
+  int neg = n > 0 && p[0] == '-';
+  for (size_t i = neg; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+    v = v * 10 + (p[i] - '0');
+  return neg ? -v : v;
+}
+
+static void ints_parse(struct ints *s, const char *text,
+                       const char *const *fixed, size_t n_fixed) {
+  memset(s, 0, sizeof(*s));
+  s->fixed = fixed;
+  s->n_fixed = n_fixed;
+  for (const char *p = text; p && *p;) {
+    const char *nl = strchr(p, '\n');
+    const char *end = nl ? nl : p + strlen(p);
+    const char *tab = memchr(p, '\t', (size_t)(end - p));
+    if (tab) {
+      size_t klen = (size_t)(tab - p);
+      int64_t v = parse_int_n(tab + 1, (size_t)(end - tab - 1));
+      size_t f = 0;
+      while (f < n_fixed &&
+             !(strlen(fixed[f]) == klen && memcmp(fixed[f], p, klen) == 0))
+        f++;
+      if (f < n_fixed) {
+        s->fv[f] = v;
+        s->fpresent[f] = 1;
+      } else {
+        if (s->n == s->cap) {
+          s->cap = s->cap ? 2 * s->cap : 16;
+          s->e = lp_xrealloc(s->e, s->cap * sizeof(*s->e));
+        }
+        /* Stored text is sorted; keep it so even if it was not. */
+        ptrdiff_t at = ints_find(s, p, klen);
+        size_t pos = at >= 0 ? (size_t)at : (size_t)(-at - 1);
+        memmove(&s->e[pos + 1], &s->e[pos], (s->n - pos) * sizeof(*s->e));
+        s->e[pos] = (struct ent){p, klen, v, NULL};
+        s->n++;
+      }
+    }
+    p = nl ? nl + 1 : end;
+  }
+}
+
+static int64_t *ints_fixed(struct ints *s, size_t f) {
+  s->fpresent[f] = 1;
+  return &s->fv[f];
+}
+
+/* The entry for key, created (with value 0) when create is set. */
+static struct ent *ints_get(struct ints *s, const char *k, size_t klen,
+                            int create) {
+  ptrdiff_t at = ints_find(s, k, klen);
+  if (at >= 0)
+    return &s->e[at];
+  if (!create)
+    return NULL;
+  size_t pos = (size_t)(-at - 1);
+  if (s->n == s->cap) {
+    s->cap = s->cap ? 2 * s->cap : 16;
+    s->e = lp_xrealloc(s->e, s->cap * sizeof(*s->e));
+  }
+  memmove(&s->e[pos + 1], &s->e[pos], (s->n - pos) * sizeof(*s->e));
+  char *owned = lp_xstrndup(k, klen);
+  s->e[pos] = (struct ent){owned, klen, 0, owned};
+  s->n++;
+  return &s->e[pos];
+}
+
+static size_t ints_count_prefix(const struct ints *s, char prefix) {
+  size_t n = 0;
+  for (size_t i = 0; i < s->n; i++)
+    if (s->e[i].klen > 1 && s->e[i].k[0] == prefix && s->e[i].k[1] == ':')
+      n++;
+  return n;
+}
+
+static void append_i64(struct lp_buf *b, int64_t v) {
+  char tmp[24], *p = tmp + sizeof(tmp);
+  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+  do {
+    *--p = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0)
+    *--p = '-';
+  lp_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+static char *ints_serialize(const struct ints *s) {
+  struct lp_buf b;
+  lp_buf_init(&b);
+  for (size_t f = 0; f < s->n_fixed; f++) {
+    if (!s->fpresent[f])
+      continue;
+    lp_buf_append_str(&b, s->fixed[f]);
+    lp_buf_append_byte(&b, '\t');
+    append_i64(&b, s->fv[f]);
+    lp_buf_append_byte(&b, '\n');
+  }
+  for (size_t i = 0; i < s->n; i++) {
+    lp_buf_append(&b, s->e[i].k, s->e[i].klen);
+    lp_buf_append_byte(&b, '\t');
+    append_i64(&b, s->e[i].v);
+    lp_buf_append_byte(&b, '\n');
+  }
+  lp_buf_cstr(&b);
+  return (char *)b.data; /* ownership passes to the caller */
+}
+
+/* "c:"/"b:" + escaped name into key (reset first). */
+static void build_aff_key(struct lp_buf *key, char prefix, const char *name) {
+  lp_buf_reset(key);
+  lp_buf_append_byte(key, (uint8_t)prefix);
+  lp_buf_append_byte(key, ':');
+  escape_into(key, name);
+}
+
+enum { F_SPEND, F_ORDERS, F_FIRST, F_LAST };
+enum { R_S, R_X };
+
+static void add_affinity(struct ints *prof, struct ints *rec,
+                         struct lp_buf *key, char prefix, const char *name,
+                         int64_t amt, int max, size_t *count) {
   if (!name || !*name)
     return;
-  char *k = aff_key(prefix, name);
-  if (kvs_find(prof, k) || (int)count_prefix(prof, prefix) < max) {
-    kvs_set_int(prof, k, kvs_int(prof, k) + amt);
-    kvs_set_int(rec, k, kvs_int(rec, k) + amt);
+  build_aff_key(key, prefix, name);
+  struct ent *e = ints_get(prof, (const char *)key->data, key->len, 0);
+  if (!e) {
+    if ((int)*count >= max)
+      return;
+    (*count)++;
+    e = ints_get(prof, (const char *)key->data, key->len, 1);
   }
-  free(k);
+  e->v += amt;
+  ints_get(rec, (const char *)key->data, key->len, 1)->v += amt;
 }
 
 void lp_profile_apply_order(const char *own, const char *rec_text,
                             const struct lp_order_event *ev, int max_affinities,
                             char **new_own, char **new_rec,
                             int *previously_applied) {
-  struct kvs prof = {0}, rec = {0};
-  kvs_parse(&prof, own);
+  struct ints prof, rec;
+  struct lp_buf key;
+  lp_buf_init(&key);
+  ints_parse(&prof, own, order_fixed, LP_ARRAY_LEN(order_fixed));
+  ints_parse(&rec, rec_text, record_fixed, LP_ARRAY_LEN(record_fixed));
   *previously_applied = rec_text != NULL;
   *new_rec = NULL;
   int rec_changed = 0;
   if (ev->status == LP_ORDER_CREATED || ev->status == LP_ORDER_PAID) {
     if (!rec_text) {
-      kvs_set_int(&prof, "spend", kvs_int(&prof, "spend") + ev->total_micros);
-      kvs_set_int(&prof, "orders", kvs_int(&prof, "orders") + 1);
-      int64_t first = kvs_int(&prof, "first");
-      if (first == 0 || ev->event_time_ms < first)
-        kvs_set_int(&prof, "first", ev->event_time_ms);
-      if (ev->event_time_ms > kvs_int(&prof, "last"))
-        kvs_set_int(&prof, "last", ev->event_time_ms);
-      kvs_set_int(&rec, "s", ev->total_micros);
+      *ints_fixed(&prof, F_SPEND) += ev->total_micros;
+      *ints_fixed(&prof, F_ORDERS) += 1;
+      int64_t *first = ints_fixed(&prof, F_FIRST);
+      if (*first == 0 || ev->event_time_ms < *first)
+        *first = ev->event_time_ms;
+      int64_t *last = ints_fixed(&prof, F_LAST);
+      if (ev->event_time_ms > *last)
+        *last = ev->event_time_ms;
+      *ints_fixed(&rec, R_S) = ev->total_micros;
+      size_t ncat = ints_count_prefix(&prof, 'c');
+      size_t nbrand = ints_count_prefix(&prof, 'b');
       for (size_t i = 0; i < ev->n_line_items; i++) {
         const struct lp_line_item *li = &ev->line_items[i];
         int64_t amt = (int64_t)li->quantity * li->unit_price_micros;
-        add_affinity(&prof, &rec, 'c', li->category, amt, max_affinities);
-        add_affinity(&prof, &rec, 'b', li->brand, amt, max_affinities);
+        add_affinity(&prof, &rec, &key, 'c', li->category, amt, max_affinities,
+                     &ncat);
+        add_affinity(&prof, &rec, &key, 'b', li->brand, amt, max_affinities,
+                     &nbrand);
       }
       rec_changed = 1;
     }
@@ -199,59 +363,55 @@ void lp_profile_apply_order(const char *own, const char *rec_text,
     /* A cancellation before its order: a tombstone keeps the late order
      * from counting. A refund of an unknown order changes nothing. */
     if (ev->status == LP_ORDER_CANCELLED) {
-      kvs_set(&rec, "x", "1");
+      *ints_fixed(&rec, R_X) = 1;
       rec_changed = 1;
     }
-  } else {
-    kvs_parse(&rec, rec_text);
-    if (!kvs_find(&rec, "x")) {
-      int64_t left = kvs_int(&rec, "s");
-      int64_t amount = left;
-      if (ev->status == LP_ORDER_REFUNDED && ev->total_micros < left)
-        amount = ev->total_micros;
-      kvs_set_int(&prof, "spend", kvs_int(&prof, "spend") - amount);
-      left -= amount;
-      kvs_set_int(&rec, "s", left);
-      if (ev->status == LP_ORDER_CANCELLED) {
-        for (size_t i = 0; i < rec.n; i++) {
-          const char *k = rec.a[i].k;
-          if ((k[0] == 'c' || k[0] == 'b') && k[1] == ':') {
-            kvs_set_int(&prof, k,
-                        kvs_int(&prof, k) - strtoll(rec.a[i].v, NULL, 10));
-            kvs_set_int(&rec, k, 0);
-          }
-        }
-      } else {
-        for (size_t i = 0; i < ev->n_line_items; i++) {
-          const struct lp_line_item *li = &ev->line_items[i];
-          int64_t amt = (int64_t)li->quantity * li->unit_price_micros;
-          const char *names[2] = {li->category, li->brand};
-          for (int j = 0; j < 2; j++) {
-            if (!names[j] || !*names[j])
-              continue;
-            char *k = aff_key(j == 0 ? 'c' : 'b', names[j]);
-            int64_t had = kvs_int(&rec, k);
-            int64_t take = had < amt ? had : amt;
-            if (take > 0) {
-              kvs_set_int(&prof, k, kvs_int(&prof, k) - take);
-              kvs_set_int(&rec, k, had - take);
-            }
-            free(k);
+  } else if (!rec.fpresent[R_X]) {
+    int64_t left = rec.fv[R_S];
+    int64_t amount = left;
+    if (ev->status == LP_ORDER_REFUNDED && ev->total_micros < left)
+      amount = ev->total_micros;
+    *ints_fixed(&prof, F_SPEND) -= amount;
+    left -= amount;
+    *ints_fixed(&rec, R_S) = left;
+    if (ev->status == LP_ORDER_CANCELLED) {
+      for (size_t i = 0; i < rec.n; i++) {
+        struct ent *r = &rec.e[i];
+        struct ent *p = ints_get(&prof, r->k, r->klen, 1);
+        p->v -= r->v;
+        r->v = 0;
+      }
+    } else {
+      for (size_t i = 0; i < ev->n_line_items; i++) {
+        const struct lp_line_item *li = &ev->line_items[i];
+        int64_t amt = (int64_t)li->quantity * li->unit_price_micros;
+        const char *names[2] = {li->category, li->brand};
+        for (int j = 0; j < 2; j++) {
+          if (!names[j] || !*names[j])
+            continue;
+          build_aff_key(&key, j == 0 ? 'c' : 'b', names[j]);
+          struct ent *r = ints_get(&rec, (const char *)key.data, key.len, 0);
+          int64_t had = r ? r->v : 0;
+          int64_t take = had < amt ? had : amt;
+          if (take > 0) {
+            ints_get(&prof, (const char *)key.data, key.len, 1)->v -= take;
+            r->v = had - take;
           }
         }
       }
-      if (ev->status == LP_ORDER_CANCELLED || left <= 0) {
-        kvs_set_int(&prof, "orders", kvs_int(&prof, "orders") - 1);
-        kvs_set(&rec, "x", "1");
-      }
-      rec_changed = 1;
     }
+    if (ev->status == LP_ORDER_CANCELLED || left <= 0) {
+      *ints_fixed(&prof, F_ORDERS) -= 1;
+      *ints_fixed(&rec, R_X) = 1;
+    }
+    rec_changed = 1;
   }
-  *new_own = kvs_serialize(&prof, order_fixed, LP_ARRAY_LEN(order_fixed));
+  *new_own = ints_serialize(&prof);
   if (rec_changed)
-    *new_rec = kvs_serialize(&rec, record_fixed, LP_ARRAY_LEN(record_fixed));
-  kvs_free(&prof);
-  kvs_free(&rec);
+    *new_rec = ints_serialize(&rec);
+  ints_free(&prof);
+  ints_free(&rec);
+  lp_buf_free(&key);
 }
 
 void lp_profile_apply_customer(const char *own,

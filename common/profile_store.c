@@ -158,9 +158,35 @@ static int transient_error(const char *msg) {
   return 0;
 }
 
+/* "<ns>:<kind>:{<shop>:<customer>}" (caller frees); no printf, as this
+ * runs several times per event. */
 static char *member_key(const struct lp_profile_store *s, char kind,
                         const char *shop, const char *customer) {
-  return lp_xasprintf("%s:%c:{%s:%s}", s->ns, kind, shop, customer);
+  size_t ln = strlen(s->ns), ls = strlen(shop), lc = strlen(customer);
+  char *k = lp_xmalloc(ln + ls + lc + 7), *p = k;
+  memcpy(p, s->ns, ln);
+  p += ln;
+  *p++ = ':';
+  *p++ = kind;
+  *p++ = ':';
+  *p++ = '{';
+  memcpy(p, shop, ls);
+  p += ls;
+  *p++ = ':';
+  memcpy(p, customer, lc);
+  p += lc;
+  *p++ = '}';
+  *p = '\0';
+  return k;
+}
+
+/* Appends a command given as NUL-terminated words. */
+static void append_words(redisContext *ctx, int argc, const char **argv) {
+  size_t lens[8];
+  LP_ASSERT(argc <= 8);
+  for (int i = 0; i < argc; i++)
+    lens[i] = strlen(argv[i]);
+  redisAppendCommandArgv(ctx, argc, argv, lens);
 }
 
 static void work_clear(struct work *w) {
@@ -264,12 +290,17 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
   /* Round 1: reads. */
   for (size_t k = 0; k < n; k++) {
     struct work *x = &w[idx[k]];
-    redisAppendCommand(s->ctx, "HGET %s %s", x->memo_key, x->memo_field);
-    redisAppendCommand(s->ctx, "GET %s", x->part_key);
-    redisAppendCommand(s->ctx, "GET %s", x->other_key);
-    if (ops[idx[k]].order)
-      redisAppendCommand(s->ctx, "HGET %s %s", x->orders_key,
-                         ops[idx[k]].order->order_id);
+    const char *memo_cmd[] = {"HGET", x->memo_key, x->memo_field};
+    const char *own_cmd[] = {"GET", x->part_key};
+    const char *other_cmd[] = {"GET", x->other_key};
+    append_words(s->ctx, 3, memo_cmd);
+    append_words(s->ctx, 2, own_cmd);
+    append_words(s->ctx, 2, other_cmd);
+    if (ops[idx[k]].order) {
+      const char *rec_cmd[] = {"HGET", x->orders_key,
+                               ops[idx[k]].order->order_id};
+      append_words(s->ctx, 3, rec_cmd);
+    }
   }
   int ok = 1;
   for (size_t k = 0; k < n; k++) {
