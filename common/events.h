@@ -22,9 +22,9 @@
 #define LP_MAX_TAGS 100          /* tags per customer */
 #define LP_MAX_DISCOUNT_CODES 50 /* discount codes per order */
 #define LP_MAX_QUANTITY 1000000  /* per line item */
-/* Money bound: |amount| <= 9e9 units (9e15 micros, below 2^53 so sums stay
- * exact in Redis' Lua doubles) — anything larger is a corrupted record, not
- * a real order. */
+/* Money bound: |amount| <= 9e9 units (9e15 micros, below 2^53 so amounts
+ * stay exact for consumers that read numbers as doubles) — anything larger
+ * is a corrupted record, not a real order. */
 #define LP_MAX_MONEY_MICROS ((int64_t)9000000000000000LL)
 
 enum lp_order_status {

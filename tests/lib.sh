@@ -107,9 +107,17 @@ lp_start_processor() {
   LP_PIDS+=("$LAST_PID")
 }
 
+# lp_stop_pid PID: SIGTERM, and the process must exit 0 (a clean shutdown;
+# under ASan this is also where LeakSanitizer reports leaks).
 lp_stop_pid() {
   kill -TERM "$1" 2>/dev/null
-  wait "$1" 2>/dev/null
+  local rc=0
+  wait "$1" 2>/dev/null || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "FAIL: process $1 exited with status $rc after SIGTERM" >&2
+    grep -h -A30 -E "LeakSanitizer|AddressSanitizer|runtime error" "$LP_TMP"/*.log 2>/dev/null | head -60 >&2
+    exit 1
+  fi
 }
 
 lp_ctl() { "$BIN/loyaltyctl" "$@" -f "$BOOTSTRAP_FILE"; }
