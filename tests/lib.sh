@@ -11,6 +11,7 @@ LP_PIDS=()
 lp_cleanup() {
   local rc=$? pid
   set +e
+  trap - ERR
   for pid in "${LP_PIDS[@]}"; do
     kill -TERM "$pid" 2>/dev/null
   done
@@ -24,6 +25,9 @@ lp_cleanup() {
   return "$rc"
 }
 trap 'lp_cleanup; exit $?' EXIT
+# Under set -e, name the command that failed instead of exiting silently.
+set -E
+trap 'echo "FAIL: ${BASH_SOURCE[0]}:$LINENO: $BASH_COMMAND (status $?)" >&2' ERR
 
 # A random free-looking port in 20000..59999, checked by trying to connect.
 lp_free_port() {
@@ -35,6 +39,7 @@ lp_free_port() {
       return 0
     fi
   done
+  echo "no free loopback port found" >&2
   return 1
 }
 
