@@ -116,7 +116,6 @@ struct record {
   struct inflight *inflight;
   struct lp_order_event order;
   struct lp_customer_event customer;
-  int decoded;
 };
 
 /* Outstanding outputs of one input record; the opaque of each produce. */
@@ -422,7 +421,6 @@ static void process_batch(struct app *app, struct record *recs, size_t n) {
       dead_letter(app, rec, err);
       continue;
     }
-    rec->decoded = 1;
     if (app->spec->kind == LP_STREAM_ORDERS)
       ops[n_ops].order = &rec->order;
     else
@@ -680,8 +678,10 @@ static int setup(struct app *app, char *err, size_t errsize) {
   rd_kafka_poll_set_consumer(app->consumer);
 
   const char *producer_defaults[] = {
-      "client.id", client_id, "enable.idempotence",     "true",
-      "linger.ms", "5",       "statistics.interval.ms", "0",
+      "client.id", client_id, "enable.idempotence", "true", "linger.ms", "5",
+      /* Bounded output queue (librdkafka's default is 1 GiB): a full queue
+       * makes produce() wait, which is the backpressure we want. */
+      "queue.buffering.max.kbytes", "16384", "statistics.interval.ms", "0",
       NULL};
   rd_kafka_conf_t *pc =
       lp_kafka_conf_build(producer_defaults, &app->kafka, err, errsize);

@@ -97,9 +97,12 @@ static int fail_usage(const char *msg) {
   return 2;
 }
 
-/* Builds a client of the given type from the common options. */
-static rd_kafka_t *make_client(struct opts *o, rd_kafka_type_t type,
-                               const char *const *defaults) {
+/* Builds a client of the given type from the common options; dr, when
+ * set, is the producer's delivery report callback (opaque passed to it). */
+static rd_kafka_t *
+make_client(struct opts *o, rd_kafka_type_t type, const char *const *defaults,
+            void (*dr)(rd_kafka_t *, const rd_kafka_message_t *, void *),
+            void *opaque) {
   char err[512];
   if (o->bootstrap)
     lp_kafka_props_set(&o->kafka, "bootstrap.servers", o->bootstrap);
@@ -113,6 +116,10 @@ static rd_kafka_t *make_client(struct opts *o, rd_kafka_type_t type,
   if (!conf) {
     fprintf(stderr, "loyaltyctl: %s\n", err);
     return NULL;
+  }
+  if (dr) {
+    rd_kafka_conf_set_dr_msg_cb(conf, dr);
+    rd_kafka_conf_set_opaque(conf, opaque);
   }
   rd_kafka_t *rk = rd_kafka_new(type, conf, err, sizeof(err));
   if (!rk) {
@@ -138,27 +145,7 @@ static void count_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op) {
 }
 
 static rd_kafka_t *make_producer(struct opts *o) {
-  char err[512];
-  if (o->bootstrap)
-    lp_kafka_props_set(&o->kafka, "bootstrap.servers", o->bootstrap);
-  if (lp_kafka_resolve_bootstrap(&o->kafka, o->bootstrap_file, err,
-                                 sizeof(err))) {
-    fprintf(stderr, "loyaltyctl: %s\n", err);
-    return NULL;
-  }
-  rd_kafka_conf_t *conf =
-      lp_kafka_conf_build(producer_defaults, &o->kafka, err, sizeof(err));
-  if (!conf) {
-    fprintf(stderr, "loyaltyctl: %s\n", err);
-    return NULL;
-  }
-  rd_kafka_conf_set_dr_msg_cb(conf, count_dr);
-  rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-  if (!rk) {
-    rd_kafka_conf_destroy(conf);
-    fprintf(stderr, "loyaltyctl: %s\n", err);
-  }
-  return rk;
+  return make_client(o, RD_KAFKA_PRODUCER, producer_defaults, count_dr, NULL);
 }
 
 /* Produces one record (copied), waiting while the local queue is full. */
@@ -595,7 +582,7 @@ static int cmd_consume(struct opts *o) {
       "group.id", "loyaltyctl-consume",   "enable.auto.commit",
       "false",    "enable.partition.eof", "true",
       NULL};
-  rd_kafka_t *rk = make_client(o, RD_KAFKA_CONSUMER, defaults);
+  rd_kafka_t *rk = make_client(o, RD_KAFKA_CONSUMER, defaults, NULL, NULL);
   if (!rk)
     return 1;
   char err[256];
@@ -684,7 +671,7 @@ static int cmd_wait(struct opts *o) {
     return fail_usage("wait: --group and --topic are required");
   const char *defaults[] = {"group.id", o->group, "enable.auto.commit", "false",
                             NULL};
-  rd_kafka_t *rk = make_client(o, RD_KAFKA_CONSUMER, defaults);
+  rd_kafka_t *rk = make_client(o, RD_KAFKA_CONSUMER, defaults, NULL, NULL);
   if (!rk)
     return 1;
   long timeout = o->timeout_ms > 0 ? o->timeout_ms : 60000;
@@ -781,18 +768,13 @@ static int cmd_passthrough(struct opts *o) {
                              "partition.assignment.strategy",
                              "cooperative-sticky",
                              NULL};
-  rd_kafka_t *c = make_client(o, RD_KAFKA_CONSUMER, cdefaults);
+  rd_kafka_t *c = make_client(o, RD_KAFKA_CONSUMER, cdefaults, NULL, NULL);
   if (!c)
     return 1;
   struct pt_state st = {c, 0};
-  char err[512];
-  rd_kafka_conf_t *pconf =
-      lp_kafka_conf_build(producer_defaults, &o->kafka, err, sizeof(err));
-  rd_kafka_conf_set_dr_msg_cb(pconf, pt_dr);
-  rd_kafka_conf_set_opaque(pconf, &st);
-  rd_kafka_t *p = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof(err));
+  rd_kafka_t *p =
+      make_client(o, RD_KAFKA_PRODUCER, producer_defaults, pt_dr, &st);
   if (!p) {
-    fprintf(stderr, "loyaltyctl: %s\n", err);
     rd_kafka_destroy(c);
     return 1;
   }
