@@ -62,7 +62,6 @@ struct work {
   char *own;      /* read: own part ("" if absent) */
   char *other;    /* read: the other part ("" if absent) */
   char *rec;      /* read: order record, NULL if none */
-  char *expected; /* the own part this op's CAS expects (borrowed) */
   char *new_own;  /* computed */
   char *new_rec;  /* computed, NULL = unchanged */
   char *snapshot; /* computed */
@@ -351,7 +350,6 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
     map.keys[slot] = x->part_key;
     map.vals[slot] = k;
     const char *own = prev ? prev->new_own : (x->own ? x->own : "");
-    x->expected = (char *)own;
     if (op->order) {
       const char *rec = x->rec;
       /* The same order earlier in the batch: its new record is current. */
