@@ -22,42 +22,32 @@
 #include "util.h"
 
 /*
- * Compare-and-set of one event. KEYS: part, memo, orders.
- * ARGV: memo field, expected part ("" = absent), new part, snapshot,
- *       ttl seconds, order id ("" = none), new order record ("" = keep).
+ * Compare-and-set of one event. KEYS: part, memo entry, order record (for
+ * customer events any key of the member: unused).
+ * ARGV: expected part ("" = absent), new part, snapshot, ttl seconds, new
+ *       order record ("" = keep).
  * Returns {0} written, {1, memo} already applied (by a racing instance),
  * {2} the part changed since it was read (re-read and retry).
+ * Four calls at most: the memo's SET NX EX is at once the dedupe gate and
+ * its expiry, which is what keeps Redis' share per event small.
  */
 static const char cas_script[] =
-    "local memo = redis.call('HGET', KEYS[2], ARGV[1])\n"
-    "if memo then return {1, memo} end\n"
     "local cur = redis.call('GET', KEYS[1]) or ''\n"
-    "if cur ~= ARGV[2] then return {2} end\n"
-    "if ARGV[3] ~= cur then redis.call('SET', KEYS[1], ARGV[3]) end\n"
-    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])\n"
-    "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
-    "if ARGV[6] ~= '' and ARGV[7] ~= '' then\n"
-    "  redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])\n"
-    "  redis.call('EXPIRE', KEYS[3], ARGV[5])\n"
+    "if cur ~= ARGV[1] then return {2} end\n"
+    "if not redis.call('SET', KEYS[2], ARGV[3], 'NX', 'EX', ARGV[4]) then\n"
+    "  return {1, redis.call('GET', KEYS[2])}\n"
+    "end\n"
+    "if ARGV[2] ~= cur then redis.call('SET', KEYS[1], ARGV[2]) end\n"
+    "if ARGV[5] ~= '' then\n"
+    "  redis.call('SET', KEYS[3], ARGV[5], 'EX', ARGV[4])\n"
     "end\n"
     "return {0}\n";
 
-struct lp_profile_store {
-  char *host;
-  int port;
-  char *ns;
-  long memo_ttl_s;
-  int timeout_ms;
-  int max_affinities;
-  redisContext *ctx; /* NULL while disconnected */
-  char cas_sha[41];
-  int healthy;
-  int64_t last_outage_log_us;
-};
-
 /* Per-op working state of one attempt. */
 struct work {
-  char *part_key, *other_key, *memo_key, *orders_key, *memo_field;
+  char *keys; /* one allocation holding the four keys below */
+  const char *part_key, *other_key, *memo_key, *rec_key;
+  size_t part_len, other_len, memo_len, rec_len;
   char *memo;     /* read: memo entry, NULL if none */
   char *own;      /* read: own part ("" if absent) */
   char *other;    /* read: the other part ("" if absent) */
@@ -66,6 +56,21 @@ struct work {
   char *new_rec;  /* computed, NULL = unchanged */
   char *snapshot; /* computed */
   int conflict;
+};
+
+struct lp_profile_store {
+  char *host;
+  int port;
+  char *ns;
+  long memo_ttl_s;
+  char ttl_text[24]; /* memo_ttl_s as the script's argument */
+  int timeout_ms;
+  int max_affinities;
+  redisContext *ctx; /* NULL while disconnected */
+  char cas_sha[41];
+  int healthy;
+  int64_t last_outage_log_us;
+  struct lp_buf out; /* the pipeline being formatted (RESP) */
 };
 
 struct lp_profile_store *
@@ -90,6 +95,8 @@ lp_profile_store_new(const struct lp_profile_store_config *conf, char *errstr,
   s->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 2000;
   s->max_affinities =
       conf->max_affinities > 0 ? conf->max_affinities : LP_MAX_AFFINITIES;
+  snprintf(s->ttl_text, sizeof(s->ttl_text), "%ld", s->memo_ttl_s);
+  lp_buf_init(&s->out);
   return s;
 }
 
@@ -107,6 +114,7 @@ void lp_profile_store_destroy(struct lp_profile_store **sp) {
   disconnect(s);
   free(s->host);
   free(s->ns);
+  lp_buf_free(&s->out);
   free(s);
   *sp = NULL;
 }
@@ -157,13 +165,12 @@ static int transient_error(const char *msg) {
   return 0;
 }
 
-/* "<ns>:<kind>:{<shop>:<customer>}" (caller frees); no printf, as this
- * runs several times per event. */
-static char *member_key(const struct lp_profile_store *s, char kind,
-                        const char *shop, const char *customer) {
-  size_t ln = strlen(s->ns), ls = strlen(shop), lc = strlen(customer);
-  char *k = lp_xmalloc(ln + ls + lc + 7), *p = k;
-  memcpy(p, s->ns, ln);
+/* Writes "<ns>:<kind>:{<shop>:<customer>}" at p; returns the end. No
+ * printf: this runs several times per event. */
+static char *put_member_key(char *p, const char *ns, size_t ln, char kind,
+                            const char *shop, size_t ls, const char *cust,
+                            size_t lc) {
+  memcpy(p, ns, ln);
   p += ln;
   *p++ = ':';
   *p++ = kind;
@@ -172,28 +179,23 @@ static char *member_key(const struct lp_profile_store *s, char kind,
   memcpy(p, shop, ls);
   p += ls;
   *p++ = ':';
-  memcpy(p, customer, lc);
+  memcpy(p, cust, lc);
   p += lc;
   *p++ = '}';
-  *p = '\0';
+  return p;
+}
+
+/* "<ns>:<kind>:{<shop>:<customer>}" (caller frees). */
+static char *member_key(const struct lp_profile_store *s, char kind,
+                        const char *shop, const char *customer) {
+  size_t ln = strlen(s->ns), ls = strlen(shop), lc = strlen(customer);
+  char *k = lp_xmalloc(ln + ls + lc + 7);
+  *put_member_key(k, s->ns, ln, kind, shop, ls, customer, lc) = '\0';
   return k;
 }
 
-/* Appends a command given as NUL-terminated words. */
-static void append_words(redisContext *ctx, int argc, const char **argv) {
-  size_t lens[8];
-  LP_ASSERT(argc <= 8);
-  for (int i = 0; i < argc; i++)
-    lens[i] = strlen(argv[i]);
-  redisAppendCommandArgv(ctx, argc, argv, lens);
-}
-
 static void work_clear(struct work *w) {
-  free(w->part_key);
-  free(w->other_key);
-  free(w->memo_key);
-  free(w->orders_key);
-  free(w->memo_field);
+  free(w->keys);
   free(w->memo);
   free(w->own);
   free(w->other);
@@ -204,19 +206,108 @@ static void work_clear(struct work *w) {
   memset(w, 0, sizeof(*w));
 }
 
+/* Builds the op's four keys in one allocation:
+ *   part   <ns>:p:{m} (orders) or <ns>:c:{m} (customers)
+ *   other  the other processor's part
+ *   memo   <ns>:m:{m}:o:<event id> or <ns>:m:{m}:c:<event id>
+ *   rec    <ns>:r:{m}:<order id> (customer events: the memo key) */
 static void work_init(struct lp_profile_store *s, const struct lp_store_op *op,
                       struct work *w) {
   memset(w, 0, sizeof(*w));
   const char *shop = op->order ? op->order->shop : op->customer->shop;
   const char *cust =
       op->order ? op->order->customer_id : op->customer->customer_id;
-  w->part_key = member_key(s, op->order ? 'p' : 'c', shop, cust);
-  w->other_key = member_key(s, op->order ? 'c' : 'p', shop, cust);
-  w->memo_key = member_key(s, 'm', shop, cust);
-  w->orders_key = member_key(s, 'o', shop, cust);
-  w->memo_field =
-      lp_xasprintf("%c:%s", op->order ? 'o' : 'c',
-                   op->order ? op->order->event_id : op->customer->event_id);
+  const char *event = op->order ? op->order->event_id : op->customer->event_id;
+  size_t ln = strlen(s->ns), ls = strlen(shop), lc = strlen(cust);
+  size_t le = strlen(event), lo = op->order ? strlen(op->order->order_id) : 0;
+  size_t member = ln + ls + lc + 6; /* one member key without NUL */
+  char *p = w->keys = lp_xmalloc(4 * member + le + lo + 8);
+  char own_kind = op->order ? 'p' : 'c', other_kind = op->order ? 'c' : 'p';
+  w->part_key = p;
+  p = put_member_key(p, s->ns, ln, own_kind, shop, ls, cust, lc);
+  w->part_len = (size_t)(p - w->part_key);
+  *p++ = '\0';
+  w->other_key = p;
+  p = put_member_key(p, s->ns, ln, other_kind, shop, ls, cust, lc);
+  w->other_len = (size_t)(p - w->other_key);
+  *p++ = '\0';
+  w->memo_key = p;
+  p = put_member_key(p, s->ns, ln, 'm', shop, ls, cust, lc);
+  *p++ = ':';
+  *p++ = op->order ? 'o' : 'c';
+  *p++ = ':';
+  memcpy(p, event, le);
+  p += le;
+  w->memo_len = (size_t)(p - w->memo_key);
+  *p++ = '\0';
+  if (op->order) {
+    w->rec_key = p;
+    p = put_member_key(p, s->ns, ln, 'r', shop, ls, cust, lc);
+    *p++ = ':';
+    memcpy(p, op->order->order_id, lo);
+    p += lo;
+    w->rec_len = (size_t)(p - w->rec_key);
+    *p++ = '\0';
+  } else {
+    w->rec_key = w->memo_key;
+    w->rec_len = w->memo_len;
+  }
+}
+
+/* ---- RESP formatting straight into the pipeline buffer ---- */
+
+static void resp_count(struct lp_buf *b, char type, size_t n) {
+  char tmp[24], *p = tmp + sizeof(tmp);
+  *--p = '\n';
+  *--p = '\r';
+  do {
+    *--p = (char)('0' + n % 10);
+    n /= 10;
+  } while (n);
+  *--p = type;
+  lp_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+static void resp_arg(struct lp_buf *b, const char *s, size_t n) {
+  resp_count(b, '$', n);
+  lp_buf_append(b, s, n);
+  lp_buf_append(b, "\r\n", 2);
+}
+
+static void resp_str(struct lp_buf *b, const char *s) {
+  resp_arg(b, s, strlen(s));
+}
+
+/* Hands the formatted pipeline to hiredis (one copy) and empties it. */
+static void resp_flush(struct lp_profile_store *s) {
+  if (s->out.len)
+    redisAppendFormattedCommand(s->ctx, (const char *)s->out.data, s->out.len);
+  lp_buf_reset(&s->out);
+}
+
+/* Flushes and starts sending, so Redis works on these commands while we
+ * prepare the next ones. A write error surfaces at the next reply read. */
+static void resp_push(struct lp_profile_store *s) {
+  resp_flush(s);
+  int done = 0;
+  (void)redisBufferWrite(s->ctx, &done);
+}
+
+/* Compare-and-sets formatted before they are sent on their way. */
+#define CAS_CHUNK 64
+
+/* Fills op->before from snapshot text and tells the caller; on a parse
+ * error the op fails (dead-lettered with the reason). */
+static void known(struct lp_store_op *op, size_t i, const char *snap,
+                  size_t len, const struct lp_store_callbacks *cb) {
+  lp_profile_clear(&op->before);
+  if (lp_profile_from_snapshot(snap, len, &op->before, op->error,
+                               sizeof(op->error))) {
+    op->failed = 1;
+    return;
+  }
+  if (cb && cb->known)
+    cb->known(cb->opaque, i, op);
 }
 
 /* Reads one reply; 1 ok, 0 connection lost / transient (errstr set), and
@@ -276,57 +367,75 @@ static size_t chain_slot(const struct chain_map *m, const char *key) {
   return i;
 }
 
+/* Appends the compare-and-set of one applied op to the pipeline. */
+static void append_cas(struct lp_profile_store *s, const struct work *x,
+                       const char *own) {
+  struct lp_buf *b = &s->out;
+  resp_count(b, '*', 11);
+  resp_arg(b, "EVALSHA", 7);
+  resp_arg(b, s->cas_sha, 40);
+  resp_arg(b, "3", 1);
+  resp_arg(b, x->part_key, x->part_len);
+  resp_arg(b, x->memo_key, x->memo_len);
+  resp_arg(b, x->rec_key, x->rec_len);
+  resp_str(b, own);
+  resp_str(b, x->new_own);
+  resp_str(b, x->snapshot);
+  resp_str(b, s->ttl_text);
+  resp_str(b, x->new_rec ? x->new_rec : "");
+}
+
 /*
  * One attempt over the ops listed in idx. Returns 1 when done (conflicted
  * ops are flagged in w[].conflict for the caller to re-run), 0 on a
  * transient failure (retry everything listed).
  */
 static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
-                   struct work *w, size_t *idx, size_t n, char *errstr,
+                   struct work *w, size_t *idx, size_t n,
+                   const struct lp_store_callbacks *cb, char *errstr,
                    size_t errstr_size) {
   if (ensure_connected(s, errstr, errstr_size))
     return 0;
-  /* Round 1: reads. */
+  /* Round 1: one MGET per event of its memo entry, both parts and (orders)
+   * the order record. */
+  lp_buf_reset(&s->out);
   for (size_t k = 0; k < n; k++) {
     struct work *x = &w[idx[k]];
-    const char *memo_cmd[] = {"HGET", x->memo_key, x->memo_field};
-    const char *own_cmd[] = {"GET", x->part_key};
-    const char *other_cmd[] = {"GET", x->other_key};
-    append_words(s->ctx, 3, memo_cmd);
-    append_words(s->ctx, 2, own_cmd);
-    append_words(s->ctx, 2, other_cmd);
-    if (ops[idx[k]].order) {
-      const char *rec_cmd[] = {"HGET", x->orders_key,
-                               ops[idx[k]].order->order_id};
-      append_words(s->ctx, 3, rec_cmd);
-    }
+    int is_order = ops[idx[k]].order != NULL;
+    resp_count(&s->out, '*', is_order ? 5 : 4);
+    resp_arg(&s->out, "MGET", 4);
+    resp_arg(&s->out, x->memo_key, x->memo_len);
+    resp_arg(&s->out, x->part_key, x->part_len);
+    resp_arg(&s->out, x->other_key, x->other_len);
+    if (is_order)
+      resp_arg(&s->out, x->rec_key, x->rec_len);
   }
+  resp_flush(s);
   int ok = 1;
   for (size_t k = 0; k < n; k++) {
     struct work *x = &w[idx[k]];
-    int nreplies = ops[idx[k]].order ? 4 : 3;
-    for (int i = 0; i < nreplies; i++) {
-      redisReply *r = NULL;
-      if (!get_reply(s, &r, errstr, errstr_size)) {
-        ok = 0;
-        if (!s->ctx)
-          return 0;
-      } else if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(ops[idx[k]].error, sizeof(ops[idx[k]].error), "redis: %s",
-                 r->str);
-        ops[idx[k]].failed = 1;
-      } else {
-        char *v = reply_str(r);
-        char **slot = i == 0   ? &x->memo
-                      : i == 1 ? &x->own
-                      : i == 2 ? &x->other
-                               : &x->rec;
-        free(*slot);
-        *slot = v;
+    struct lp_store_op *op = &ops[idx[k]];
+    size_t want = op->order ? 4 : 3;
+    redisReply *r = NULL;
+    if (!get_reply(s, &r, errstr, errstr_size)) {
+      ok = 0;
+      if (!s->ctx)
+        return 0;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      snprintf(op->error, sizeof(op->error), "redis: %s", r->str);
+      op->failed = 1;
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != want) {
+      snprintf(op->error, sizeof(op->error), "redis: unexpected MGET reply");
+      op->failed = 1;
+    } else {
+      char **slots[4] = {&x->memo, &x->own, &x->other, &x->rec};
+      for (size_t i = 0; i < want; i++) {
+        free(*slots[i]);
+        *slots[i] = reply_str(r->element[i]);
       }
-      if (r)
-        freeReplyObject(r);
     }
+    if (r)
+      freeReplyObject(r);
   }
   if (!ok)
     return 0;
@@ -335,12 +444,17 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
   struct chain_map map;
   chain_map_init(&map, n);
   size_t *prev_of = lp_xmalloc(n * sizeof(*prev_of));
+  size_t queued = 0;
   for (size_t k = 0; k < n; k++) {
     struct work *x = &w[idx[k]];
     struct lp_store_op *op = &ops[idx[k]];
     prev_of[k] = SIZE_MAX;
-    if (op->failed || x->memo)
+    if (op->failed)
       continue;
+    if (x->memo) { /* applied before: its before-state is final */
+      known(op, idx[k], x->memo, strlen(x->memo), cb);
+      continue;
+    }
     size_t slot = chain_slot(&map, x->part_key);
     struct work *prev = NULL;
     if (map.keys[slot]) {
@@ -372,34 +486,21 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
       lp_profile_apply_customer(own, op->customer, &x->new_own);
       x->snapshot = lp_profile_snapshot(x->other, own, 0);
     }
-    const char *argv[] = {
-        "EVALSHA",     s->cas_sha,    "3", x->part_key, x->memo_key,
-        x->orders_key, x->memo_field, own, x->new_own,  x->snapshot,
-        NULL,          NULL,          NULL};
-    char ttl[24];
-    snprintf(ttl, sizeof(ttl), "%ld", s->memo_ttl_s);
-    argv[10] = ttl;
-    argv[11] = op->order ? op->order->order_id : "";
-    argv[12] = x->new_rec ? x->new_rec : "";
-    size_t lens[LP_ARRAY_LEN(argv)];
-    for (size_t i = 0; i < LP_ARRAY_LEN(argv); i++)
-      lens[i] = strlen(argv[i]);
-    redisAppendCommandArgv(s->ctx, (int)LP_ARRAY_LEN(argv), argv, lens);
+    append_cas(s, x, own);
+    if (++queued % CAS_CHUNK == 0)
+      resp_push(s);
+    /* Speculative until Redis confirms; see lp_store_known_fn. */
+    known(op, idx[k], x->snapshot, strlen(x->snapshot), cb);
   }
+  resp_flush(s);
   chain_map_free(&map);
   free(prev_of);
   /* Round 2: compare-and-set results. */
   for (size_t k = 0; k < n; k++) {
     struct work *x = &w[idx[k]];
     struct lp_store_op *op = &ops[idx[k]];
-    if (op->failed)
+    if (op->failed || x->memo)
       continue;
-    if (x->memo) {
-      if (lp_profile_from_snapshot(x->memo, strlen(x->memo), &op->before,
-                                   op->error, sizeof(op->error)))
-        op->failed = 1;
-      continue;
-    }
     redisReply *r = NULL;
     if (!get_reply(s, &r, errstr, errstr_size)) {
       ok = 0;
@@ -409,25 +510,23 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
         freeReplyObject(r);
       continue;
     }
-    const char *snap = NULL;
     if (r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
         r->element[0]->type == REDIS_REPLY_INTEGER) {
       long long code = r->element[0]->integer;
-      if (code == 0)
-        snap = x->snapshot;
-      else if (code == 1 && r->elements == 2 &&
-               r->element[1]->type == REDIS_REPLY_STRING)
-        snap = r->element[1]->str;
-      else
+      if (code == 0) {
+        /* written: the speculative before-state stands */
+      } else if (code == 1 && r->elements == 2 &&
+                 r->element[1]->type == REDIS_REPLY_STRING) {
+        /* a racing instance applied it first: its memo is the truth */
+        known(op, idx[k], r->element[1]->str, r->element[1]->len, cb);
+      } else {
         x->conflict = 1;
+      }
     } else {
       op->failed = 1;
       snprintf(op->error, sizeof(op->error), "redis: %s",
                r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
     }
-    if (snap && lp_profile_from_snapshot(snap, strlen(snap), &op->before,
-                                         op->error, sizeof(op->error)))
-      op->failed = 1;
     freeReplyObject(r);
   }
   return ok;
@@ -435,14 +534,14 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
 
 /* Sleeps for the backoff of attempt n (50 ms doubling to 2 s), serving the
  * caller's wait function meanwhile. */
-static void backoff(int n, lp_store_wait_fn wait, void *opaque) {
+static void backoff(int n, const struct lp_store_callbacks *cb) {
   int64_t ms = 50LL << (n < 6 ? n : 6);
   if (ms > 2000)
     ms = 2000;
   int64_t until = lp_mono_us() + ms * 1000;
   do {
-    if (wait)
-      wait(opaque);
+    if (cb && cb->wait)
+      cb->wait(cb->opaque);
     else {
       struct timespec ts = {0, 10 * 1000000};
       nanosleep(&ts, NULL);
@@ -452,7 +551,7 @@ static void backoff(int n, lp_store_wait_fn wait, void *opaque) {
 
 int lp_profile_store_apply(struct lp_profile_store *s, struct lp_store_op *ops,
                            size_t n, volatile sig_atomic_t *stop,
-                           lp_store_wait_fn wait, void *opaque) {
+                           const struct lp_store_callbacks *cb) {
   if (n == 0)
     return 0;
   struct work *w = lp_xcalloc(n, sizeof(*w));
@@ -466,7 +565,7 @@ int lp_profile_store_apply(struct lp_profile_store *s, struct lp_store_op *ops,
   int rc = 0, failures = 0;
   while (todo > 0) {
     err[0] = '\0';
-    if (attempt(s, ops, w, idx, todo, err, sizeof(err))) {
+    if (attempt(s, ops, w, idx, todo, cb, err, sizeof(err))) {
       s->healthy = 1;
       /* Re-run only the ops that lost a race, from fresh reads. */
       size_t again = 0;
@@ -507,7 +606,7 @@ int lp_profile_store_apply(struct lp_profile_store *s, struct lp_store_op *ops,
       rc = -1;
       break;
     }
-    backoff(failures++, wait, opaque);
+    backoff(failures++, cb);
     if (stop && *stop) {
       rc = -1;
       break;

@@ -9,21 +9,26 @@
  *                                   order, category and brand spend)
  *   <ns>:c:{shop:customer}  string  customer part (consent, tags, birthday,
  *                                   hashed email, created)
- *   <ns>:m:{shop:customer}  hash    "o:"/"c:" + event id -> snapshot of
- *                                   the profile before that event (memo)
- *   <ns>:o:{shop:customer}  hash    order id -> what the order added
- * Memo and order hashes expire memo_ttl seconds after the member's last
- * event: the dedupe / replay horizon. Each processor kind writes only its
- * own part, so the two never contend.
+ *   <ns>:m:{shop:customer}:o:<event id>  string  snapshot of the profile
+ *   <ns>:m:{shop:customer}:c:<event id>          before that event (memo)
+ *   <ns>:r:{shop:customer}:<order id>    string  what the order added
+ * A memo entry expires memo_ttl seconds after its event, an order record
+ * memo_ttl seconds after the order's latest event: the dedupe / replay
+ * horizon, and a bound on Redis memory however active a member is. Each
+ * processor kind writes only its own part, so the two never contend.
  *
  * A batch takes two pipelined round trips. Read: each event's memo entry,
- * both parts and (orders) the order record. Then, in C, each event is
- * applied in order (chained through the batch for members with several
+ * both parts and (orders) the order record, in one MGET. Then, in C, each event
+ * is applied in order (chained through the batch for members with several
  * events) and one small compare-and-set script per event writes the new
  * part, the memo entry and the order record only if the part is still
  * what was read and the event is not yet in the memo. So an event applied
  * twice changes the profile once, and a redelivered event — even after
  * later events — gets the same "before" state, hence the same decisions.
+ * The compare-and-sets go out in chunks while later events are still
+ * being applied, and each event's before-state is handed to the caller
+ * (lp_store_known_fn) before Redis answers, so Redis and the processor
+ * work at the same time instead of taking turns.
  * A lost race (another instance wrote the member between read and write,
  * as can happen around a rebalance) re-runs those events.
  *
@@ -76,13 +81,31 @@ struct lp_store_op {
 typedef void (*lp_store_wait_fn)(void *opaque);
 
 /*
+ * Called as soon as op i's before-state is known (op->before filled),
+ * which is usually before Redis has confirmed the write: the caller can
+ * decide and encode while Redis works. It is called again for the same op
+ * when that state turned out to be void (a racing instance applied the
+ * event first, a lost compare-and-set, a retry after an outage); only the
+ * last call counts, and only for ops that end without op->failed. May be
+ * NULL.
+ */
+typedef void (*lp_store_known_fn)(void *opaque, size_t i,
+                                  const struct lp_store_op *op);
+
+struct lp_store_callbacks {
+  lp_store_wait_fn wait;
+  lp_store_known_fn known;
+  void *opaque;
+};
+
+/*
  * Applies ops in order in one pipeline. Returns 0 when every op has either
  * its before-profile or a permanent error; -1 when *stop became non-zero
  * while Redis was unavailable (nothing can be assumed applied).
  */
 int lp_profile_store_apply(struct lp_profile_store *s, struct lp_store_op *ops,
                            size_t n, volatile sig_atomic_t *stop,
-                           lp_store_wait_fn wait, void *opaque);
+                           const struct lp_store_callbacks *cb);
 
 /* 1 when the last command succeeded (for /healthz). */
 int lp_profile_store_healthy(const struct lp_profile_store *s);

@@ -116,6 +116,14 @@ struct record {
   struct inflight *inflight;
   struct lp_order_event order;
   struct lp_customer_event customer;
+  /* Its decisions, decided and encoded as soon as the before-state is
+   * known (see lp_store_known_fn), produced once Redis confirmed it. */
+  struct lp_reward_decision *ds;
+  size_t nd;
+  struct lp_buf enc; /* the encoded decisions, back to back */
+  size_t *enc_end;   /* enc_end[i]: end of decision i in enc */
+  size_t enc_end_cap;
+  int encode_failed;
 };
 
 /* Outstanding outputs of one input record; the opaque of each produce. */
@@ -312,35 +320,70 @@ static void dead_letter(struct app *app, struct record *rec,
   lp_dead_letter_clear(&dl);
 }
 
+static void clear_decisions(struct record *rec) {
+  for (size_t d = 0; d < rec->nd; d++)
+    lp_reward_decision_clear(&rec->ds[d]);
+  free(rec->ds);
+  rec->ds = NULL;
+  rec->nd = 0;
+  lp_buf_reset(&rec->enc);
+}
+
+/* Decides and encodes a record's decisions against its before-state (a
+ * repeat call replaces the earlier result). */
+static void decide(struct app *app, struct record *rec,
+                   const struct lp_profile *before) {
+  clear_decisions(rec);
+  rec->encode_failed = 0;
+  if (app->spec->kind == LP_STREAM_ORDERS)
+    lp_rules_decide_order(app->rules, &rec->order, before, &rec->ds, &rec->nd);
+  else
+    lp_rules_decide_customer(app->rules, &rec->customer, before, &rec->ds,
+                             &rec->nd);
+  if (rec->nd > rec->enc_end_cap) {
+    rec->enc_end_cap = rec->nd;
+    rec->enc_end =
+        lp_xrealloc(rec->enc_end, rec->enc_end_cap * sizeof(*rec->enc_end));
+  }
+  for (size_t i = 0; i < rec->nd; i++) {
+    char err[256];
+    if (lp_avro_encode_decision(app->avro, &rec->ds[i], &rec->enc, err,
+                                sizeof(err)) != 0) {
+      snprintf(app->fatal, sizeof(app->fatal), "encode decision %s: %s",
+               rec->ds[i].decision_id, err);
+      rec->encode_failed = 1;
+      return;
+    }
+    rec->enc_end[i] = rec->enc.len;
+  }
+}
+
 /* Produces a record's decisions (or finishes it when there are none). */
-static void emit_decisions(struct app *app, struct record *rec,
-                           struct lp_reward_decision *ds, size_t n) {
-  if (n == 0) {
+static void emit_decisions(struct app *app, struct record *rec) {
+  if (rec->encode_failed) {
+    stop_requested = 1; /* the record stays unfinished: never committed */
+    return;
+  }
+  if (rec->nd == 0) {
     rec->inflight->pending = 1;
     output_done(app, rec->inflight);
     return;
   }
-  rec->inflight->pending = (int)n;
-  for (size_t i = 0; i < n; i++) {
-    char err[256];
-    lp_buf_reset(&app->buf);
-    if (lp_avro_encode_decision(app->avro, &ds[i], &app->buf, err,
-                                sizeof(err)) != 0) {
-      snprintf(app->fatal, sizeof(app->fatal), "encode decision %s: %s",
-               ds[i].decision_id, err);
-      stop_requested = 1;
-      return;
-    }
-    char *key = lp_member_key(ds[i].shop, ds[i].customer_id);
+  rec->inflight->pending = (int)rec->nd;
+  size_t start = 0;
+  for (size_t i = 0; i < rec->nd; i++) {
+    const struct lp_reward_decision *d = &rec->ds[i];
+    char *key = lp_member_key(d->shop, d->customer_id);
     LP_DEBUG("decision", "\"decision_id\":%s,\"rule\":%s,\"offset\":%lld",
-             lp_log_str(ds[i].decision_id), lp_log_str(ds[i].rule_id),
+             lp_log_str(d->decision_id), lp_log_str(d->rule_id),
              (long long)rec->msg->offset);
     lp_metrics_labelled_add("loyalty_decisions_by_rule_total",
                             "Reward decisions produced, by rule", "rule",
-                            ds[i].rule_id, 1);
+                            d->rule_id, 1);
     lp_metrics_add(LP_M_DECISIONS, 1);
-    produce(app, app->decisions_topic, key, strlen(key), app->buf.data,
-            app->buf.len, rec->inflight);
+    produce(app, app->decisions_topic, key, strlen(key), rec->enc.data + start,
+            rec->enc_end[i] - start, rec->inflight);
+    start = rec->enc_end[i];
     free(key);
   }
 }
@@ -377,6 +420,22 @@ static const char *header(const rd_kafka_message_t *m, const char *name,
 static void store_wait(void *opaque) {
   struct app *app = opaque;
   rd_kafka_poll(app->producer, 20);
+}
+
+/* The batch being applied: the opaque of the store's callbacks. */
+struct batch_ctx {
+  struct app *app;
+  struct record *recs;
+  const size_t *op_rec;
+};
+
+static void store_batch_wait(void *opaque) {
+  store_wait(((struct batch_ctx *)opaque)->app);
+}
+
+static void store_known(void *opaque, size_t i, const struct lp_store_op *op) {
+  struct batch_ctx *b = opaque;
+  decide(b->app, &b->recs[b->op_rec[i]], &op->before);
 }
 
 /* Processes one consumed batch end to end (outputs are then in flight). */
@@ -427,8 +486,10 @@ static void process_batch(struct app *app, struct record *recs, size_t n) {
       ops[n_ops].customer = &rec->customer;
     op_rec[n_ops++] = i;
   }
-  if (lp_profile_store_apply(app->store, ops, n_ops, &stop_requested,
-                             store_wait, app) != 0) {
+  struct batch_ctx bctx = {app, recs, op_rec};
+  struct lp_store_callbacks cb = {store_batch_wait, store_known, &bctx};
+  if (lp_profile_store_apply(app->store, ops, n_ops, &stop_requested, &cb) !=
+      0) {
     /* Stopping while Redis is down: these records stay unfinished, so
      * their offsets are not stored and they are consumed again later. */
     LP_WARN("shutdown during Redis outage; records will be redelivered",
@@ -441,17 +502,7 @@ static void process_batch(struct app *app, struct record *recs, size_t n) {
       dead_letter(app, rec, ops[k].error);
       continue;
     }
-    struct lp_reward_decision *ds = NULL;
-    size_t nd = 0;
-    if (app->spec->kind == LP_STREAM_ORDERS)
-      lp_rules_decide_order(app->rules, &rec->order, &ops[k].before, &ds, &nd);
-    else
-      lp_rules_decide_customer(app->rules, &rec->customer, &ops[k].before, &ds,
-                               &nd);
-    emit_decisions(app, rec, ds, nd);
-    for (size_t d = 0; d < nd; d++)
-      lp_reward_decision_clear(&ds[d]);
-    free(ds);
+    emit_decisions(app, rec);
   }
 done:
   for (size_t k = 0; k < n_ops; k++)
@@ -751,7 +802,13 @@ static void run(struct app *app) {
         continue;
       }
       struct record *rec = &recs[n++];
+      /* The encode buffers are kept across batches (no per-record malloc). */
+      struct lp_buf enc = rec->enc;
+      size_t *enc_end = rec->enc_end, enc_end_cap = rec->enc_end_cap;
       memset(rec, 0, sizeof(*rec));
+      rec->enc = enc;
+      rec->enc_end = enc_end;
+      rec->enc_end_cap = enc_end_cap;
       rec->msg = m;
       rec->inflight = lp_xcalloc(1, sizeof(*rec->inflight));
       rec->inflight->start_us = lp_mono_us();
@@ -765,8 +822,13 @@ static void run(struct app *app) {
     for (size_t i = 0; i < n; i++) {
       lp_order_event_clear(&recs[i].order);
       lp_customer_event_clear(&recs[i].customer);
+      clear_decisions(&recs[i]);
       rd_kafka_message_destroy(recs[i].msg);
     }
+  }
+  for (size_t i = 0; i < cap; i++) {
+    lp_buf_free(&recs[i].enc);
+    free(recs[i].enc_end);
   }
   free(recs);
 }
