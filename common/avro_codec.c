@@ -29,8 +29,10 @@
  *    values") and copies enum ordinals without mapping symbols.
  * 5. Orders and customers are validated (events.c).
  *
- * How a record is written: the record is copied into a reused generic
- * value of our schema, sized, and written after the single-object header.
+ * How a record is written: straight from the C record into Avro binary
+ * by the same field tables (put_record), after the single-object header —
+ * no avro-c value in between, as this runs for every decision. Unit tests
+ * check the bytes against avro-c's reading of them.
  * Encoders reject what decoders would reject structurally (missing
  * required strings, strings over the limit or not UTF-8, too many array
  * items) but not semantic faults (a negative quantity encodes, and is
@@ -1331,7 +1333,32 @@ static const char *repair_text(struct enc *e, const char *s, size_t *len) {
   return lp_buf_cstr(e->tmp);
 }
 
-static int set_text(struct enc *e, avro_value_t *v, const char *s,
+static int put_record(struct enc *e, const struct record_desc *d,
+                      const void *base, struct lp_buf *out,
+                      const struct path *p);
+
+/* Avro long/int: zig-zag, then 7 bits a byte, low first. */
+static void put_long(struct lp_buf *out, int64_t v) {
+  uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+  lp_buf_reserve(out, 10);
+  uint8_t *q = out->data + out->len;
+  while (z >= 0x80) {
+    *q++ = (uint8_t)(z | 0x80);
+    z >>= 7;
+  }
+  *q++ = (uint8_t)z;
+  out->len = (size_t)(q - out->data);
+}
+
+static void put_bytes(struct lp_buf *out, const void *data, size_t len) {
+  put_long(out, (int64_t)len);
+  if (len)
+    lp_buf_append(out, data, len);
+}
+
+/* A string: refused (or, for dead letters, repaired) when over the limit
+ * or not UTF-8, as no decoder would accept it. */
+static int put_text(struct enc *e, struct lp_buf *out, const char *s,
                     const struct path *p) {
   size_t len = strlen(s);
   if (len > LP_MAX_STRING_BYTES || !lp_utf8_valid(s, len)) {
@@ -1343,44 +1370,29 @@ static int set_text(struct enc *e, avro_value_t *v, const char *s,
                  : path_err(p, e->errstr, e->errstr_size, "not valid UTF-8");
     s = repair_text(e, s, &len);
   }
-  if (avro_value_set_string_len(v, s, len + 1) != 0) /* size counts NUL */
-    return path_err(p, e->errstr, e->errstr_size, "avro: %s", avro_strerror());
+  put_bytes(out, s, len);
   return 0;
 }
 
-/* Selects branch 0 (null) or 1 of a ["null", X] union. */
-static int set_optional(struct enc *e, avro_value_t *v, int present,
-                        avro_value_t *branch, const struct path *p) {
-  if (avro_value_set_branch(v, present ? 1 : 0, branch) != 0 ||
-      (!present && avro_value_set_null(branch) != 0))
-    return path_err(p, e->errstr, e->errstr_size, "avro: %s", avro_strerror());
-  return 0;
-}
-
-static int write_record(struct enc *e, const struct record_desc *d,
-                        const void *base, avro_value_t *rec,
-                        const struct path *p);
-
-static int write_field(struct enc *e, const struct field_desc *f,
-                       const char *base, avro_value_t *v,
-                       const struct path *p) {
+/* One field of the C record at base, in our schema's binary encoding.
+ * Optional fields are ["null", X] unions (checked at start-up): branch 0
+ * is null, branch 1 the value. */
+static int put_field(struct enc *e, const struct field_desc *f,
+                     const char *base, struct lp_buf *out,
+                     const struct path *p) {
   const void *m = base + f->offset;
-  avro_value_t b;
-  int rc = 0;
   switch (f->kind) {
   case FK_STRING:
   case FK_OPT_STRING: {
     const char *s = *(char *const *)m;
     if (f->kind == FK_OPT_STRING) {
-      if (set_optional(e, v, s != NULL, &b, p) != 0)
-        return -1;
+      put_long(out, s != NULL);
       if (!s)
         return 0;
-      v = &b;
     } else if (!s) {
       return path_err(p, e->errstr, e->errstr_size, "required field missing");
     }
-    return set_text(e, v, s, p);
+    return put_text(e, out, s, p);
   }
   case FK_BYTES:
   case FK_OPT_BYTES: {
@@ -1390,35 +1402,32 @@ static int write_field(struct enc *e, const struct field_desc *f,
       return path_err(p, e->errstr, e->errstr_size, "%zu bytes but no buffer",
                       len);
     if (f->kind == FK_OPT_BYTES) {
-      if (set_optional(e, v, data != NULL, &b, p) != 0)
-        return -1;
+      put_long(out, data != NULL);
       if (!data)
         return 0;
-      v = &b;
     }
-    static const uint8_t empty[1];
-    rc = avro_value_set_bytes(v, (void *)(data ? data : empty), len);
-    break;
+    put_bytes(out, data, len);
+    return 0;
   }
   case FK_INT: {
     int32_t i;
     memcpy(&i, m, sizeof(i));
-    rc = avro_value_set_int(v, i);
-    break;
+    put_long(out, i);
+    return 0;
   }
   case FK_LONG: {
     int64_t l;
     memcpy(&l, m, sizeof(l));
-    rc = avro_value_set_long(v, l);
-    break;
+    put_long(out, l);
+    return 0;
   }
   case FK_ENUM: {
     int x;
     memcpy(&x, m, sizeof(x));
     if (x < 0 || x >= f->enumd->n_symbols)
       return path_err(p, e->errstr, e->errstr_size, "unknown value %d", x);
-    rc = avro_value_set_enum(v, x);
-    break;
+    put_long(out, x);
+    return 0;
   }
   case FK_STRING_ARRAY:
   case FK_RECORD_ARRAY: {
@@ -1431,45 +1440,40 @@ static int write_field(struct enc *e, const struct field_desc *f,
     if (n && !items)
       return path_err(p, e->errstr, e->errstr_size, "%zu items but no array",
                       n);
+    /* One block of n items, then the empty block that ends the array. */
+    if (n)
+      put_long(out, (int64_t)n);
     for (size_t i = 0; i < n; i++) {
       struct path ip = {p, NULL, i};
-      avro_value_t item;
-      if (avro_value_append(v, &item, NULL) != 0)
-        return path_err(&ip, e->errstr, e->errstr_size, "avro: %s",
-                        avro_strerror());
       if (f->kind == FK_STRING_ARRAY) {
         const char *s = ((char *const *)(const void *)items)[i];
         if (!s)
           return path_err(&ip, e->errstr, e->errstr_size,
                           "required field missing");
-        if (set_text(e, &item, s, &ip) != 0)
+        if (put_text(e, out, s, &ip) != 0)
           return -1;
-      } else if (write_record(e, f->record, items + i * f->record->c_size,
-                              &item, &ip) != 0) {
+      } else if (put_record(e, f->record, items + i * f->record->c_size, out,
+                            &ip) != 0) {
         return -1;
       }
     }
+    put_long(out, 0);
     return 0;
   }
   case FK_RECORD:
-    return write_record(e, f->record, m, v, p);
+    return put_record(e, f->record, m, out, p);
   }
-  if (rc != 0)
-    return path_err(p, e->errstr, e->errstr_size, "avro: %s", avro_strerror());
-  return 0;
+  return path_err(p, e->errstr, e->errstr_size, "unknown field kind");
 }
 
-/* Fills our record value rec (already reset) from the C record at base. */
-static int write_record(struct enc *e, const struct record_desc *d,
-                        const void *base, avro_value_t *rec,
-                        const struct path *p) {
+/* The record's fields in schema order (the tables follow the schemas,
+ * checked at start-up), so the bytes are exactly Avro's binary encoding. */
+static int put_record(struct enc *e, const struct record_desc *d,
+                      const void *base, struct lp_buf *out,
+                      const struct path *p) {
   for (size_t i = 0; i < d->n_fields; i++) {
     struct path fp = {p, d->fields[i].name, 0};
-    avro_value_t v;
-    if (avro_value_get_by_index(rec, i, &v, NULL) != 0)
-      return path_err(&fp, e->errstr, e->errstr_size, "avro: %s",
-                      avro_strerror());
-    if (write_field(e, &d->fields[i], base, &v, &fp) != 0)
+    if (put_field(e, &d->fields[i], base, out, &fp) != 0)
       return -1;
   }
   return 0;
@@ -1497,7 +1501,6 @@ struct writer_schema {
 struct our_schema {
   avro_schema_t schema;
   avro_value_iface_t *iface;
-  avro_value_t value; /* reused by the encoder */
   char *canonical;
   uint64_t fingerprint;
 };
@@ -1510,7 +1513,6 @@ struct lp_avro_codec {
   size_t n_writers;
   struct writer_schema *last_registry_hit; /* borrowed; NULL after evicting */
   avro_reader_t reader;
-  avro_writer_t writer;
   struct lp_buf tmp;
   char *registry_url;   /* without a trailing '/'; NULL: none */
   char *registry_shown; /* the URL without user:password, for messages */
@@ -1638,8 +1640,6 @@ void lp_avro_codec_destroy(struct lp_avro_codec **cp) {
     return;
   for (int t = 0; t < LP_AVRO_REC_COUNT; t++) {
     struct our_schema *o = &c->ours[t];
-    if (o->value.iface)
-      avro_value_decref(&o->value);
     if (o->iface)
       avro_value_iface_decref(o->iface);
     if (o->schema)
@@ -1651,8 +1651,6 @@ void lp_avro_codec_destroy(struct lp_avro_codec **cp) {
   free(c->writers);
   if (c->reader)
     avro_reader_free(c->reader);
-  if (c->writer)
-    avro_writer_free(c->writer);
   lp_buf_free(&c->tmp);
   lp_buf_free(&c->http_body);
   if (c->curl)
@@ -1700,7 +1698,7 @@ static int load_ours(struct lp_avro_codec *c, int t, char *errstr,
     goto done;
   o->fingerprint = lp_avro_crc64(o->canonical, strlen(o->canonical));
   o->iface = avro_generic_class_from_schema(o->schema);
-  if (!o->iface || avro_generic_value_new(o->iface, &o->value) != 0) {
+  if (!o->iface) {
     lp_err(errstr, errstr_size, "schema: %s: %s", record_names[t],
            avro_strerror());
     goto done;
@@ -1735,8 +1733,7 @@ struct lp_avro_codec *lp_avro_codec_new(const char *registry_url, char *errstr,
       goto fail;
   static const char dummy[1];
   c->reader = avro_reader_memory(dummy, 0);
-  c->writer = avro_writer_memory(dummy, 0);
-  if (!c->reader || !c->writer) {
+  if (!c->reader) {
     lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
     goto fail;
   }
@@ -2038,24 +2035,18 @@ static int encode(struct lp_avro_codec *c, int t, const void *rec,
   LP_ASSERT(c != NULL && rec != NULL && out != NULL);
   struct our_schema *o = &c->ours[t];
   struct enc e = {t == LP_REC_DEAD_LETTER, &c->tmp, errstr, errstr_size};
-  size_t size;
-  if (avro_value_reset(&o->value) != 0)
-    return lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
-  if (write_record(&e, record_descs[t], rec, &o->value, NULL) != 0)
-    return -1;
-  if (avro_value_sizeof(&o->value, &size) != 0)
-    return lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
-  lp_buf_reserve(out, 10 + size);
+  size_t start = out->len;
+  lp_buf_reserve(out, 10);
   uint8_t *h = out->data + out->len;
   h[0] = 0xC3;
   h[1] = 0x01;
   for (int i = 0; i < 8; i++)
     h[2 + i] = (uint8_t)(o->fingerprint >> (8 * i));
-  avro_writer_memory_set_dest(c->writer, (const char *)h + 10, (int64_t)size);
-  if (avro_value_write(c->writer, &o->value) != 0)
-    return lp_err(errstr, errstr_size, "avro: %s", avro_strerror());
-  LP_ASSERT(avro_writer_tell(c->writer) == (int64_t)size);
-  out->len += 10 + size;
+  out->len += 10;
+  if (put_record(&e, record_descs[t], rec, out, NULL) != 0) {
+    out->len = start; /* out unchanged on error */
+    return -1;
+  }
   return 0;
 }
 
