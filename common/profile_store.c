@@ -58,6 +58,15 @@ struct work {
   int conflict;
 };
 
+/* A small open-addressing map from member key to the latest op of this
+ * attempt that computed a new part for that member, so members with
+ * several events in a batch chain without a quadratic scan. */
+struct chain_map {
+  const char **keys;
+  size_t *vals;
+  size_t mask;
+};
+
 struct lp_profile_store {
   char *host;
   int port;
@@ -71,6 +80,12 @@ struct lp_profile_store {
   int healthy;
   int64_t last_outage_log_us;
   struct lp_buf out; /* the pipeline being formatted (RESP) */
+  /* Per-batch working arrays, kept between batches: allocating and
+   * freeing them per batch made glibc consolidate its heap every time. */
+  struct work *w;
+  size_t *idx, *prev_of;
+  size_t cap;
+  struct chain_map map;
 };
 
 struct lp_profile_store *
@@ -115,6 +130,11 @@ void lp_profile_store_destroy(struct lp_profile_store **sp) {
   free(s->host);
   free(s->ns);
   lp_buf_free(&s->out);
+  free(s->w);
+  free(s->idx);
+  free(s->prev_of);
+  free(s->map.keys);
+  free(s->map.vals);
   free(s);
   *sp = NULL;
 }
@@ -334,27 +354,21 @@ static char *reply_str(const redisReply *r) {
   return r->type == REDIS_REPLY_STRING ? lp_xstrndup(r->str, r->len) : NULL;
 }
 
-/* A small open-addressing map from member key to the latest op of this
- * attempt that computed a new part for that member, so members with
- * several events in a batch chain without a quadratic scan. */
-struct chain_map {
-  const char **keys;
-  size_t *vals;
-  size_t mask;
-};
-
-static void chain_map_init(struct chain_map *m, size_t n) {
+/* Empties the map, sized for n keys (memory kept between batches). */
+static void chain_map_reset(struct chain_map *m, size_t n) {
   size_t cap = 16;
   while (cap < 2 * n)
     cap <<= 1;
-  m->keys = lp_xcalloc(cap, sizeof(*m->keys));
-  m->vals = lp_xcalloc(cap, sizeof(*m->vals));
+  if (!m->keys || cap > m->mask + 1) {
+    free(m->keys);
+    free(m->vals);
+    m->keys = lp_xmalloc(cap * sizeof(*m->keys));
+    m->vals = lp_xmalloc(cap * sizeof(*m->vals));
+  } else {
+    cap = m->mask + 1;
+  }
+  memset(m->keys, 0, cap * sizeof(*m->keys));
   m->mask = cap - 1;
-}
-
-static void chain_map_free(struct chain_map *m) {
-  free(m->keys);
-  free(m->vals);
 }
 
 static size_t chain_slot(const struct chain_map *m, const char *key) {
@@ -441,9 +455,9 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
     return 0;
   /* Apply in order, chaining members with several events in the batch:
    * prev_of[i] is the previous op (index into ops) of the same member. */
-  struct chain_map map;
-  chain_map_init(&map, n);
-  size_t *prev_of = lp_xmalloc(n * sizeof(*prev_of));
+  struct chain_map *map = &s->map;
+  chain_map_reset(map, n);
+  size_t *prev_of = s->prev_of;
   size_t queued = 0;
   for (size_t k = 0; k < n; k++) {
     struct work *x = &w[idx[k]];
@@ -455,14 +469,14 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
       known(op, idx[k], x->memo, strlen(x->memo), cb);
       continue;
     }
-    size_t slot = chain_slot(&map, x->part_key);
+    size_t slot = chain_slot(map, x->part_key);
     struct work *prev = NULL;
-    if (map.keys[slot]) {
-      prev_of[k] = map.vals[slot];
+    if (map->keys[slot]) {
+      prev_of[k] = map->vals[slot];
       prev = &w[idx[prev_of[k]]];
     }
-    map.keys[slot] = x->part_key;
-    map.vals[slot] = k;
+    map->keys[slot] = x->part_key;
+    map->vals[slot] = k;
     const char *own = prev ? prev->new_own : (x->own ? x->own : "");
     if (op->order) {
       const char *rec = x->rec;
@@ -493,8 +507,7 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
     known(op, idx[k], x->snapshot, strlen(x->snapshot), cb);
   }
   resp_flush(s);
-  chain_map_free(&map);
-  free(prev_of);
+
   /* Round 2: compare-and-set results. */
   for (size_t k = 0; k < n; k++) {
     struct work *x = &w[idx[k]];
@@ -554,8 +567,14 @@ int lp_profile_store_apply(struct lp_profile_store *s, struct lp_store_op *ops,
                            const struct lp_store_callbacks *cb) {
   if (n == 0)
     return 0;
-  struct work *w = lp_xcalloc(n, sizeof(*w));
-  size_t *idx = lp_xcalloc(n, sizeof(*idx));
+  if (n > s->cap) {
+    s->cap = n;
+    s->w = lp_xrealloc(s->w, n * sizeof(*s->w));
+    s->idx = lp_xrealloc(s->idx, n * sizeof(*s->idx));
+    s->prev_of = lp_xrealloc(s->prev_of, n * sizeof(*s->prev_of));
+  }
+  struct work *w = s->w;
+  size_t *idx = s->idx;
   size_t todo = n;
   for (size_t i = 0; i < n; i++) {
     work_init(s, &ops[i], &w[i]);
@@ -614,8 +633,7 @@ int lp_profile_store_apply(struct lp_profile_store *s, struct lp_store_op *ops,
   }
   for (size_t i = 0; i < n; i++)
     work_clear(&w[i]);
-  free(w);
-  free(idx);
+
   return rc;
 }
 

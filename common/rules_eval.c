@@ -385,8 +385,18 @@ static char *feature_text(struct ctx *x, enum lp_field_id f) {
   if (!v.present)
     return NULL;
   switch (t) {
-  case LP_FT_INT:
-    return lp_xasprintf("%" PRId64, v.i);
+  case LP_FT_INT: {
+    char *end = tmp + sizeof(tmp), *p = end;
+    *--p = '\0';
+    uint64_t u = v.i < 0 ? (uint64_t)0 - (uint64_t)v.i : (uint64_t)v.i;
+    do {
+      *--p = (char)('0' + u % 10);
+      u /= 10;
+    } while (u);
+    if (v.i < 0)
+      *--p = '-';
+    return lp_xstrdup(p);
+  }
   case LP_FT_MONEY:
     lp_money_format(v.i, tmp, sizeof(tmp));
     return lp_xstrdup(tmp);
@@ -415,9 +425,16 @@ static void summarize(struct ctx *x, const struct lp_cond *c,
   if (b->len >= SUMMARY_MAX)
     return;
   char *val = feature_text(x, c->field);
-  lp_buf_appendf(b, "; %s=%s %s %s%s", lp_rule_fields[c->field].name,
-                 val ? val : "absent", lp_rule_op_names[c->op], c->literal,
-                 eval_leaf(x, c) ? "" : " (false)");
+  lp_buf_append(b, "; ", 2);
+  lp_buf_append_str(b, lp_rule_fields[c->field].name);
+  lp_buf_append_byte(b, '=');
+  lp_buf_append_str(b, val ? val : "absent");
+  lp_buf_append_byte(b, ' ');
+  lp_buf_append_str(b, lp_rule_op_names[c->op]);
+  lp_buf_append_byte(b, ' ');
+  lp_buf_append_str(b, c->literal);
+  if (!eval_leaf(x, c))
+    lp_buf_append_str(b, " (false)");
   free(val);
 }
 

@@ -157,6 +157,10 @@ struct app {
   struct lp_http_server *http;
   struct retry *retries;
   struct lp_buf buf;
+  /* process_batch's arrays, kept between batches (see profile_store.c) */
+  struct lp_store_op *ops;
+  size_t *op_rec;
+  size_t ops_cap;
   char fatal[512];
 };
 
@@ -440,8 +444,14 @@ static void store_known(void *opaque, size_t i, const struct lp_store_op *op) {
 
 /* Processes one consumed batch end to end (outputs are then in flight). */
 static void process_batch(struct app *app, struct record *recs, size_t n) {
-  struct lp_store_op *ops = lp_xcalloc(n, sizeof(*ops));
-  size_t *op_rec = lp_xcalloc(n, sizeof(*op_rec));
+  if (n > app->ops_cap) {
+    app->ops_cap = n;
+    app->ops = lp_xrealloc(app->ops, n * sizeof(*app->ops));
+    app->op_rec = lp_xrealloc(app->op_rec, n * sizeof(*app->op_rec));
+  }
+  struct lp_store_op *ops = app->ops;
+  size_t *op_rec = app->op_rec;
+  memset(ops, 0, n * sizeof(*ops));
   size_t n_ops = 0;
   char err[512];
   for (size_t i = 0; i < n; i++) {
@@ -507,8 +517,6 @@ static void process_batch(struct app *app, struct record *recs, size_t n) {
 done:
   for (size_t k = 0; k < n_ops; k++)
     lp_profile_clear(&ops[k].before);
-  free(ops);
-  free(op_rec);
 }
 
 static void store_offset(void *opaque, const char *topic, int32_t partition,
@@ -860,6 +868,8 @@ static void teardown(struct app *app) {
     free(r);
   }
   lp_buf_free(&app->buf);
+  free(app->ops);
+  free(app->op_rec);
   lp_config_free(config_table, LP_ARRAY_LEN(config_table), &app->conf,
                  &app->kafka);
   lp_metrics_shutdown();

@@ -5,6 +5,7 @@
 #include "util.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,18 +212,37 @@ int lp_money_parse(const char *s, int64_t *micros) {
   return 0;
 }
 
+/* Writes the decimal digits of u ending at end; returns the first. */
+static char *digits_back(char *end, uint64_t u) {
+  do {
+    *--end = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  return end;
+}
+
+/* No printf: this runs for every money feature of every decision. */
 void lp_money_format(int64_t micros, char *out, size_t outsize) {
   uint64_t abs = micros < 0 ? (uint64_t)0 - (uint64_t)micros : (uint64_t)micros;
   uint64_t units = abs / 1000000, frac = abs % 1000000;
-  char fracbuf[8];
-  snprintf(fracbuf, sizeof(fracbuf), "%06llu", (unsigned long long)frac);
+  char tmp[40], *end = tmp + sizeof(tmp) - 1;
+  *end = '\0';
+  char fracbuf[6];
+  for (int i = 5; i >= 0; i--) {
+    fracbuf[i] = (char)('0' + frac % 10);
+    frac /= 10;
+  }
   /* Keep at least 2 decimals, drop trailing zeros beyond that. */
   int keep = 6;
   while (keep > 2 && fracbuf[keep - 1] == '0')
     keep--;
-  fracbuf[keep] = '\0';
-  snprintf(out, outsize, "%s%llu.%s", micros < 0 ? "-" : "",
-           (unsigned long long)units, fracbuf);
+  end -= keep;
+  memcpy(end, fracbuf, (size_t)keep);
+  *--end = '.';
+  char *p = digits_back(end, units);
+  if (micros < 0)
+    *--p = '-';
+  lp_strlcpy(out, p, outsize);
 }
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -319,15 +339,44 @@ void lp_time_format_iso8601(int64_t epoch_ms, char *out, size_t outsize) {
     snprintf(out, outsize, "invalid-time");
     return;
   }
-  snprintf(out, outsize, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-           tm.tm_sec, (int)ms);
+  int year = tm.tm_year + 1900;
+  if (year < 0 || year > 9999) {
+    snprintf(out, outsize, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", year,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)ms);
+    return;
+  }
+  /* The common case without printf (features of every decision). */
+  char b[25];
+  const int parts[7] = {year,      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                        tm.tm_min, tm.tm_sec,     (int)ms};
+  static const int widths[7] = {4, 2, 2, 2, 2, 2, 3};
+  static const char seps[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
+  char *q = b;
+  for (int i = 0; i < 7; i++) {
+    for (int d = widths[i] - 1, v = parts[i]; d >= 0; d--, v /= 10)
+      q[d] = (char)('0' + v % 10);
+    q += widths[i];
+    *q++ = seps[i];
+  }
+  *q = '\0';
+  lp_strlcpy(out, b, outsize);
+}
+
+static EVP_MD *sha256_md;
+static void sha256_fetch(void) {
+  sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
 void lp_sha256_hex(const void *data, size_t len, char out[65]) {
+  /* Fetched once: EVP_sha256() makes OpenSSL 3 look the implementation up
+   * again on every digest, which cost more than the hash itself. */
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, sha256_fetch);
+  LP_ASSERT(sha256_md != NULL);
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
-  LP_ASSERT(EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) == 1);
+  LP_ASSERT(EVP_Digest(data, len, md, &mdlen, sha256_md, NULL) == 1);
   LP_ASSERT(mdlen == 32);
   static const char hex[] = "0123456789abcdef";
   for (unsigned i = 0; i < 32; i++) {

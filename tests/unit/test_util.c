@@ -50,6 +50,12 @@ static void test_money_format(void **state) {
   assert_string_equal(out, "-0.000001");
   lp_money_format(1234500, out, sizeof(out));
   assert_string_equal(out, "1.2345");
+  lp_money_format(-9000000000000000LL, out, sizeof(out));
+  assert_string_equal(out, "-9000000000.00");
+  lp_money_format(INT64_MIN, out, sizeof(out));
+  assert_string_equal(out, "-9223372036854.775808");
+  lp_money_format(1234500, out, 4); /* cut, still terminated */
+  assert_string_equal(out, "1.2");
 }
 
 static void test_time_parse(void **state) {
@@ -73,6 +79,14 @@ static void test_time_parse(void **state) {
   char out[40];
   lp_time_format_iso8601(1640995200123LL, out, sizeof(out));
   assert_string_equal(out, "2022-01-01T00:00:00.123Z");
+  lp_time_format_iso8601(-1, out, sizeof(out));
+  assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+  lp_time_format_iso8601(0, out, sizeof(out));
+  assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+  lp_time_format_iso8601(253402300799999LL, out, sizeof(out));
+  assert_string_equal(out, "9999-12-31T23:59:59.999Z");
+  lp_time_format_iso8601(253402300800000LL, out, sizeof(out));
+  assert_string_equal(out, "10000-01-01T00:00:00.000Z");
 }
 
 static void test_utf8(void **state) {
