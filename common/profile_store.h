@@ -20,9 +20,9 @@
  * A batch takes two pipelined round trips. Read: each event's memo entry,
  * both parts and (orders) the order record, in one MGET. Then, in C, each event
  * is applied in order (chained through the batch for members with several
- * events) and one small compare-and-set script per event writes the new
- * part, the memo entry and the order record only if the part is still
- * what was read and the event is not yet in the memo. So an event applied
+ * events) and a compare-and-set script (one per cas_batch events) writes
+ * each event's new part, memo entry and order record only if the part is
+ * still what was read and the event is not yet in the memo. So an event applied
  * twice changes the profile once, and a redelivered event — even after
  * later events — gets the same "before" state, hence the same decisions.
  * The compare-and-sets go out in chunks while later events are still
@@ -56,6 +56,9 @@ struct lp_profile_store_config {
   long memo_ttl_s;    /* dedupe / replay horizon */
   int timeout_ms;     /* connect and command timeout */
   int max_affinities; /* categories (and brands) tracked per member */
+  int cas_batch;      /* events per compare-and-set script (0 = 32); 1
+                         keeps every script on one member's keys, as
+                         Redis Cluster requires */
 };
 
 /* Connects lazily: a Redis that is down at start is retried like any

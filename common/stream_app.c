@@ -46,6 +46,7 @@ struct app_config {
   char *default_shop;
   char *registry_url;
   long batch_size;
+  long cas_batch;
   long max_in_flight;
   long dlq_max_original;
   char *http_bind;
@@ -89,6 +90,10 @@ static struct lp_config_entry config_table[] = {
      "Confluent schema registry, to read Confluent-framed Avro", 0, 0},
     {"batch.size", LP_CONF_INT, "2000", C(batch_size),
      "Records per Redis pipeline round trip", 1, 100000},
+    {"redis.cas.batch", LP_CONF_INT, "32", C(cas_batch),
+     "Events per compare-and-set script; 1 keeps each script on one "
+     "member's keys, as Redis Cluster requires",
+     1, 1000},
     {"dlq.max.original.bytes", LP_CONF_INT, "524288", C(dlq_max_original),
      "Original bytes kept in a dead-letter record (longer values are cut, "
      "and the reason says so), below the brokers' message.max.bytes",
@@ -693,8 +698,9 @@ static int setup(struct app *app, char *err, size_t errsize) {
   if (!app->avro)
     return -1;
   struct lp_profile_store_config sc = {
-      c->redis_host, (int)c->redis_port,       c->redis_namespace,
-      c->memo_ttl_s, (int)c->redis_timeout_ms, LP_MAX_AFFINITIES};
+      c->redis_host,    (int)c->redis_port,       c->redis_namespace,
+      c->memo_ttl_s,    (int)c->redis_timeout_ms, LP_MAX_AFFINITIES,
+      (int)c->cas_batch};
   app->store = lp_profile_store_new(&sc, err, errsize);
   if (!app->store)
     return -1;

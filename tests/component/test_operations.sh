@@ -12,7 +12,7 @@ cp deploy/rules/seed.json "$LP_TMP/rules/"
 
 "$BIN/order-processor" --help >"$LP_TMP/help.txt"
 for key in group.id topic.input topic.decisions topic.dlq redis.host \
-  redis.port redis.namespace redis.memo.ttl.s rules.path batch.size \
+  redis.port redis.namespace redis.memo.ttl.s redis.cas.batch rules.path batch.size \
   max.in.flight http.port log.level shutdown.timeout.ms kafka.; do
   grep -q "^  $key" "$LP_TMP/help.txt" || lp_fail "--help does not list $key"
 done
