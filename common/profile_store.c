@@ -79,6 +79,24 @@ struct chain_map {
   size_t mask;
 };
 
+/* One batch's way through the store. Two can be in flight on the one
+ * connection: the older with its compare-and-sets sent, the newer with
+ * its reads sent behind them (Redis runs them in that order). */
+enum batch_phase { B_IDLE, B_READS_SENT, B_CAS_SENT };
+
+struct batch {
+  struct lp_store_op *ops; /* borrowed from the caller until finished */
+  size_t n, todo;          /* todo: ops listed in idx still to apply */
+  struct work *w;          /* per op; kept between batches */
+  size_t *idx, *prev_of;
+  size_t cap;
+  const struct lp_store_callbacks *cb; /* borrowed */
+  enum batch_phase phase;
+  uint64_t generation; /* connection the commands went out on */
+  int failures;        /* transient failures in a row (backoff) */
+  int active;
+};
+
 struct lp_profile_store {
   char *host;
   int port;
@@ -97,11 +115,10 @@ struct lp_profile_store {
    * needs the argument count first. */
   struct lp_buf group_keys, group_args;
   size_t group_n;
-  /* Per-batch working arrays, kept between batches: allocating and
+  /* Per-batch working arrays are kept between batches: allocating and
    * freeing them per batch made glibc consolidate its heap every time. */
-  struct work *w;
-  size_t *idx, *prev_of;
-  size_t cap;
+  struct batch batches[LP_STORE_SLOTS];
+  uint64_t generation; /* bumped on every disconnect */
   struct chain_map map;
 };
 
@@ -140,7 +157,10 @@ static void disconnect(struct lp_profile_store *s) {
     redisFree(s->ctx);
   s->ctx = NULL;
   s->healthy = 0;
+  s->generation++; /* whatever was on the wire is lost */
 }
+
+static void work_clear(struct work *w);
 
 void lp_profile_store_destroy(struct lp_profile_store **sp) {
   struct lp_profile_store *s = *sp;
@@ -152,9 +172,14 @@ void lp_profile_store_destroy(struct lp_profile_store **sp) {
   lp_buf_free(&s->out);
   lp_buf_free(&s->group_keys);
   lp_buf_free(&s->group_args);
-  free(s->w);
-  free(s->idx);
-  free(s->prev_of);
+  for (int i = 0; i < LP_STORE_SLOTS; i++) {
+    struct batch *b = &s->batches[i];
+    for (size_t k = 0; b->active && k < b->n; k++)
+      work_clear(&b->w[k]);
+    free(b->w);
+    free(b->idx);
+    free(b->prev_of);
+  }
   free(s->map.keys);
   free(s->map.vals);
   free(s);
@@ -439,23 +464,16 @@ static int append_cas(struct lp_profile_store *s, const struct work *x,
   return 1;
 }
 
-/*
- * One attempt over the ops listed in idx. Returns 1 when done (conflicted
- * ops are flagged in w[].conflict for the caller to re-run), 0 on a
- * transient failure (retry everything listed).
- */
-static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
-                   struct work *w, size_t *idx, size_t n,
-                   const struct lp_store_callbacks *cb, char *errstr,
-                   size_t errstr_size) {
+/* Phase 1: one MGET per event of its memo entry, both parts and (orders)
+ * the order record, sent without waiting. 0 when not connected. */
+static int send_reads(struct lp_profile_store *s, struct batch *b, char *errstr,
+                      size_t errstr_size) {
   if (ensure_connected(s, errstr, errstr_size))
     return 0;
-  /* Round 1: one MGET per event of its memo entry, both parts and (orders)
-   * the order record. */
   lp_buf_reset(&s->out);
-  for (size_t k = 0; k < n; k++) {
-    struct work *x = &w[idx[k]];
-    int is_order = ops[idx[k]].order != NULL;
+  for (size_t k = 0; k < b->todo; k++) {
+    struct work *x = &b->w[b->idx[k]];
+    int is_order = b->ops[b->idx[k]].order != NULL;
     resp_count(&s->out, '*', is_order ? 5 : 4);
     resp_arg(&s->out, "MGET", 4);
     resp_arg(&s->out, x->memo_key, x->memo_len);
@@ -464,7 +482,21 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
     if (is_order)
       resp_arg(&s->out, x->rec_key, x->rec_len);
   }
-  resp_flush(s);
+  resp_push(s);
+  b->phase = B_READS_SENT;
+  b->generation = s->generation;
+  return 1;
+}
+
+/* Phase 2: the reads' replies; apply every event in order (chaining a
+ * member's events), hand each before-state to the caller and send the
+ * compare-and-sets in chunks meanwhile. 0 on a transient failure. */
+static int recv_reads_apply(struct lp_profile_store *s, struct batch *b,
+                            char *errstr, size_t errstr_size) {
+  struct lp_store_op *ops = b->ops;
+  struct work *w = b->w;
+  size_t *idx = b->idx, n = b->todo;
+  const struct lp_store_callbacks *cb = b->cb;
   int ok = 1;
   for (size_t k = 0; k < n; k++) {
     struct work *x = &w[idx[k]];
@@ -497,7 +529,7 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
    * prev_of[i] is the previous op (index into ops) of the same member. */
   struct chain_map *map = &s->map;
   chain_map_reset(map, n);
-  size_t *prev_of = s->prev_of;
+  size_t *prev_of = b->prev_of;
   size_t queued = 0; /* groups in the pipeline, not yet sent */
   lp_buf_reset(&s->group_keys);
   lp_buf_reset(&s->group_args);
@@ -554,6 +586,19 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
   close_group(s);
   resp_flush(s);
 
+  b->phase = B_CAS_SENT;
+  return 1;
+}
+
+/* Phase 3: the compare-and-set results; lost races are flagged in
+ * w[].conflict. 0 on a transient failure. */
+static int recv_cas(struct lp_profile_store *s, struct batch *b, char *errstr,
+                    size_t errstr_size) {
+  struct lp_store_op *ops = b->ops;
+  struct work *w = b->w;
+  size_t *idx = b->idx, n = b->todo;
+  const struct lp_store_callbacks *cb = b->cb;
+  int ok = 1;
   /* Round 2: compare-and-set results, one reply per group of cas_batch
    * events (the groups were cut in the same order). */
   redisReply *r = NULL;
@@ -597,6 +642,7 @@ static int attempt(struct lp_profile_store *s, struct lp_store_op *ops,
   }
   if (r)
     freeReplyObject(r);
+  b->phase = B_IDLE;
   return ok;
 }
 
@@ -617,79 +663,167 @@ static void backoff(int n, const struct lp_store_callbacks *cb) {
   } while (lp_mono_us() < until);
 }
 
+/* Forgets a batch's results so far and lists all its unfinished ops
+ * again, to be retried from fresh reads. */
+static void batch_reset(struct lp_profile_store *s, struct batch *b) {
+  for (size_t k = 0; k < b->todo; k++) {
+    struct lp_store_op *op = &b->ops[b->idx[k]];
+    lp_profile_clear(&op->before);
+    op->failed = 0;
+    op->error[0] = '\0';
+    work_clear(&b->w[b->idx[k]]);
+    work_init(s, op, &b->w[b->idx[k]]);
+  }
+  b->phase = B_IDLE;
+}
+
+/* Before b sends anything new, the other batch's reads still on the wire
+ * are read and dropped (they would arrive first); it re-reads later. */
+static void drain_other(struct lp_profile_store *s, struct batch *b) {
+  for (int i = 0; i < LP_STORE_SLOTS; i++) {
+    struct batch *o = &s->batches[i];
+    if (o == b || !o->active || o->phase == B_IDLE)
+      continue;
+    LP_ASSERT(o->phase == B_READS_SENT); /* older batches finish first */
+    for (size_t k = 0; s->ctx && o->generation == s->generation && k < o->todo;
+         k++) {
+      redisReply *r = NULL;
+      if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || !r)
+        disconnect(s);
+      if (r)
+        freeReplyObject(r);
+    }
+    batch_reset(s, o);
+  }
+}
+
+/* A transient failure of b: log (at most every 5 s), count, back off.
+ * Returns -1 when the caller's stop flag is set. */
+static int batch_transient(struct lp_profile_store *s, struct batch *b,
+                           volatile sig_atomic_t *stop, const char *err) {
+  drain_other(s, b);
+  batch_reset(s, b);
+  s->healthy = 0;
+  lp_metrics_add(LP_M_REDIS_ERRORS, 1);
+  int64_t now = lp_mono_us();
+  if (b->failures == 0 || now - s->last_outage_log_us > 5000000) {
+    LP_WARN("redis unavailable, retrying the batch",
+            "\"error\":%s,\"attempt\":%d,\"batch\":%zu", lp_log_str(err),
+            b->failures + 1, b->todo);
+    s->last_outage_log_us = now;
+  }
+  if (stop && *stop)
+    return -1;
+  backoff(b->failures++, b->cb);
+  return stop && *stop ? -1 : 0;
+}
+
+static struct batch *slot_batch(struct lp_profile_store *s, int slot) {
+  LP_ASSERT(slot >= 0 && slot < LP_STORE_SLOTS);
+  return &s->batches[slot];
+}
+
+void lp_profile_store_start(struct lp_profile_store *s, int slot,
+                            struct lp_store_op *ops, size_t n,
+                            const struct lp_store_callbacks *cb) {
+  struct batch *b = slot_batch(s, slot);
+  LP_ASSERT(!b->active);
+  if (n > b->cap) {
+    b->cap = n;
+    b->w = lp_xrealloc(b->w, n * sizeof(*b->w));
+    b->idx = lp_xrealloc(b->idx, n * sizeof(*b->idx));
+    b->prev_of = lp_xrealloc(b->prev_of, n * sizeof(*b->prev_of));
+  }
+  b->ops = ops;
+  b->n = b->todo = n;
+  b->cb = cb;
+  b->phase = B_IDLE;
+  b->failures = 0;
+  b->active = 1;
+  for (size_t i = 0; i < n; i++) {
+    work_init(s, &ops[i], &b->w[i]);
+    b->idx[i] = i;
+  }
+  /* Reads go out now only if nothing is waiting for its reads: Redis
+   * answers in order, so these may queue behind the other batch's
+   * compare-and-sets but never ahead of replies it still expects. */
+  for (int i = 0; i < LP_STORE_SLOTS; i++)
+    if (&s->batches[i] != b && s->batches[i].active &&
+        s->batches[i].phase == B_READS_SENT)
+      return;
+  char err[512];
+  if (n > 0)
+    (void)send_reads(s, b, err, sizeof(err)); /* else: retried later */
+}
+
+int lp_profile_store_advance(struct lp_profile_store *s, int slot,
+                             volatile sig_atomic_t *stop) {
+  struct batch *b = slot_batch(s, slot);
+  LP_ASSERT(b->active);
+  char err[512];
+  while (b->todo > 0 && b->phase != B_CAS_SENT) {
+    err[0] = '\0';
+    if (b->phase == B_READS_SENT && b->generation != s->generation)
+      batch_reset(s, b); /* the connection it went out on is gone */
+    int ok = b->phase == B_IDLE ? send_reads(s, b, err, sizeof(err))
+                                : recv_reads_apply(s, b, err, sizeof(err));
+    if (!ok && batch_transient(s, b, stop, err[0] ? err : "redis error"))
+      return -1;
+  }
+  return 0;
+}
+
+int lp_profile_store_finish(struct lp_profile_store *s, int slot,
+                            volatile sig_atomic_t *stop) {
+  struct batch *b = slot_batch(s, slot);
+  LP_ASSERT(b->active);
+  char err[512];
+  int rc = 0;
+  while (b->todo > 0) {
+    if (lp_profile_store_advance(s, slot, stop) != 0) {
+      rc = -1;
+      break;
+    }
+    if (b->todo == 0)
+      break;
+    err[0] = '\0';
+    if (b->generation != s->generation || !recv_cas(s, b, err, sizeof(err))) {
+      if (batch_transient(s, b, stop, err[0] ? err : "connection lost")) {
+        rc = -1;
+        break;
+      }
+      continue;
+    }
+    s->healthy = 1;
+    b->failures = 0;
+    /* Re-run only the ops that lost a race, from fresh reads. */
+    size_t again = 0;
+    for (size_t k = 0; k < b->todo; k++) {
+      struct work *x = &b->w[b->idx[k]];
+      if (x->conflict) {
+        work_clear(x);
+        work_init(s, &b->ops[b->idx[k]], x);
+        b->idx[again++] = b->idx[k];
+      }
+    }
+    if (again > 0)
+      drain_other(s, b);
+    b->todo = again;
+  }
+  for (size_t i = 0; i < b->n; i++)
+    work_clear(&b->w[i]);
+  b->active = 0;
+  b->phase = B_IDLE;
+  return rc;
+}
+
 int lp_profile_store_apply(struct lp_profile_store *s, struct lp_store_op *ops,
                            size_t n, volatile sig_atomic_t *stop,
                            const struct lp_store_callbacks *cb) {
   if (n == 0)
     return 0;
-  if (n > s->cap) {
-    s->cap = n;
-    s->w = lp_xrealloc(s->w, n * sizeof(*s->w));
-    s->idx = lp_xrealloc(s->idx, n * sizeof(*s->idx));
-    s->prev_of = lp_xrealloc(s->prev_of, n * sizeof(*s->prev_of));
-  }
-  struct work *w = s->w;
-  size_t *idx = s->idx;
-  size_t todo = n;
-  for (size_t i = 0; i < n; i++) {
-    work_init(s, &ops[i], &w[i]);
-    idx[i] = i;
-  }
-  char err[512];
-  int rc = 0, failures = 0;
-  while (todo > 0) {
-    err[0] = '\0';
-    if (attempt(s, ops, w, idx, todo, cb, err, sizeof(err))) {
-      s->healthy = 1;
-      /* Re-run only the ops that lost a race, from fresh reads. */
-      size_t again = 0;
-      for (size_t k = 0; k < todo; k++) {
-        struct work *x = &w[idx[k]];
-        if (x->conflict) {
-          struct work fresh;
-          work_init(s, &ops[idx[k]], &fresh);
-          work_clear(x);
-          *x = fresh;
-          idx[again++] = idx[k];
-        }
-      }
-      todo = again;
-      continue;
-    }
-    /* Transient: forget this attempt's results and retry all of it. */
-    for (size_t k = 0; k < todo; k++) {
-      struct lp_store_op *op = &ops[idx[k]];
-      lp_profile_clear(&op->before);
-      op->failed = 0;
-      op->error[0] = '\0';
-      struct work fresh;
-      work_init(s, op, &fresh);
-      work_clear(&w[idx[k]]);
-      w[idx[k]] = fresh;
-    }
-    s->healthy = 0;
-    lp_metrics_add(LP_M_REDIS_ERRORS, 1);
-    int64_t now = lp_mono_us();
-    if (failures == 0 || now - s->last_outage_log_us > 5000000) {
-      LP_WARN("redis unavailable, retrying the batch",
-              "\"error\":%s,\"attempt\":%d,\"batch\":%zu", lp_log_str(err),
-              failures + 1, todo);
-      s->last_outage_log_us = now;
-    }
-    if (stop && *stop) {
-      rc = -1;
-      break;
-    }
-    backoff(failures++, cb);
-    if (stop && *stop) {
-      rc = -1;
-      break;
-    }
-  }
-  for (size_t i = 0; i < n; i++)
-    work_clear(&w[i]);
-
-  return rc;
+  lp_profile_store_start(s, 0, ops, n, cb);
+  return lp_profile_store_finish(s, 0, stop);
 }
 
 int lp_profile_store_get(struct lp_profile_store *s, const char *shop,

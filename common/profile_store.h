@@ -110,6 +110,35 @@ int lp_profile_store_apply(struct lp_profile_store *s, struct lp_store_op *ops,
                            size_t n, volatile sig_atomic_t *stop,
                            const struct lp_store_callbacks *cb);
 
+/*
+ * The same in three steps, so a caller can keep two batches in flight on
+ * the one connection and let Redis work while it does something else:
+ *
+ *   start(slot, ops)  sends the batch's reads (behind whatever the other
+ *                     slot has sent); never waits for Redis.
+ *   advance(slot)     receives them, applies the events, calls known()
+ *                     and sends the compare-and-sets; does not wait for
+ *                     their answers.
+ *   finish(slot)      receives the answers, re-runs lost races, retries
+ *                     transient failures; afterwards the batch is done
+ *                     exactly as with lp_profile_store_apply.
+ *
+ * Slots are 0 and 1 (LP_STORE_SLOTS). Batches must be finished in the
+ * order they were started, and a batch is advanced only once every batch
+ * started before it is finished. ops and cb stay borrowed until finish.
+ * advance and finish return 0, or -1 when *stop was set during a Redis
+ * outage (nothing can be assumed applied; the batch is then over).
+ * lp_profile_store_apply is start + finish on slot 0.
+ */
+#define LP_STORE_SLOTS 2
+void lp_profile_store_start(struct lp_profile_store *s, int slot,
+                            struct lp_store_op *ops, size_t n,
+                            const struct lp_store_callbacks *cb);
+int lp_profile_store_advance(struct lp_profile_store *s, int slot,
+                             volatile sig_atomic_t *stop);
+int lp_profile_store_finish(struct lp_profile_store *s, int slot,
+                            volatile sig_atomic_t *stop);
+
 /* 1 when the last command succeeded (for /healthz). */
 int lp_profile_store_healthy(const struct lp_profile_store *s);
 

@@ -138,6 +138,19 @@ struct inflight {
   int64_t start_us;
 };
 
+/* One consumed batch on its way through the store (profile_store.h).
+ * The arrays are kept between batches. */
+struct batch {
+  struct app *app;
+  int slot;
+  struct record *recs; /* cap records */
+  size_t n;            /* records consumed into it */
+  struct lp_store_op *ops;
+  size_t *op_rec; /* op k belongs to recs[op_rec[k]] */
+  size_t n_ops, ops_cap;
+  struct lp_store_callbacks cb;
+};
+
 /* A produce whose delivery failed, to be produced again. */
 struct retry {
   char *topic;
@@ -162,10 +175,10 @@ struct app {
   struct lp_http_server *http;
   struct retry *retries;
   struct lp_buf buf;
-  /* process_batch's arrays, kept between batches (see profile_store.c) */
-  struct lp_store_op *ops;
-  size_t *op_rec;
-  size_t ops_cap;
+  /* Two batches alternate: while one waits for Redis to confirm its
+   * compare-and-sets, the next is consumed, decoded and read. */
+  struct batch batches[LP_STORE_SLOTS];
+  int pending; /* slot of the batch awaiting completion, or -1 */
   char fatal[512];
 };
 
@@ -431,31 +444,29 @@ static void store_wait(void *opaque) {
   rd_kafka_poll(app->producer, 20);
 }
 
-/* The batch being applied: the opaque of the store's callbacks. */
-struct batch_ctx {
-  struct app *app;
-  struct record *recs;
-  const size_t *op_rec;
-};
-
+/* The store's callbacks; opaque is the batch. */
 static void store_batch_wait(void *opaque) {
-  store_wait(((struct batch_ctx *)opaque)->app);
+  store_wait(((struct batch *)opaque)->app);
 }
 
 static void store_known(void *opaque, size_t i, const struct lp_store_op *op) {
-  struct batch_ctx *b = opaque;
+  struct batch *b = opaque;
   decide(b->app, &b->recs[b->op_rec[i]], &op->before);
 }
 
-/* Processes one consumed batch end to end (outputs are then in flight). */
-static void process_batch(struct app *app, struct record *recs, size_t n) {
-  if (n > app->ops_cap) {
-    app->ops_cap = n;
-    app->ops = lp_xrealloc(app->ops, n * sizeof(*app->ops));
-    app->op_rec = lp_xrealloc(app->op_rec, n * sizeof(*app->op_rec));
+/* Decodes a consumed batch (undecodable records are dead-lettered at
+ * once) and starts it in the store: its reads go out behind the pending
+ * batch's compare-and-sets. */
+static void prepare_batch(struct app *app, struct batch *bt) {
+  struct record *recs = bt->recs;
+  size_t n = bt->n;
+  if (n > bt->ops_cap) {
+    bt->ops_cap = n;
+    bt->ops = lp_xrealloc(bt->ops, n * sizeof(*bt->ops));
+    bt->op_rec = lp_xrealloc(bt->op_rec, n * sizeof(*bt->op_rec));
   }
-  struct lp_store_op *ops = app->ops;
-  size_t *op_rec = app->op_rec;
+  struct lp_store_op *ops = bt->ops;
+  size_t *op_rec = bt->op_rec;
   memset(ops, 0, n * sizeof(*ops));
   size_t n_ops = 0;
   char err[512];
@@ -501,10 +512,31 @@ static void process_batch(struct app *app, struct record *recs, size_t n) {
       ops[n_ops].customer = &rec->customer;
     op_rec[n_ops++] = i;
   }
-  struct batch_ctx bctx = {app, recs, op_rec};
-  struct lp_store_callbacks cb = {store_batch_wait, store_known, &bctx};
-  if (lp_profile_store_apply(app->store, ops, n_ops, &stop_requested, &cb) !=
-      0) {
+  bt->n_ops = n_ops;
+  bt->app = app;
+  bt->cb = (struct lp_store_callbacks){store_batch_wait, store_known, bt};
+  lp_profile_store_start(app->store, bt->slot, ops, n_ops, &bt->cb);
+}
+
+/* Releases a batch's records (their offsets are tracked elsewhere). */
+static void release_batch(struct batch *bt) {
+  for (size_t k = 0; k < bt->n_ops; k++)
+    lp_profile_clear(&bt->ops[k].before);
+  for (size_t i = 0; i < bt->n; i++) {
+    lp_order_event_clear(&bt->recs[i].order);
+    lp_customer_event_clear(&bt->recs[i].customer);
+    clear_decisions(&bt->recs[i]);
+    rd_kafka_message_destroy(bt->recs[i].msg);
+  }
+  bt->n = bt->n_ops = 0;
+}
+
+/* Waits for Redis to confirm the batch, then produces its decisions and
+ * dead letters (outputs are then in flight) and releases it. */
+static void complete_batch(struct app *app, struct batch *bt) {
+  struct lp_store_op *ops = bt->ops;
+  size_t n_ops = bt->n_ops;
+  if (lp_profile_store_finish(app->store, bt->slot, &stop_requested) != 0) {
     /* Stopping while Redis is down: these records stay unfinished, so
      * their offsets are not stored and they are consumed again later. */
     LP_WARN("shutdown during Redis outage; records will be redelivered",
@@ -512,7 +544,7 @@ static void process_batch(struct app *app, struct record *recs, size_t n) {
     goto done;
   }
   for (size_t k = 0; k < n_ops; k++) {
-    struct record *rec = &recs[op_rec[k]];
+    struct record *rec = &bt->recs[bt->op_rec[k]];
     if (ops[k].failed) {
       dead_letter(app, rec, ops[k].error);
       continue;
@@ -520,8 +552,17 @@ static void process_batch(struct app *app, struct record *recs, size_t n) {
     emit_decisions(app, rec);
   }
 done:
-  for (size_t k = 0; k < n_ops; k++)
-    lp_profile_clear(&ops[k].before);
+  release_batch(bt);
+}
+
+/* Completes the batch awaiting Redis, if any (before waiting on anything
+ * else: its acknowledgements cannot come before it is produced). */
+static void complete_pending(struct app *app) {
+  if (app->pending < 0)
+    return;
+  struct batch *bt = &app->batches[app->pending];
+  app->pending = -1;
+  complete_batch(app, bt);
 }
 
 static void store_offset(void *opaque, const char *topic, int32_t partition,
@@ -586,6 +627,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     /* Revoked (not lost): finish what is in flight and commit, so the next
      * owner starts where we stopped. Lost: the next owner may already
      * consume; commit nothing, it will redeliver. */
+    complete_pending(app);
     if (!lost)
       finish_and_commit(app);
     for (int i = 0; i < parts->cnt; i++)
@@ -786,9 +828,14 @@ static int setup(struct app *app, char *err, size_t errsize) {
 /* The poll loop; returns when stop is requested. */
 static void run(struct app *app) {
   size_t cap = (size_t)app->conf.batch_size;
-  struct record *recs = lp_xcalloc(cap, sizeof(*recs));
+  for (int i = 0; i < LP_STORE_SLOTS; i++) {
+    app->batches[i].slot = i;
+    app->batches[i].recs = lp_xcalloc(cap, sizeof(struct record));
+  }
+  app->pending = -1;
   while (!stop_requested) {
     if (reload_requested) {
+      complete_pending(app); /* decided under the rules it started with */
       reload_requested = 0;
       reload_rules(app);
     }
@@ -799,13 +846,19 @@ static void run(struct app *app) {
     lp_metrics_set(LP_M_IN_FLIGHT, (int64_t)in_flight);
     if (in_flight >= (size_t)app->conf.max_in_flight) {
       /* Backpressure: wait for acknowledgements before consuming more. */
-      rd_kafka_poll(app->producer, 50);
+      if (app->pending >= 0)
+        complete_pending(app);
+      else
+        rd_kafka_poll(app->producer, 50);
       continue;
     }
+    struct batch *bt = &app->batches[app->pending == 0 ? 1 : 0];
+    struct record *recs = bt->recs;
     size_t n = 0;
     while (n < cap) {
-      rd_kafka_message_t *m =
-          rd_kafka_consumer_poll(app->consumer, n == 0 ? 100 : 0);
+      /* Wait for input only when no batch is waiting for Redis. */
+      rd_kafka_message_t *m = rd_kafka_consumer_poll(
+          app->consumer, n == 0 && app->pending < 0 ? 100 : 0);
       if (!m)
         break;
       if (m->err) {
@@ -830,21 +883,38 @@ static void run(struct app *app) {
           app->offsets, rd_kafka_topic_name(m->rkt), m->partition, m->offset);
       lp_metrics_add(LP_M_CONSUMED, 1);
     }
-    if (n == 0)
+    bt->n = n;
+    if (n == 0) {
+      complete_pending(app); /* idle: finish what is waiting */
       continue;
-    process_batch(app, recs, n);
-    for (size_t i = 0; i < n; i++) {
-      lp_order_event_clear(&recs[i].order);
-      lp_customer_event_clear(&recs[i].customer);
-      clear_decisions(&recs[i]);
-      rd_kafka_message_destroy(recs[i].msg);
     }
+    /* Redis runs the pending batch's compare-and-sets, then this batch's
+     * reads, while we decode, then produce the pending batch. */
+    prepare_batch(app, bt);
+    complete_pending(app);
+    if (lp_profile_store_advance(app->store, bt->slot, &stop_requested) != 0) {
+      complete_batch(app, bt); /* stopping during an outage: unfinished */
+      continue;
+    }
+    app->pending = bt->slot;
   }
-  for (size_t i = 0; i < cap; i++) {
-    lp_buf_free(&recs[i].enc);
-    free(recs[i].enc_end);
+  complete_pending(app);
+}
+
+/* Frees the batches' arrays (after run; records already released). */
+static void free_batches(struct app *app) {
+  size_t cap = (size_t)app->conf.batch_size;
+  for (int i = 0; i < LP_STORE_SLOTS; i++) {
+    struct batch *bt = &app->batches[i];
+    for (size_t k = 0; bt->recs && k < cap; k++) {
+      lp_buf_free(&bt->recs[k].enc);
+      free(bt->recs[k].enc_end);
+    }
+    free(bt->recs);
+    free(bt->ops);
+    free(bt->op_rec);
+    memset(bt, 0, sizeof(*bt));
   }
-  free(recs);
 }
 
 static void teardown(struct app *app) {
@@ -874,8 +944,7 @@ static void teardown(struct app *app) {
     free(r);
   }
   lp_buf_free(&app->buf);
-  free(app->ops);
-  free(app->op_rec);
+  free_batches(app);
   lp_config_free(config_table, LP_ARRAY_LEN(config_table), &app->conf,
                  &app->kafka);
   lp_metrics_shutdown();
