@@ -15,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <errno.h>
+#include <unistd.h>
+
 #include <hiredis.h>
 
 #include "log.h"
@@ -204,6 +207,9 @@ static int ensure_connected(struct lp_profile_store *s, char *errstr,
     return -1;
   }
   redisSetTimeout(s->ctx, tv);
+  /* Keep the reply buffer between batches instead of freeing it whenever
+   * it drains (hiredis' default above 16 KiB). */
+  s->ctx->reader->maxbuf = 0;
   redisReply *r = redisCommand(s->ctx, "SCRIPT LOAD %s", cas_script);
   int rc = 0;
   if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
@@ -345,19 +351,34 @@ static void resp_str(struct lp_buf *b, const char *s) {
   resp_arg(b, s, strlen(s));
 }
 
-/* Hands the formatted pipeline to hiredis (one copy) and empties it. */
+/* Writes the formatted pipeline to the socket ourselves and empties it.
+ * hiredis' own output buffer is never used on this connection after the
+ * synchronous SCRIPT LOAD, so nothing can overtake these bytes; copying
+ * them into hiredis first cost a reallocation per chunk. A failed write
+ * drops the connection: the reads that follow then fail as transient. */
 static void resp_flush(struct lp_profile_store *s) {
-  if (s->out.len)
-    redisAppendFormattedCommand(s->ctx, (const char *)s->out.data, s->out.len);
+  const uint8_t *p = s->out.data;
+  size_t left = s->out.len;
+  while (s->ctx && left > 0) {
+    ssize_t n = write(s->ctx->fd, p, left);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      LP_WARN("redis write failed", "\"error\":%s",
+              lp_log_str(n < 0 ? strerror(errno) : "short write"));
+      disconnect(s);
+      break;
+    }
+    p += n;
+    left -= (size_t)n;
+  }
   lp_buf_reset(&s->out);
 }
 
-/* Flushes and starts sending, so Redis works on these commands while we
- * prepare the next ones. A write error surfaces at the next reply read. */
+/* Sends what is formatted, so Redis works on these commands while we
+ * prepare the next ones. */
 static void resp_push(struct lp_profile_store *s) {
   resp_flush(s);
-  int done = 0;
-  (void)redisBufferWrite(s->ctx, &done);
 }
 
 /* Compare-and-sets formatted before they are sent on their way. */
@@ -381,6 +402,11 @@ static void known(struct lp_store_op *op, size_t i, const char *snap,
  * a per-op permanent error is left in *perm. */
 static int get_reply(struct lp_profile_store *s, redisReply **r, char *errstr,
                      size_t errstr_size) {
+  if (!s->ctx) {
+    lp_err(errstr, errstr_size, "redis %s:%d: connection lost", s->host,
+           s->port);
+    return 0;
+  }
   if (redisGetReply(s->ctx, (void **)r) != REDIS_OK || !*r) {
     lp_err(errstr, errstr_size, "redis %s:%d: %s", s->host, s->port,
            s->ctx->errstr[0] ? s->ctx->errstr : "connection lost");
@@ -482,9 +508,13 @@ static int send_reads(struct lp_profile_store *s, struct batch *b, char *errstr,
     if (is_order)
       resp_arg(&s->out, x->rec_key, x->rec_len);
   }
-  resp_push(s);
   b->phase = B_READS_SENT;
-  b->generation = s->generation;
+  b->generation = s->generation; /* a failed write below bumps it */
+  resp_push(s);
+  if (!s->ctx)
+    return lp_err(errstr, errstr_size, "redis %s:%d: write failed", s->host,
+                  s->port) +
+           1;
   return 1;
 }
 
