@@ -88,8 +88,9 @@ static struct lp_config_entry config_table[] = {
      0, 0},
     {"schema.registry.url", LP_CONF_STRING, "", C(registry_url),
      "Confluent schema registry, to read Confluent-framed Avro", 0, 0},
-    {"batch.size", LP_CONF_INT, "2000", C(batch_size),
-     "Records per Redis pipeline round trip", 1, 100000},
+    {"batch.size", LP_CONF_INT, "1000", C(batch_size),
+     "Records per Redis pipeline round trip (two batches are in flight)", 1,
+     100000},
     {"redis.cas.batch", LP_CONF_INT, "32", C(cas_batch),
      "Events per compare-and-set script; 1 keeps each script on one "
      "member's keys, as Redis Cluster requires",
@@ -98,7 +99,7 @@ static struct lp_config_entry config_table[] = {
      "Original bytes kept in a dead-letter record (longer values are cut, "
      "and the reason says so), below the brokers' message.max.bytes",
      1024, 100000000},
-    {"max.in.flight", LP_CONF_INT, "20000", C(max_in_flight),
+    {"max.in.flight", LP_CONF_INT, "6000", C(max_in_flight),
      "Input records consumed but not yet acknowledged before consumption "
      "pauses",
      1, 10000000},
@@ -752,23 +753,18 @@ static int setup(struct app *app, char *err, size_t errsize) {
   char client_id[128];
   snprintf(client_id, sizeof(client_id), "%s-%d", app->spec->name,
            (int)getpid());
-  const char *consumer_defaults[] = {"group.id",
-                                     c->group_id,
-                                     "client.id",
-                                     client_id,
-                                     "enable.auto.offset.store",
-                                     "false",
-                                     "enable.auto.commit",
-                                     "true",
-                                     "auto.commit.interval.ms",
-                                     "1000",
-                                     "auto.offset.reset",
-                                     "earliest",
-                                     "partition.assignment.strategy",
-                                     "cooperative-sticky",
-                                     "statistics.interval.ms",
-                                     "5000",
-                                     NULL};
+  const char *consumer_defaults[] = {
+      "group.id", c->group_id, "client.id", client_id,
+      "enable.auto.offset.store", "false", "enable.auto.commit", "true",
+      "auto.commit.interval.ms", "1000", "auto.offset.reset", "earliest",
+      "partition.assignment.strategy", "cooperative-sticky",
+      "statistics.interval.ms", "5000",
+      /* Prefetch bound (librdkafka's default
+       * is 64 MiB). Not much lower: 2.0's
+       * fetcher backs a full queue off for a
+       * whole second, which starves the
+       * processor below ~8 MiB at 50k/s. */
+      "queued.max.messages.kbytes", "8192", NULL};
   rd_kafka_conf_t *cc =
       lp_kafka_conf_build(consumer_defaults, &app->kafka, err, errsize);
   if (!cc)
