@@ -27,8 +27,14 @@ metric() { # metric PORT NAME -> value (0 when unreadable)
   echo "${v:-0}"
 }
 
-run_processor() { # run_processor RUN -> prints "eps rss_mb"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run_processor() { # run_processor RUN -> prints "eps rss_mb proc_us redis_us"
   local run=$1 log="$LP_TMP/order-bench-$run.log"
+  # Every run starts from an empty Redis, so runs are alike: a keyspace
+  # left by earlier runs makes Redis slower per event (measured: +20% CPU
+  # per event for each 200k-order run kept).
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" flushall >/dev/null
   "$BIN/order-processor" -X "bootstrap.file=$BOOTSTRAP_FILE" \
     -X redis.host=127.0.0.1 -X "redis.port=$REDIS_PORT" -X http.port=0 \
     -X rules.path=deploy/rules -X "redis.namespace=bench$run" \
@@ -42,22 +48,29 @@ run_processor() { # run_processor RUN -> prints "eps rss_mb"
     sleep 0.05
   done
   [ -n "$port" ] || { echo "no http port: $(cat "$log")" >&2; return 1; }
-  # Time from the first consumed record to the last input record finished.
-  local t0="" c=0
+  # Time from the first consumed record to the last input record finished,
+  # polled every 50 ms (a poll costs a curl; faster polling steals CPU
+  # from what is measured on 2 cores).
+  local t0="" c=0 r0
+  r0=$(cpu_ticks "$REDIS_PID")
   while :; do
     c=$(metric "$port" loyalty_records_consumed_total)
     if [ "${c:-0}" != 0 ] && [ -z "$t0" ]; then t0=$(date +%s.%N); fi
     [ "${c:-0}" -ge "$total" ] && break
-    sleep 0.02
+    sleep 0.05
   done
-  while [ "$(metric "$port" loyalty_in_flight_records)" != 0 ]; do sleep 0.02; done
-  local t1
+  while [ "$(metric "$port" loyalty_in_flight_records)" != 0 ]; do sleep 0.05; done
+  local t1 rss p1 r1
   t1=$(date +%s.%N)
-  local rss
   rss=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
+  p1=$(cpu_ticks "$pid")
+  r1=$(cpu_ticks "$REDIS_PID")
   lp_stop_pid "$pid"
-  awk -v n="$total" -v a="$t0" -v b="$t1" -v r="$rss" \
-    'BEGIN {printf "%.0f %s\n", n / (b - a), r}'
+  # CPU per event (processor incl. start-up and group join; Redis during
+  # the run), from clock ticks of 10 ms.
+  awk -v n="$total" -v a="$t0" -v b="$t1" -v r="$rss" -v p="$p1" \
+    -v rd="$((r1 - r0))" \
+    'BEGIN {printf "%.0f %s %.1f %.1f\n", n / (b - a), r, p * 1e4 / n, rd * 1e4 / n}'
 }
 
 run_passthrough() { # run_passthrough RUN -> prints eps
@@ -67,12 +80,12 @@ run_passthrough() { # run_passthrough RUN -> prints eps
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 
-order_eps=() pt_eps=() rss=()
+order_eps=() pt_eps=() rss=() pcpu=() rcpu=()
 for run in $(seq "$RUNS"); do
   pt_eps+=("$(run_passthrough "$run")")
-  read -r eps mb < <(run_processor "$run")
-  order_eps+=("$eps"); rss+=("$mb")
-  echo "bench: run $run: passthrough=${pt_eps[-1]}/s order=${eps}/s rss=${mb}MB" >&2
+  read -r eps mb pus rus < <(run_processor "$run")
+  order_eps+=("$eps"); rss+=("$mb"); pcpu+=("$pus"); rcpu+=("$rus")
+  echo "bench: run $run: passthrough=${pt_eps[-1]}/s order=${eps}/s rss=${mb}MB cpu_us_per_event: processor=$pus redis=$rus" >&2
 done
 o=$(printf '%s\n' "${order_eps[@]}" | median)
 p=$(printf '%s\n' "${pt_eps[@]}" | median)
@@ -81,3 +94,5 @@ echo "bench: order_eps=$o"
 echo "bench: passthrough_eps=$p"
 echo "bench: order_vs_passthrough=$(awk -v a="$o" -v b="$p" 'BEGIN {printf "%.3f", a / b}')"
 echo "bench: order_rss_mb=$r"
+echo "bench: order_cpu_us_per_event=$(printf '%s\n' "${pcpu[@]}" | median)"
+echo "bench: redis_cpu_us_per_event=$(printf '%s\n' "${rcpu[@]}" | median)"
