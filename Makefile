@@ -46,6 +46,9 @@ BINS := $(addprefix $(BUILD)/bin/,$(PROCESSORS))
 
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+# C programs that component tests run against real servers.
+COMPONENT_SRC := $(wildcard tests/component/*.c)
+COMPONENT_BINS := $(patsubst tests/component/%.c,$(BUILD)/tests/component/%,$(COMPONENT_SRC))
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 
@@ -53,7 +56,7 @@ SCHEMAS := $(sort $(wildcard schemas/*.avsc))
         format-check clean help
 .DEFAULT_GOAL := all
 
-all: $(LIB) $(BINS) $(UNIT_BINS)
+all: $(LIB) $(BINS) $(UNIT_BINS) $(COMPONENT_BINS)
 
 help:
 	@sed -n '2,10p' Makefile | sed 's/^# \{0,1\}//'
@@ -98,6 +101,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) $$(wildcard processors/*/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iprocessors -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS) $(CMOCKA_LIBS)
 
+$(BUILD)/tests/component/%: tests/component/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(LDLIBS) $(CMOCKA_LIBS)
+
 test: all
 	@tests/run-all.sh
 
@@ -119,10 +126,10 @@ bench: all
 	@tests/bench.sh $(BUILD)
 
 format:
-	clang-format -i common/*.[ch] processors/*/*.[ch] tests/unit/*.[ch]
+	clang-format -i common/*.[ch] processors/*/*.[ch] tests/unit/*.[ch] tests/component/*.c
 
 format-check:
-	clang-format --dry-run --Werror common/*.[ch] processors/*/*.[ch] tests/unit/*.[ch]
+	clang-format --dry-run --Werror common/*.[ch] processors/*/*.[ch] tests/unit/*.[ch] tests/component/*.c
 
 clean:
 	rm -rf build build-asan

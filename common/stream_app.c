@@ -476,11 +476,21 @@ static void prepare_batch(struct app *app, struct batch *bt) {
     const rd_kafka_message_t *m = rec->msg;
     char h_topic[64], h_event[128], h_shop[256], h_at[64];
     struct lp_json_hints hints = {
-        header(m, "X-Shopify-Topic", h_topic, sizeof(h_topic)),
-        header(m, "X-Shopify-Event-Id", h_event, sizeof(h_event)),
-        header(m, "X-Shopify-Shop-Domain", h_shop, sizeof(h_shop)),
-        header(m, "X-Shopify-Triggered-At", h_at, sizeof(h_at)),
+        NULL, NULL, NULL, NULL,
         *app->conf.default_shop ? app->conf.default_shop : NULL};
+    /* Headers matter only to JSON bodies as a bridge forwards them; Avro
+     * (first byte 0xC3 or 0x00) carries everything in the record. */
+    const uint8_t *first = m->payload;
+    if (m->len == 0 || (first[0] != 0xC3 && first[0] != 0x00)) {
+      hints.shopify_topic =
+          header(m, "X-Shopify-Topic", h_topic, sizeof(h_topic));
+      hints.shopify_event_id =
+          header(m, "X-Shopify-Event-Id", h_event, sizeof(h_event));
+      hints.shop_domain =
+          header(m, "X-Shopify-Shop-Domain", h_shop, sizeof(h_shop));
+      hints.triggered_at =
+          header(m, "X-Shopify-Triggered-At", h_at, sizeof(h_at));
+    }
     int rc;
     for (int attempt = 0;; attempt++) {
       if (app->spec->kind == LP_STREAM_ORDERS)

@@ -1,0 +1,267 @@
+/*
+ * store_race.c — the profile store against a real redis-server when
+ * instances race and when two batches are in flight on one connection:
+ * a redelivered event finds its memo, a lost compare-and-set is re-run
+ * from fresh reads, a racing instance's memo wins, and a lost race in the
+ * older of two pipelined batches drops and re-reads the newer one's
+ * reads. Every case checks the final profile (each event applied once)
+ * and the before-state the caller was finally given.
+ *
+ * Run by test_store_race.sh with the Redis port as argument; each case
+ * uses its own namespace.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "profile_store.h"
+#include "util.h"
+
+static int redis_port;
+static int ns_counter;
+
+struct fixture {
+  char ns[32];
+  struct lp_profile_store *a, *b; /* two instances of one processor */
+};
+
+static struct lp_profile_store *open_store(const char *ns) {
+  char err[256];
+  struct lp_profile_store_config c = {"127.0.0.1", redis_port,        ns, 3600,
+                                      2000,        LP_MAX_AFFINITIES, 0};
+  struct lp_profile_store *s = lp_profile_store_new(&c, err, sizeof(err));
+  if (!s)
+    fail_msg("store: %s", err);
+  return s;
+}
+
+static int setup(void **state) {
+  struct fixture *f = lp_xcalloc(1, sizeof(*f));
+  snprintf(f->ns, sizeof(f->ns), "race%d", ++ns_counter);
+  f->a = open_store(f->ns);
+  f->b = open_store(f->ns);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct fixture *f = *state;
+  lp_profile_store_destroy(&f->a);
+  lp_profile_store_destroy(&f->b);
+  free(f);
+  return 0;
+}
+
+/* A created order of one 10.00 line item (total = units * 10.00). */
+static struct lp_order_event order(const char *event_id, const char *order_id,
+                                   int units, int64_t day) {
+  struct lp_order_event ev = {0};
+  ev.event_id = lp_xstrdup(event_id);
+  ev.shop = lp_xstrdup("race-shop");
+  ev.order_id = lp_xstrdup(order_id);
+  ev.customer_id = lp_xstrdup("m1");
+  ev.event_time_ms = 1700000000000LL + day * 86400000LL;
+  ev.status = LP_ORDER_CREATED;
+  ev.currency = lp_xstrdup("EUR");
+  ev.total_micros = units * 10000000LL;
+  ev.subtotal_micros = ev.total_micros;
+  ev.line_items = lp_xcalloc(1, sizeof(*ev.line_items));
+  ev.n_line_items = 1;
+  ev.line_items[0].category = lp_xstrdup("coffee");
+  ev.line_items[0].brand = lp_xstrdup("Acme");
+  ev.line_items[0].quantity = units;
+  ev.line_items[0].unit_price_micros = 10000000LL;
+  return ev;
+}
+
+/* Counts known() calls per op and keeps the last before-state seen. */
+struct seen {
+  int calls[8];
+  int64_t orders[8], spend[8];
+};
+
+static void on_known(void *opaque, size_t i, const struct lp_store_op *op) {
+  struct seen *s = opaque;
+  assert_true(i < 8);
+  s->calls[i]++;
+  s->orders[i] = op->before.order_count;
+  s->spend[i] = op->before.lifetime_spend_micros;
+}
+
+static void apply(struct lp_profile_store *s, struct lp_order_event *ev,
+                  size_t n, struct seen *seen) {
+  struct lp_store_op ops[8];
+  memset(ops, 0, sizeof(ops));
+  for (size_t i = 0; i < n; i++)
+    ops[i].order = &ev[i];
+  struct lp_store_callbacks cb = {NULL, on_known, seen};
+  assert_int_equal(lp_profile_store_apply(s, ops, n, NULL, &cb), 0);
+  for (size_t i = 0; i < n; i++) {
+    assert_false(ops[i].failed);
+    lp_profile_clear(&ops[i].before);
+  }
+}
+
+static void expect_profile(struct lp_profile_store *s, int64_t orders,
+                           int64_t spend_units) {
+  struct lp_profile p;
+  char err[256];
+  if (lp_profile_store_get(s, "race-shop", "m1", &p, err, sizeof(err)))
+    fail_msg("get: %s", err);
+  assert_int_equal(p.order_count, orders);
+  assert_int_equal(p.lifetime_spend_micros, spend_units * 10000000LL);
+  lp_profile_clear(&p);
+}
+
+static void clear_all(struct lp_order_event *ev, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    lp_order_event_clear(&ev[i]);
+}
+
+/* The same event through the other instance: memo found, same before. */
+static void test_redelivery_other_instance(void **state) {
+  struct fixture *f = *state;
+  struct lp_order_event ev[2] = {order("e1", "o1", 1, 0),
+                                 order("e2", "o2", 2, 1)};
+  struct seen sa = {0}, sb = {0};
+  apply(f->a, ev, 2, &sa);
+  apply(f->b, &ev[1], 1, &sb);       /* e2 again, after e2 */
+  assert_int_equal(sb.orders[0], 1); /* the state before e2, not after */
+  assert_int_equal(sb.spend[0], sa.spend[1]);
+  expect_profile(f->a, 2, 3);
+  clear_all(ev, 2);
+}
+
+/* A reads, B writes the member, A's compare-and-set loses and re-runs. */
+static void test_lost_compare_and_set(void **state) {
+  struct fixture *f = *state;
+  struct lp_order_event ea = order("ea", "oa", 1, 0);
+  struct lp_order_event eb = order("eb", "ob", 4, 0);
+  struct lp_store_op op = {.order = &ea};
+  struct seen sa = {0}, sb = {0};
+  struct lp_store_callbacks cb = {NULL, on_known, &sa};
+  lp_profile_store_start(f->a, 0, &op, 1, &cb); /* A's reads run now */
+  apply(f->b, &eb, 1, &sb);                     /* B changes the member */
+  assert_int_equal(lp_profile_store_advance(f->a, 0, NULL), 0);
+  assert_int_equal(lp_profile_store_finish(f->a, 0, NULL), 0);
+  assert_false(op.failed);
+  assert_int_equal(sa.calls[0],
+                   2); /* speculative, then the state that stands */
+  assert_int_equal(op.before.order_count, 1); /* B's order was first */
+  assert_int_equal(sa.spend[0], 4 * 10000000LL);
+  lp_profile_clear(&op.before);
+  expect_profile(f->a, 2, 5);
+  clear_all(&ea, 1);
+  clear_all(&eb, 1);
+}
+
+/* Both instances apply the same event; the one that loses takes the
+ * winner's memo. */
+static void test_racing_duplicate(void **state) {
+  struct fixture *f = *state;
+  struct lp_order_event e0 = order("e0", "o0", 3, 0);
+  struct lp_order_event e = order("dup", "od", 2, 1);
+  struct seen s0 = {0}, sa = {0}, sb = {0};
+  apply(f->a, &e0, 1, &s0);
+  struct lp_store_op op = {.order = &e};
+  struct lp_store_callbacks cb = {NULL, on_known, &sa};
+  lp_profile_store_start(f->a, 0, &op, 1, &cb);
+  apply(f->b, &e, 1, &sb);
+  assert_int_equal(lp_profile_store_advance(f->a, 0, NULL), 0);
+  assert_int_equal(lp_profile_store_finish(f->a, 0, NULL), 0);
+  assert_false(op.failed);
+  assert_int_equal(op.before.order_count, 1);
+  assert_int_equal(op.before.lifetime_spend_micros, sb.spend[0]);
+  lp_profile_clear(&op.before);
+  expect_profile(f->a, 2, 5);
+  clear_all(&e0, 1);
+  clear_all(&e, 1);
+}
+
+/* Two pipelined batches of one member on one connection give what two
+ * sequential applies give, including each event's before-state. */
+static void test_two_batches_in_flight(void **state) {
+  struct fixture *f = *state;
+  struct lp_order_event ev[4] = {
+      order("p1", "q1", 1, 0), order("p2", "q2", 2, 1), order("p3", "q3", 3, 2),
+      order("p4", "q4", 4, 3)};
+  struct lp_store_op ops[4];
+  memset(ops, 0, sizeof(ops));
+  for (int i = 0; i < 4; i++)
+    ops[i].order = &ev[i];
+  struct seen s1 = {0}, s2 = {0};
+  struct lp_store_callbacks c1 = {NULL, on_known, &s1};
+  struct lp_store_callbacks c2 = {NULL, on_known, &s2};
+  lp_profile_store_start(f->a, 0, ops, 2, &c1);
+  assert_int_equal(lp_profile_store_advance(f->a, 0, NULL), 0);
+  lp_profile_store_start(f->a, 1, ops + 2, 2, &c2); /* behind batch 0 */
+  assert_int_equal(lp_profile_store_finish(f->a, 0, NULL), 0);
+  assert_int_equal(lp_profile_store_advance(f->a, 1, NULL), 0);
+  assert_int_equal(lp_profile_store_finish(f->a, 1, NULL), 0);
+  for (int i = 0; i < 4; i++) {
+    assert_false(ops[i].failed);
+    assert_int_equal(ops[i].before.order_count, i);
+    lp_profile_clear(&ops[i].before);
+  }
+  assert_int_equal(s1.calls[0] + s1.calls[1] + s2.calls[0] + s2.calls[1], 4);
+  expect_profile(f->a, 4, 10);
+  clear_all(ev, 4);
+}
+
+/* The older batch loses a race while the newer one's reads are on the
+ * wire: those are dropped and re-read, so the newer batch sees the older
+ * one's events and every event is applied once, in order. */
+static void test_lost_race_with_newer_batch_pending(void **state) {
+  struct fixture *f = *state;
+  struct lp_order_event old_ev = order("old", "r1", 1, 0);
+  struct lp_order_event other = order("other", "r2", 2, 0);
+  struct lp_order_event new_ev = order("new", "r3", 4, 1);
+  struct lp_store_op op_old = {.order = &old_ev};
+  struct lp_store_op op_new = {.order = &new_ev};
+  struct seen so = {0}, sn = {0}, sx = {0};
+  struct lp_store_callbacks co = {NULL, on_known, &so};
+  struct lp_store_callbacks cn = {NULL, on_known, &sn};
+  lp_profile_store_start(f->a, 0, &op_old, 1, &co);
+  apply(f->b, &other, 1, &sx); /* makes A's reads stale */
+  assert_int_equal(lp_profile_store_advance(f->a, 0, NULL), 0);
+  lp_profile_store_start(f->a, 1, &op_new, 1, &cn);
+  assert_int_equal(lp_profile_store_finish(f->a, 0, NULL), 0);
+  assert_int_equal(lp_profile_store_advance(f->a, 1, NULL), 0);
+  assert_int_equal(lp_profile_store_finish(f->a, 1, NULL), 0);
+  assert_false(op_old.failed);
+  assert_false(op_new.failed);
+  assert_int_equal(op_old.before.order_count, 1); /* after "other" */
+  assert_int_equal(op_new.before.order_count, 2); /* after both */
+  assert_int_equal(op_new.before.lifetime_spend_micros, 3 * 10000000LL);
+  lp_profile_clear(&op_old.before);
+  lp_profile_clear(&op_new.before);
+  expect_profile(f->a, 3, 7);
+  clear_all(&old_ev, 1);
+  clear_all(&other, 1);
+  clear_all(&new_ev, 1);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 2 || (redis_port = atoi(argv[1])) <= 0) {
+    fprintf(stderr, "usage: store_race REDIS_PORT\n");
+    return 2;
+  }
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_redelivery_other_instance, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_lost_compare_and_set, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_racing_duplicate, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_two_batches_in_flight, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_lost_race_with_newer_batch_pending,
+                                      setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
