@@ -124,6 +124,18 @@ static void clear_all(struct lp_order_event *ev, size_t n) {
     lp_order_event_clear(&ev[i]);
 }
 
+/* A reads op's member, then B applies interloper to it, then A applies
+ * op: the race every rebalance can bring. */
+static void race(struct fixture *f, struct lp_store_op *op, struct seen *sa,
+                 struct lp_order_event *interloper, struct seen *sb) {
+  struct lp_store_callbacks cb = {NULL, on_known, sa};
+  lp_profile_store_start(f->a, 0, op, 1, &cb); /* A's reads run now */
+  apply(f->b, interloper, 1, sb);
+  assert_int_equal(lp_profile_store_advance(f->a, 0, NULL), 0);
+  assert_int_equal(lp_profile_store_finish(f->a, 0, NULL), 0);
+  assert_false(op->failed);
+}
+
 /* The same event through the other instance: memo found, same before. */
 static void test_redelivery_other_instance(void **state) {
   struct fixture *f = *state;
@@ -145,12 +157,7 @@ static void test_lost_compare_and_set(void **state) {
   struct lp_order_event eb = order("eb", "ob", 4, 0);
   struct lp_store_op op = {.order = &ea};
   struct seen sa = {0}, sb = {0};
-  struct lp_store_callbacks cb = {NULL, on_known, &sa};
-  lp_profile_store_start(f->a, 0, &op, 1, &cb); /* A's reads run now */
-  apply(f->b, &eb, 1, &sb);                     /* B changes the member */
-  assert_int_equal(lp_profile_store_advance(f->a, 0, NULL), 0);
-  assert_int_equal(lp_profile_store_finish(f->a, 0, NULL), 0);
-  assert_false(op.failed);
+  race(f, &op, &sa, &eb, &sb); /* B changes the member under A */
   assert_int_equal(sa.calls[0],
                    2); /* speculative, then the state that stands */
   assert_int_equal(op.before.order_count, 1); /* B's order was first */
@@ -170,12 +177,7 @@ static void test_racing_duplicate(void **state) {
   struct seen s0 = {0}, sa = {0}, sb = {0};
   apply(f->a, &e0, 1, &s0);
   struct lp_store_op op = {.order = &e};
-  struct lp_store_callbacks cb = {NULL, on_known, &sa};
-  lp_profile_store_start(f->a, 0, &op, 1, &cb);
-  apply(f->b, &e, 1, &sb);
-  assert_int_equal(lp_profile_store_advance(f->a, 0, NULL), 0);
-  assert_int_equal(lp_profile_store_finish(f->a, 0, NULL), 0);
-  assert_false(op.failed);
+  race(f, &op, &sa, &e, &sb); /* B applies the same event under A */
   assert_int_equal(op.before.order_count, 1);
   assert_int_equal(op.before.lifetime_spend_micros, sb.spend[0]);
   lp_profile_clear(&op.before);
