@@ -27,7 +27,11 @@ struct lp_affinity {
 struct lp_profile {
   int exists; /* 0: the member had no state before */
   int64_t lifetime_spend_micros;
-  int64_t order_count;
+  int64_t order_count;    /* orders that count now (net of cancellations) */
+  int64_t orders_placed;  /* orders ever counted, cancelled ones included:
+                             what "first order" and milestones count, so a
+                             cancelled first order cannot earn a second
+                             welcome bonus */
   int64_t first_order_ms; /* 0 when no order yet */
   int64_t last_order_ms;  /* 0 when no order yet */
   enum lp_consent marketing_consent;

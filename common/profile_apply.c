@@ -132,7 +132,8 @@ static void escape_into(struct lp_buf *b, const char *s) {
   }
 }
 
-static const char *const order_fixed[] = {"spend", "orders", "first", "last"};
+static const char *const order_fixed[] = {"spend", "orders", "first", "last",
+                                          "placed"};
 static const char *const record_fixed[] = {"s", "x"};
 static const char *const customer_fixed[] = {"cu",       "consent", "tags",
                                              "birthday", "email",   "created"};
@@ -153,8 +154,8 @@ struct ent {
 struct ints {
   const char *const *fixed;
   size_t n_fixed;
-  int64_t fv[4];
-  int fpresent[4];
+  int64_t fv[5];
+  int fpresent[5];
   struct ent *e;
   size_t n, cap;
 };
@@ -304,7 +305,7 @@ static void build_aff_key(struct lp_buf *key, char prefix, const char *name) {
   escape_into(key, name);
 }
 
-enum { F_SPEND, F_ORDERS, F_FIRST, F_LAST };
+enum { F_SPEND, F_ORDERS, F_FIRST, F_LAST, F_PLACED };
 enum { R_S, R_X };
 
 static void add_affinity(struct ints *prof, struct ints *rec,
@@ -339,6 +340,10 @@ void lp_profile_apply_order(const char *own, const char *rec_text,
   if (ev->status == LP_ORDER_CREATED || ev->status == LP_ORDER_PAID) {
     if (!rec_text) {
       *ints_fixed(&prof, F_SPEND) += ev->total_micros;
+      /* A part written before "placed" existed: its orders were placed. */
+      if (!prof.fpresent[F_PLACED])
+        prof.fv[F_PLACED] = prof.fv[F_ORDERS];
+      *ints_fixed(&prof, F_PLACED) += 1; /* never taken back */
       *ints_fixed(&prof, F_ORDERS) += 1;
       int64_t *first = ints_fixed(&prof, F_FIRST);
       if (*first == 0 || ev->event_time_ms < *first)
@@ -492,6 +497,7 @@ int lp_profile_from_snapshot(const char *text, size_t len,
                              struct lp_profile *out, char *errstr,
                              size_t errstr_size) {
   memset(out, 0, sizeof(*out));
+  int placed_seen = 0;
   const char *p = text, *stop = text + len;
   while (p < stop) {
     const char *nl = memchr(p, '\n', (size_t)(stop - p));
@@ -513,7 +519,10 @@ int lp_profile_from_snapshot(const char *text, size_t len,
         rc = parse_i64(v, vlen, &out->lifetime_spend_micros);
       else if (KEY_IS("orders"))
         rc = parse_i64(v, vlen, &out->order_count);
-      else if (KEY_IS("first"))
+      else if (KEY_IS("placed")) {
+        rc = parse_i64(v, vlen, &out->orders_placed);
+        placed_seen = 1;
+      } else if (KEY_IS("first"))
         rc = parse_i64(v, vlen, &out->first_order_ms);
       else if (KEY_IS("last"))
         rc = parse_i64(v, vlen, &out->last_order_ms);
@@ -570,6 +579,8 @@ int lp_profile_from_snapshot(const char *text, size_t len,
 #undef KEY_IS
     p = nl ? nl + 1 : stop;
   }
+  if (!placed_seen) /* written before "placed" existed */
+    out->orders_placed = out->order_count;
   if (out->n_categories)
     qsort(out->categories, out->n_categories, sizeof(*out->categories),
           cmp_affinity);

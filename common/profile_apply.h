@@ -11,7 +11,10 @@
  * multi-valued field (tags) separates its values with a raw TAB.
  *
  *   order part (written only by order events):
- *     spend, orders, first, last, then c:<category> and b:<brand> spend
+ *     spend, orders (counted now: cancellations and full refunds take one
+ *     back), first, last, placed (orders ever counted, never taken back;
+ *     absent in parts written before it existed = orders), then
+ *     c:<category> and b:<brand> spend
  *   customer part (written only by customer events):
  *     cu (event time of the newest applied customer event), consent, tags,
  *     birthday, email, created

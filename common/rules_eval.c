@@ -52,7 +52,7 @@ static int64_t floor_div(int64_t a, int64_t b) {
 static int64_t nth_order(const struct ctx *x) {
   int counts =
       x->order->status == LP_ORDER_CREATED || x->order->status == LP_ORDER_PAID;
-  return x->p->order_count +
+  return x->p->orders_placed +
          (counts && !x->p->order_previously_applied ? 1 : 0);
 }
 

@@ -720,11 +720,12 @@ static int cmd_profile(struct opts *o) {
   char spend[32];
   lp_money_format(p.lifetime_spend_micros, spend, sizeof(spend));
   printf("{\"exists\":%s,\"lifetime_spend\":\"%s\",\"order_count\":%lld,"
-         "\"first_order_ms\":%lld,\"last_order_ms\":%lld,\"consent\":\"%s\","
+         "\"orders_placed\":%lld,\"first_order_ms\":%lld,\"last_order_ms\":%"
+         "lld,\"consent\":\"%s\","
          "\"favourite_category\":%s,\"favourite_brand\":%s,\"n_tags\":%zu}\n",
          p.exists ? "true" : "false", spend, (long long)p.order_count,
-         (long long)p.first_order_ms, (long long)p.last_order_ms,
-         lp_consent_name(p.marketing_consent),
+         (long long)p.orders_placed, (long long)p.first_order_ms,
+         (long long)p.last_order_ms, lp_consent_name(p.marketing_consent),
          lp_log_str(lp_profile_favourite_category(&p)),
          lp_log_str(lp_profile_favourite_brand(&p)), p.n_tags);
   lp_profile_clear(&p);

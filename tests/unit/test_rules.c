@@ -87,6 +87,7 @@ static void profile_returning(struct lp_profile *p) {
   memset(p, 0, sizeof(*p));
   p->exists = 1;
   p->order_count = 4;
+  p->orders_placed = 4;
   p->lifetime_spend_micros = money("612.40");
   p->first_order_ms = T0 - 200 * DAY + 1;
   p->last_order_ms = T0 - 52 * DAY;
@@ -212,6 +213,8 @@ static void test_profile_views(void **state) {
   assert_false(lp_profile_has_tag(&p, "vip"));
 
   p.order_count = 3;
+
+  p.orders_placed = 3;
   p.lifetime_spend_micros = money("100.00");
   assert_int_equal(lp_profile_aov_micros(&p), 33333333);
   /* Ties go to the name that sorts first, whatever the array order. */
@@ -324,6 +327,7 @@ static void test_seed_first_order(void **state) {
   /* orders/paid after orders/create: the order was counted already. */
   p.order_previously_applied = 1;
   p.order_count = 1;
+  p.orders_placed = 1;
   o.status = LP_ORDER_PAID;
   ds = decide(rs, &o, &p);
   assert_int_equal(ds.n, 0);
@@ -332,6 +336,15 @@ static void test_seed_first_order(void **state) {
   o.status = LP_ORDER_CANCELLED;
   ds = decide(rs, &o, &p);
   assert_int_equal(ds.n, 0);
+  /* The next order after a cancelled first one is the second order
+   * placed: points, but no second welcome bonus. */
+  p.order_count = 0;
+  p.orders_placed = 1;
+  o.status = LP_ORDER_CREATED;
+  ds = decide(rs, &o, &p);
+  assert_int_equal(ds.n, 1);
+  assert_string_equal(ds.d[0].rule_id, "points-per-order");
+  decisions_free(&ds);
   lp_order_event_clear(&o);
   lp_ruleset_destroy(&rs);
 }
@@ -379,6 +392,7 @@ static void test_seed_milestone(void **state) {
   memset(&p, 0, sizeof(p));
   p.exists = 1;
   p.order_count = 4;
+  p.orders_placed = 4;
   p.lifetime_spend_micros = money("80.00");
   p.first_order_ms = p.last_order_ms = T0 - DAY;
   struct decisions ds = decide(rs, &o, &p);
@@ -389,6 +403,7 @@ static void test_seed_milestone(void **state) {
   assert_string_equal(ds.d[1].rule_id, "points-per-order");
   decisions_free(&ds);
   p.order_count = 5; /* 6th order: no milestone */
+  p.orders_placed = 5;
   ds = decide(rs, &o, &p);
   assert_int_equal(ds.n, 1);
   assert_string_equal(ds.d[0].rule_id, "points-per-order");
@@ -408,6 +423,7 @@ static void test_seed_we_miss_you(void **state) {
   profile_returning(&p);
   p.tags[0][0] = 'x'; /* not vip: keep to the plain rules */
   p.order_count = 6;  /* 7th order: no milestone */
+  p.orders_placed = 6;
   p.last_order_ms = T0 - 45 * DAY + 1;
   struct decisions ds = decide(rs, &o, &p);
   assert_int_equal(ds.n, 1);

@@ -218,6 +218,7 @@ static void test_snapshot_parse(void **state) {
   assert_true(p.exists);
   assert_int_equal(p.lifetime_spend_micros, 150000000);
   assert_int_equal(p.order_count, 3);
+  assert_int_equal(p.orders_placed, 3); /* absent: written before it existed */
   assert_int_equal(p.last_order_ms, 1700500000000LL);
   assert_int_equal(p.n_categories, 2);
   assert_string_equal(p.categories[0].name, "coffee"); /* sorted */
@@ -267,8 +268,8 @@ static void test_apply_order_and_reverse(void **state) {
   lp_profile_apply_order("", NULL, &ev, 64, &own, &rec, &prev);
   assert_false(prev);
   assert_string_equal(own, "spend\t40000000\norders\t1\nfirst\t1700000000000"
-                           "\nlast\t1700000000000\nb:Leaf\\tCo\t40000000\n"
-                           "c:tea\t40000000\n");
+                           "\nlast\t1700000000000\nplaced\t1\n"
+                           "b:Leaf\\tCo\t40000000\nc:tea\t40000000\n");
   assert_string_equal(rec, "s\t40000000\nb:Leaf\\tCo\t40000000\n"
                            "c:tea\t40000000\n");
   lp_order_event_clear(&ev);
@@ -315,6 +316,55 @@ static void test_apply_order_and_reverse(void **state) {
   free(rec3);
   free(own);
   free(rec);
+}
+
+/* Orders ever placed survive a cancellation; orders counted do not. */
+static void test_orders_placed(void **state) {
+  (void)state;
+  struct lp_order_event ev;
+  char *own = NULL, *rec = NULL, *own2 = NULL, *rec2 = NULL, *own3 = NULL,
+       *rec3 = NULL;
+  int prev = -1;
+  make_order(&ev, "o1", LP_ORDER_CREATED, 20000000, "tea", "Acme");
+  lp_profile_apply_order("", NULL, &ev, 64, &own, &rec, &prev);
+  lp_order_event_clear(&ev);
+  make_order(&ev, "o1", LP_ORDER_CANCELLED, 20000000, "tea", "Acme");
+  lp_profile_apply_order(own, rec, &ev, 64, &own2, &rec2, &prev);
+  lp_order_event_clear(&ev);
+  make_order(&ev, "o2", LP_ORDER_CREATED, 30000000, "tea", "Acme");
+  lp_profile_apply_order(own2, NULL, &ev, 64, &own3, &rec3, &prev);
+  lp_order_event_clear(&ev);
+  struct lp_profile p;
+  char err[128];
+  assert_int_equal(
+      lp_profile_from_snapshot(own2, strlen(own2), &p, err, sizeof(err)), 0);
+  assert_int_equal(p.order_count, 0);
+  assert_int_equal(p.orders_placed, 1);
+  lp_profile_clear(&p);
+  assert_int_equal(
+      lp_profile_from_snapshot(own3, strlen(own3), &p, err, sizeof(err)), 0);
+  assert_int_equal(p.order_count, 1);
+  assert_int_equal(p.orders_placed, 2);
+  assert_int_equal(p.lifetime_spend_micros, 30000000);
+  lp_profile_clear(&p);
+  /* A part written before "placed" existed counts its orders as placed. */
+  make_order(&ev, "o3", LP_ORDER_CREATED, 10000000, "tea", "Acme");
+  free(own3);
+  free(rec3);
+  lp_profile_apply_order("spend\t50000000\norders\t4\n", NULL, &ev, 64, &own3,
+                         &rec3, &prev);
+  lp_order_event_clear(&ev);
+  assert_int_equal(
+      lp_profile_from_snapshot(own3, strlen(own3), &p, err, sizeof(err)), 0);
+  assert_int_equal(p.order_count, 5);
+  assert_int_equal(p.orders_placed, 5);
+  lp_profile_clear(&p);
+  free(own);
+  free(rec);
+  free(own2);
+  free(rec2);
+  free(own3);
+  free(rec3);
 }
 
 static void test_apply_cancel_first_and_cap(void **state) {
@@ -386,6 +436,7 @@ int main(void) {
       cmocka_unit_test(test_customer_validate),
       cmocka_unit_test(test_snapshot_parse),
       cmocka_unit_test(test_apply_order_and_reverse),
+      cmocka_unit_test(test_orders_placed),
       cmocka_unit_test(test_apply_cancel_first_and_cap),
       cmocka_unit_test(test_apply_customer),
   };
