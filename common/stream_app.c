@@ -1,11 +1,15 @@
 /*
  * stream_app.c — the processor runtime (see stream_app.h for guarantees).
  *
- * One thread polls: consume a batch, decode, apply the batch to Redis in
- * one pipeline, decide with the rules, produce decisions / dead letters,
- * then serve delivery reports, which finish input records in the offset
- * tracker, which yields the offsets to store. librdkafka's background
- * threads do the network work; libmicrohttpd's thread serves /metrics.
+ * One thread polls: consume a batch, decode it, send its Redis reads
+ * (behind the previous batch's compare-and-sets), complete the previous
+ * batch (Redis confirmed it: produce its decisions and dead letters), then
+ * apply this batch and decide and encode each record as soon as its
+ * before-state is known, sending the compare-and-sets as it goes. So two
+ * batches are in flight and Redis works while this thread does. Delivery
+ * reports finish input records in the offset tracker, which yields the
+ * offsets to store. librdkafka's background threads do the network work;
+ * libmicrohttpd's thread serves /metrics.
  */
 #include "stream_app.h"
 
