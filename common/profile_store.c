@@ -351,7 +351,8 @@ static void resp_str(struct lp_buf *b, const char *s) {
   resp_arg(b, s, strlen(s));
 }
 
-/* Writes the formatted pipeline to the socket ourselves and empties it.
+/* Writes the formatted pipeline to the socket ourselves and empties it, so
+ * Redis starts on these commands while we prepare the next ones.
  * hiredis' own output buffer is never used on this connection after the
  * synchronous SCRIPT LOAD, so nothing can overtake these bytes; copying
  * them into hiredis first cost a reallocation per chunk. A failed write
@@ -373,12 +374,6 @@ static void resp_flush(struct lp_profile_store *s) {
     left -= (size_t)n;
   }
   lp_buf_reset(&s->out);
-}
-
-/* Sends what is formatted, so Redis works on these commands while we
- * prepare the next ones. */
-static void resp_push(struct lp_profile_store *s) {
-  resp_flush(s);
 }
 
 /* Compare-and-sets formatted before they are sent on their way. */
@@ -510,11 +505,11 @@ static int send_reads(struct lp_profile_store *s, struct batch *b, char *errstr,
   }
   b->phase = B_READS_SENT;
   b->generation = s->generation; /* a failed write below bumps it */
-  resp_push(s);
-  if (!s->ctx)
-    return lp_err(errstr, errstr_size, "redis %s:%d: write failed", s->host,
-                  s->port) +
-           1;
+  resp_flush(s);
+  if (!s->ctx) {
+    lp_err(errstr, errstr_size, "redis %s:%d: write failed", s->host, s->port);
+    return 0;
+  }
   return 1;
 }
 
@@ -607,7 +602,7 @@ static int recv_reads_apply(struct lp_profile_store *s, struct batch *b,
     }
     x->cas_sent = 1;
     if (append_cas(s, x, own) && ++queued * (size_t)s->cas_batch >= CAS_CHUNK) {
-      resp_push(s);
+      resp_flush(s);
       queued = 0;
     }
     /* Speculative until Redis confirms; see lp_store_known_fn. */
@@ -615,7 +610,6 @@ static int recv_reads_apply(struct lp_profile_store *s, struct batch *b,
   }
   close_group(s);
   resp_flush(s);
-
   b->phase = B_CAS_SENT;
   return 1;
 }

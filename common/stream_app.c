@@ -133,7 +133,7 @@ struct record {
   struct lp_buf enc; /* the encoded decisions, back to back */
   size_t *enc_end;   /* enc_end[i]: end of decision i in enc */
   size_t enc_end_cap;
-  int encode_failed;
+  size_t encoded; /* decisions encoded; < nd when one could not be */
 };
 
 /* Outstanding outputs of one input record; the opaque of each produce. */
@@ -361,7 +361,7 @@ static void clear_decisions(struct record *rec) {
 static void decide(struct app *app, struct record *rec,
                    const struct lp_profile *before) {
   clear_decisions(rec);
-  rec->encode_failed = 0;
+  rec->encoded = 0;
   if (app->spec->kind == LP_STREAM_ORDERS)
     lp_rules_decide_order(app->rules, &rec->order, before, &rec->ds, &rec->nd);
   else
@@ -372,23 +372,29 @@ static void decide(struct app *app, struct record *rec,
     rec->enc_end =
         lp_xrealloc(rec->enc_end, rec->enc_end_cap * sizeof(*rec->enc_end));
   }
-  for (size_t i = 0; i < rec->nd; i++) {
-    char err[256];
-    if (lp_avro_encode_decision(app->avro, &rec->ds[i], &rec->enc, err,
-                                sizeof(err)) != 0) {
-      snprintf(app->fatal, sizeof(app->fatal), "encode decision %s: %s",
-               rec->ds[i].decision_id, err);
-      rec->encode_failed = 1;
+  /* Failures are reported by emit_decisions: this may be a speculative
+   * state that Redis later voids. */
+  char err[256];
+  for (; rec->encoded < rec->nd; rec->encoded++) {
+    if (lp_avro_encode_decision(app->avro, &rec->ds[rec->encoded], &rec->enc,
+                                err, sizeof(err)) != 0)
       return;
-    }
-    rec->enc_end[i] = rec->enc.len;
+    rec->enc_end[rec->encoded] = rec->enc.len;
   }
 }
 
 /* Produces a record's decisions (or finishes it when there are none). */
 static void emit_decisions(struct app *app, struct record *rec) {
-  if (rec->encode_failed) {
-    stop_requested = 1; /* the record stays unfinished: never committed */
+  if (rec->encoded < rec->nd) {
+    /* Encode again for the reason; the record stays unfinished, so it is
+     * never committed past. */
+    const struct lp_reward_decision *d = &rec->ds[rec->encoded];
+    char err[256];
+    lp_buf_reset(&app->buf);
+    if (lp_avro_encode_decision(app->avro, d, &app->buf, err, sizeof(err)))
+      snprintf(app->fatal, sizeof(app->fatal), "encode decision %s: %s",
+               d->decision_id, err);
+    stop_requested = 1;
     return;
   }
   if (rec->nd == 0) {
