@@ -4,7 +4,6 @@
  */
 #include "profile_apply.h"
 
-#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -200,16 +199,20 @@ static void ints_parse(struct ints *s, const char *text,
   memset(s, 0, sizeof(*s));
   s->fixed = fixed;
   s->n_fixed = n_fixed;
-  for (const char *p = text; p && *p;) {
-    const char *nl = strchr(p, '\n');
-    const char *end = nl ? nl : p + strlen(p);
+  const char *stop = text ? text + strlen(text) : NULL;
+  for (const char *p = text; p && p < stop;) {
+    const char *nl = memchr(p, '\n', (size_t)(stop - p));
+    const char *end = nl ? nl : stop;
     const char *tab = memchr(p, '\t', (size_t)(end - p));
     if (tab) {
       size_t klen = (size_t)(tab - p);
       int64_t v = parse_int_n(tab + 1, (size_t)(end - tab - 1));
       size_t f = 0;
-      while (f < n_fixed &&
-             !(strlen(fixed[f]) == klen && memcmp(fixed[f], p, klen) == 0))
+      /* Affinity keys ("c:", "b:") never match a fixed key. */
+      if (klen > 1 && p[1] == ':')
+        f = n_fixed;
+      while (f < n_fixed && !(fixed[f][0] == p[0] && strlen(fixed[f]) == klen &&
+                              memcmp(fixed[f], p, klen) == 0))
         f++;
       if (f < n_fixed) {
         s->fv[f] = v;
@@ -264,7 +267,11 @@ static size_t ints_count_prefix(const struct ints *s, char prefix) {
   return n;
 }
 
-static void append_i64(struct lp_buf *b, int64_t v) {
+/* Writes "key<TAB>value<LF>" at o; returns the end. */
+static char *put_line(char *o, const char *k, size_t klen, int64_t v) {
+  memcpy(o, k, klen);
+  o += klen;
+  *o++ = '\t';
   char tmp[24], *p = tmp + sizeof(tmp);
   uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
   do {
@@ -273,28 +280,29 @@ static void append_i64(struct lp_buf *b, int64_t v) {
   } while (u);
   if (v < 0)
     *--p = '-';
-  lp_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+  size_t n = (size_t)(tmp + sizeof(tmp) - p);
+  memcpy(o, p, n);
+  o += n;
+  *o++ = '\n';
+  return o;
 }
 
+/* Sized once (an integer takes at most 20 bytes), written in one pass. */
 static char *ints_serialize(const struct ints *s) {
-  struct lp_buf b;
-  lp_buf_init(&b);
-  for (size_t f = 0; f < s->n_fixed; f++) {
-    if (!s->fpresent[f])
-      continue;
-    lp_buf_append_str(&b, s->fixed[f]);
-    lp_buf_append_byte(&b, '\t');
-    append_i64(&b, s->fv[f]);
-    lp_buf_append_byte(&b, '\n');
-  }
-  for (size_t i = 0; i < s->n; i++) {
-    lp_buf_append(&b, s->e[i].k, s->e[i].klen);
-    lp_buf_append_byte(&b, '\t');
-    append_i64(&b, s->e[i].v);
-    lp_buf_append_byte(&b, '\n');
-  }
-  lp_buf_cstr(&b);
-  return (char *)b.data; /* ownership passes to the caller */
+  size_t size = 1;
+  for (size_t f = 0; f < s->n_fixed; f++)
+    if (s->fpresent[f])
+      size += strlen(s->fixed[f]) + 22;
+  for (size_t i = 0; i < s->n; i++)
+    size += s->e[i].klen + 22;
+  char *out = lp_xmalloc(size), *o = out;
+  for (size_t f = 0; f < s->n_fixed; f++)
+    if (s->fpresent[f])
+      o = put_line(o, s->fixed[f], strlen(s->fixed[f]), s->fv[f]);
+  for (size_t i = 0; i < s->n; i++)
+    o = put_line(o, s->e[i].k, s->e[i].klen, s->e[i].v);
+  *o = '\0';
+  return out;
 }
 
 /* "c:"/"b:" + escaped name into key (reset first). */
@@ -478,18 +486,21 @@ static int cmp_affinity(const void *a, const void *b) {
                 ((const struct lp_affinity *)b)->name);
 }
 
+/* A whole decimal integer ("-" allowed), within int64. */
 static int parse_i64(const char *v, size_t n, int64_t *out) {
-  char buf[24];
-  if (n == 0 || n >= sizeof(buf))
+  size_t i = n > 0 && v[0] == '-';
+  if (i == n)
     return -1;
-  memcpy(buf, v, n);
-  buf[n] = '\0';
-  char *end;
-  errno = 0;
-  long long x = strtoll(buf, &end, 10);
-  if (errno || *end)
-    return -1;
-  *out = x;
+  uint64_t u = 0, limit = i ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+  for (; i < n; i++) {
+    if (v[i] < '0' || v[i] > '9')
+      return -1;
+    unsigned d = (unsigned)(v[i] - '0');
+    if (u > (limit - d) / 10)
+      return -1;
+    u = u * 10 + d;
+  }
+  *out = v[0] == '-' ? (int64_t)(0 - u) : (int64_t)u;
   return 0;
 }
 
@@ -499,6 +510,20 @@ int lp_profile_from_snapshot(const char *text, size_t len,
   memset(out, 0, sizeof(*out));
   int placed_seen = 0;
   const char *p = text, *stop = text + len;
+  /* Size the affinity arrays once: a line per category or brand. */
+  size_t n_c = 0, n_b = 0;
+  for (const char *q = text; q + 2 < stop;) {
+    n_c += q[0] == 'c' && q[1] == ':';
+    n_b += q[0] == 'b' && q[1] == ':';
+    const char *nl = memchr(q, '\n', (size_t)(stop - q));
+    if (!nl)
+      break;
+    q = nl + 1;
+  }
+  if (n_c)
+    out->categories = lp_xmalloc(n_c * sizeof(*out->categories));
+  if (n_b)
+    out->brands = lp_xmalloc(n_b * sizeof(*out->brands));
   while (p < stop) {
     const char *nl = memchr(p, '\n', (size_t)(stop - p));
     const char *end = nl ? nl : stop;
@@ -560,12 +585,11 @@ int lp_profile_from_snapshot(const char *text, size_t len,
         int64_t x = 0;
         rc = parse_i64(v, vlen, &x);
         if (rc == 0 && x > 0) {
-          struct lp_affinity **arr =
-              p[0] == 'c' ? &out->categories : &out->brands;
+          struct lp_affinity *arr = p[0] == 'c' ? out->categories : out->brands;
           size_t *cnt = p[0] == 'c' ? &out->n_categories : &out->n_brands;
-          *arr = lp_xrealloc(*arr, (*cnt + 1) * sizeof(**arr));
-          (*arr)[*cnt].name = unescape(p + 2, klen - 2);
-          (*arr)[*cnt].spend_micros = x;
+          LP_ASSERT(*cnt < (p[0] == 'c' ? n_c : n_b)); /* counted above */
+          arr[*cnt].name = unescape(p + 2, klen - 2);
+          arr[*cnt].spend_micros = x;
           (*cnt)++;
         }
       }

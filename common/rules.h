@@ -16,6 +16,8 @@
 #include "events.h"
 #include "profile.h"
 
+struct lp_arena;
+
 struct lp_ruleset;
 
 /*
@@ -39,17 +41,22 @@ const char *lp_ruleset_digest(const struct lp_ruleset *rs);
 /*
  * Decides for an order / customer event given the profile *before* it.
  * Appends 0..n decisions to *out (realloc'd array of *n_out items, owned by
- * the caller: lp_reward_decision_clear each, then free the array).
+ * the caller: lp_reward_decision_clear each, then free the array). With an
+ * arena, the array and every string are allocated in it instead: *out
+ * must then be NULL or from the same arena, and the decisions are neither
+ * cleared nor freed; they live until the arena is reset.
  * Decisions come out in rule priority order, with deterministic ids
  * (decision.h) and their explanation filled.
  */
 void lp_rules_decide_order(const struct lp_ruleset *rs,
                            const struct lp_order_event *ev,
                            const struct lp_profile *before,
+                           struct lp_arena *arena,
                            struct lp_reward_decision **out, size_t *n_out);
 void lp_rules_decide_customer(const struct lp_ruleset *rs,
                               const struct lp_customer_event *ev,
                               const struct lp_profile *before,
+                              struct lp_arena *arena,
                               struct lp_reward_decision **out, size_t *n_out);
 
 #endif

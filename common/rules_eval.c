@@ -32,6 +32,7 @@ struct ctx {
   int64_t time_ms;
   int have_segment;
   const char *segment;
+  struct lp_arena *arena; /* where decisions go; NULL: the heap */
 };
 
 /* A scalar field value: present or absent, numeric or string. */
@@ -376,7 +377,7 @@ static char *feature_text(struct ctx *x, enum lp_field_id f) {
       append_json_string(&b, v[i]);
     }
     lp_buf_append_byte(&b, ']');
-    char *s = lp_xstrdup(lp_buf_cstr(&b));
+    char *s = lp_dup_in(x->arena, lp_buf_cstr(&b));
     lp_buf_free(&b);
     free(v);
     return s;
@@ -395,18 +396,18 @@ static char *feature_text(struct ctx *x, enum lp_field_id f) {
     } while (u);
     if (v.i < 0)
       *--p = '-';
-    return lp_xstrdup(p);
+    return lp_dup_in(x->arena, p);
   }
   case LP_FT_MONEY:
     lp_money_format(v.i, tmp, sizeof(tmp));
-    return lp_xstrdup(tmp);
+    return lp_dup_in(x->arena, tmp);
   case LP_FT_BOOL:
-    return lp_xstrdup(v.i ? "true" : "false");
+    return lp_dup_in(x->arena, v.i ? "true" : "false");
   case LP_FT_TIME:
     lp_time_format_iso8601(v.i, tmp, sizeof(tmp));
-    return lp_xstrdup(tmp);
+    return lp_dup_in(x->arena, tmp);
   case LP_FT_STRING:
-    return lp_xstrdup(v.s);
+    return lp_dup_in(x->arena, v.s);
   case LP_FT_SET:
     break;
   }
@@ -435,7 +436,8 @@ static void summarize(struct ctx *x, const struct lp_cond *c,
   lp_buf_append_str(b, c->literal);
   if (!eval_leaf(x, c))
     lp_buf_append_str(b, " (false)");
-  free(val);
+  if (!x->arena)
+    free(val);
 }
 
 /* "<description or id>: <leaf>; <leaf>..." capped at SUMMARY_MAX bytes. */
@@ -457,7 +459,7 @@ static char *make_summary(struct ctx *x, const struct lp_rule *r) {
       b.len--;
     lp_buf_append_str(&b, "...");
   }
-  char *s = lp_xstrdup(lp_buf_cstr(&b));
+  char *s = lp_dup_in(x->arena, lp_buf_cstr(&b));
   lp_buf_free(&b);
   return s;
 }
@@ -508,14 +510,14 @@ static int build_action(const struct ctx *x, const struct lp_rule *r,
   memset(a, 0, sizeof(*a));
   a->kind = ra->kind;
   a->points = ra->kind == LP_ACTION_POINTS ? points : 0;
-  a->reward_id = lp_xstrdup(ra->reward_id);
+  a->reward_id = lp_dup_in(x->arena, ra->reward_id);
   a->discount_percent = ra->percent;
   a->discount_amount_micros = ra->amount_micros;
-  a->tier = lp_xstrdup(ra->tier);
-  a->template_id = lp_xstrdup(ra->template_id);
-  a->channel = lp_xstrdup(ra->channel);
-  a->brand = lp_xstrdup(brand);
-  a->category = lp_xstrdup(category);
+  a->tier = lp_dup_in(x->arena, ra->tier);
+  a->template_id = lp_dup_in(x->arena, ra->template_id);
+  a->channel = lp_dup_in(x->arena, ra->channel);
+  a->brand = lp_dup_in(x->arena, brand);
+  a->category = lp_dup_in(x->arena, category);
 
   switch (ra->kind) {
   case LP_ACTION_POINTS:
@@ -550,21 +552,29 @@ static void append_decision(struct ctx *x, const struct lp_rule *r,
   const char *customer =
       x->order ? x->order->customer_id : x->customer->customer_id;
   const char *event_id = x->order ? x->order->event_id : x->customer->event_id;
-  *out = lp_xrealloc(*out, (*n_out + 1) * sizeof(**out));
+  if (x->arena) {
+    struct lp_reward_decision *grown =
+        lp_arena_alloc(x->arena, (*n_out + 1) * sizeof(**out));
+    if (*n_out)
+      memcpy(grown, *out, *n_out * sizeof(**out));
+    *out = grown;
+  } else {
+    *out = lp_xrealloc(*out, (*n_out + 1) * sizeof(**out));
+  }
   struct lp_reward_decision *d = &(*out)[(*n_out)++];
   memset(d, 0, sizeof(*d));
   char id[LP_DECISION_ID_LEN + 1];
   lp_decision_id(r->id, r->version, shop, customer, event_id, id);
-  d->decision_id = lp_xstrdup(id);
-  d->shop = lp_xstrdup(shop);
-  d->customer_id = lp_xstrdup(customer);
-  d->trigger_event_id = lp_xstrdup(event_id);
-  d->trigger_kind = lp_xstrdup(x->order ? "order" : "customer");
-  d->rule_id = lp_xstrdup(r->id);
+  d->decision_id = lp_dup_in(x->arena, id);
+  d->shop = lp_dup_in(x->arena, shop);
+  d->customer_id = lp_dup_in(x->arena, customer);
+  d->trigger_event_id = lp_dup_in(x->arena, event_id);
+  d->trigger_kind = lp_dup_in(x->arena, x->order ? "order" : "customer");
+  d->rule_id = lp_dup_in(x->arena, r->id);
   d->rule_version = r->version;
   d->action = *a;
   d->estimated_cost_micros = cost;
-  d->currency = x->order ? lp_xstrdup(x->order->currency) : NULL;
+  d->currency = x->order ? lp_dup_in(x->arena, x->order->currency) : NULL;
   d->event_time_ms = x->time_ms;
   d->approval = r->approval;
   if (x->rs->has_approval_threshold &&
@@ -573,16 +583,17 @@ static void append_decision(struct ctx *x, const struct lp_rule *r,
     d->approval = LP_APPROVAL_RECOMMENDED;
 
   struct lp_explanation *e = &d->explanation;
-  e->rule_id = lp_xstrdup(r->id);
+  e->rule_id = lp_dup_in(x->arena, r->id);
   e->rule_version = r->version;
   e->model_version = NULL;
   e->summary = make_summary(x, r);
   e->n_features = r->n_features;
-  e->features =
-      lp_xcalloc(r->n_features ? r->n_features : 1, sizeof(*e->features));
+  size_t fsize = (r->n_features ? r->n_features : 1) * sizeof(*e->features);
+  e->features = x->arena ? lp_arena_alloc(x->arena, fsize) : lp_xmalloc(fsize);
+  memset(e->features, 0, fsize);
   for (size_t i = 0; i < r->n_features; i++) {
     enum lp_field_id f = (enum lp_field_id)r->features[i];
-    e->features[i].name = lp_xstrdup(lp_rule_fields[f].name);
+    e->features[i].name = lp_dup_in(x->arena, lp_rule_fields[f].name);
     e->features[i].value = feature_text(x, f);
   }
 }
@@ -630,6 +641,7 @@ static void decide(struct ctx *x, struct lp_reward_decision **out,
 void lp_rules_decide_order(const struct lp_ruleset *rs,
                            const struct lp_order_event *ev,
                            const struct lp_profile *before,
+                           struct lp_arena *arena,
                            struct lp_reward_decision **out, size_t *n_out) {
   LP_ASSERT(rs && ev && before && out && n_out);
   struct ctx x = {0};
@@ -638,12 +650,14 @@ void lp_rules_decide_order(const struct lp_ruleset *rs,
   x.order = ev;
   x.p = before;
   x.time_ms = ev->event_time_ms;
+  x.arena = arena;
   decide(&x, out, n_out);
 }
 
 void lp_rules_decide_customer(const struct lp_ruleset *rs,
                               const struct lp_customer_event *ev,
                               const struct lp_profile *before,
+                              struct lp_arena *arena,
                               struct lp_reward_decision **out, size_t *n_out) {
   LP_ASSERT(rs && ev && before && out && n_out);
   struct ctx x = {0};
@@ -652,5 +666,6 @@ void lp_rules_decide_customer(const struct lp_ruleset *rs,
   x.customer = ev;
   x.p = before;
   x.time_ms = ev->event_time_ms;
+  x.arena = arena;
   decide(&x, out, n_out);
 }

@@ -154,6 +154,7 @@ struct batch {
   size_t *op_rec; /* op k belongs to recs[op_rec[k]] */
   size_t n_ops, ops_cap;
   struct lp_store_callbacks cb;
+  struct lp_arena arena; /* the records' decisions, until release */
 };
 
 /* A produce whose delivery failed, to be produced again. */
@@ -347,26 +348,26 @@ static void dead_letter(struct app *app, struct record *rec,
   lp_dead_letter_clear(&dl);
 }
 
+/* Forgets a record's decisions (their memory is the batch's arena). */
 static void clear_decisions(struct record *rec) {
-  for (size_t d = 0; d < rec->nd; d++)
-    lp_reward_decision_clear(&rec->ds[d]);
-  free(rec->ds);
   rec->ds = NULL;
   rec->nd = 0;
   lp_buf_reset(&rec->enc);
 }
 
 /* Decides and encodes a record's decisions against its before-state (a
- * repeat call replaces the earlier result). */
-static void decide(struct app *app, struct record *rec,
+ * repeat call replaces the earlier result; the arena keeps the void one
+ * until the batch is released). */
+static void decide(struct app *app, struct batch *bt, struct record *rec,
                    const struct lp_profile *before) {
   clear_decisions(rec);
   rec->encoded = 0;
   if (app->spec->kind == LP_STREAM_ORDERS)
-    lp_rules_decide_order(app->rules, &rec->order, before, &rec->ds, &rec->nd);
+    lp_rules_decide_order(app->rules, &rec->order, before, &bt->arena, &rec->ds,
+                          &rec->nd);
   else
-    lp_rules_decide_customer(app->rules, &rec->customer, before, &rec->ds,
-                             &rec->nd);
+    lp_rules_decide_customer(app->rules, &rec->customer, before, &bt->arena,
+                             &rec->ds, &rec->nd);
   if (rec->nd > rec->enc_end_cap) {
     rec->enc_end_cap = rec->nd;
     rec->enc_end =
@@ -462,7 +463,7 @@ static void store_batch_wait(void *opaque) {
 
 static void store_known(void *opaque, size_t i, const struct lp_store_op *op) {
   struct batch *b = opaque;
-  decide(b->app, &b->recs[b->op_rec[i]], &op->before);
+  decide(b->app, b, &b->recs[b->op_rec[i]], &op->before);
 }
 
 /* Decodes a consumed batch (undecodable records are dead-lettered at
@@ -549,6 +550,7 @@ static void release_batch(struct batch *bt) {
     clear_decisions(&bt->recs[i]);
     rd_kafka_message_destroy(bt->recs[i].msg);
   }
+  lp_arena_reset(&bt->arena);
   bt->n = bt->n_ops = 0;
 }
 
@@ -927,6 +929,7 @@ static void free_batches(struct app *app) {
       free(bt->recs[k].enc_end);
     }
     free(bt->recs);
+    lp_arena_free(&bt->arena);
     free(bt->ops);
     free(bt->op_rec);
     memset(bt, 0, sizeof(*bt));

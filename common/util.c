@@ -135,6 +135,78 @@ const char *lp_buf_cstr(struct lp_buf *b) {
   return (const char *)b->data;
 }
 
+/* A block's payload follows its header; blocks form a list that reset
+ * walks again from the first. */
+struct lp_arena_block {
+  struct lp_arena_block *next;
+  size_t size;
+  max_align_t data[];
+};
+
+#define ARENA_BLOCK_MIN 16384
+
+void lp_arena_init(struct lp_arena *a) {
+  memset(a, 0, sizeof(*a));
+}
+
+void lp_arena_free(struct lp_arena *a) {
+  for (struct lp_arena_block *b = a->first, *next; b; b = next) {
+    next = b->next;
+    free(b);
+  }
+  memset(a, 0, sizeof(*a));
+}
+
+void lp_arena_reset(struct lp_arena *a) {
+  a->cur = a->first;
+  a->used = 0;
+}
+
+void *lp_arena_alloc(struct lp_arena *a, size_t size) {
+  size = (size + 7) & ~(size_t)7;
+  if (size == 0)
+    size = 8;
+  while (a->cur && a->cur->size - a->used < size) {
+    /* Move on to the next kept block; one too small for this request is
+     * skipped (it is used again after the next reset). */
+    a->cur = a->cur->next;
+    a->used = 0;
+  }
+  if (!a->cur) {
+    size_t bsize = size > ARENA_BLOCK_MIN ? size : ARENA_BLOCK_MIN;
+    struct lp_arena_block *b = lp_xmalloc(sizeof(*b) + bsize);
+    b->size = bsize;
+    b->next = NULL;
+    /* Appended at the end so that the order of reuse stays stable. */
+    struct lp_arena_block **tail = &a->first;
+    while (*tail)
+      tail = &(*tail)->next;
+    *tail = b;
+    a->cur = b;
+    a->used = 0;
+  }
+  void *p = (char *)a->cur->data + a->used;
+  a->used += size;
+  return p;
+}
+
+char *lp_arena_strndup(struct lp_arena *a, const char *s, size_t n) {
+  if (!s)
+    return NULL;
+  char *p = lp_arena_alloc(a, n + 1);
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
+char *lp_arena_strdup(struct lp_arena *a, const char *s) {
+  return s ? lp_arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+char *lp_dup_in(struct lp_arena *a, const char *s) {
+  return a ? lp_arena_strdup(a, s) : lp_xstrdup(s);
+}
+
 int64_t lp_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -374,9 +446,16 @@ void lp_sha256_hex(const void *data, size_t len, char out[65]) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, sha256_fetch);
   LP_ASSERT(sha256_md != NULL);
+  /* One context per thread, reused: EVP_Digest allocates and frees a
+   * context on every call. */
+  static _Thread_local EVP_MD_CTX *ctx;
+  if (!ctx)
+    ctx = EVP_MD_CTX_new();
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
-  LP_ASSERT(EVP_Digest(data, len, md, &mdlen, sha256_md, NULL) == 1);
+  LP_ASSERT(ctx && EVP_DigestInit_ex2(ctx, sha256_md, NULL) == 1 &&
+            EVP_DigestUpdate(ctx, data, len) == 1 &&
+            EVP_DigestFinal_ex(ctx, md, &mdlen) == 1);
   LP_ASSERT(mdlen == 32);
   static const char hex[] = "0123456789abcdef";
   for (unsigned i = 0; i < 32; i++) {

@@ -53,6 +53,29 @@ void lp_buf_appendf(struct lp_buf *b, const char *fmt, ...)
 /* Ensures a NUL after len (not counted) and returns data as a C string. */
 const char *lp_buf_cstr(struct lp_buf *b);
 
+/*
+ * Arena: many small allocations released together. For data that lives
+ * exactly as long as one batch of records (decoded strings, decisions), it
+ * replaces a malloc and a free per string with a pointer bump; reset keeps
+ * the blocks for the next batch, so a steady stream allocates nothing.
+ * Allocations are 8-byte aligned; lp_arena_free releases the blocks.
+ */
+struct lp_arena_block;
+struct lp_arena {
+  struct lp_arena_block *first, *cur;
+  size_t used; /* bytes used in cur */
+};
+
+void lp_arena_init(struct lp_arena *a);
+void lp_arena_free(struct lp_arena *a);
+void lp_arena_reset(struct lp_arena *a);
+void *lp_arena_alloc(struct lp_arena *a, size_t size);
+/* Copies into the arena; NULL in, NULL out. */
+char *lp_arena_strdup(struct lp_arena *a, const char *s);
+char *lp_arena_strndup(struct lp_arena *a, const char *s, size_t n);
+/* The arena's copy when a is non-NULL, else lp_xstrdup's. */
+char *lp_dup_in(struct lp_arena *a, const char *s);
+
 /* Wall clock in milliseconds since the epoch (only for logs, DLQ time). */
 int64_t lp_now_ms(void);
 /* Monotonic clock in microseconds (latency, timers). */

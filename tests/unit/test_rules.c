@@ -133,11 +133,69 @@ static void decisions_free(struct decisions *ds) {
   memset(ds, 0, sizeof(*ds));
 }
 
+static void assert_same_str(const char *a, const char *b) {
+  if (!a || !b)
+    assert_ptr_equal(a, b);
+  else
+    assert_string_equal(a, b);
+}
+
+/* Every field of two decision arrays is equal. */
+static void assert_decisions_equal(const struct lp_reward_decision *a,
+                                   const struct lp_reward_decision *b,
+                                   size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    assert_same_str(a[i].decision_id, b[i].decision_id);
+    assert_same_str(a[i].shop, b[i].shop);
+    assert_same_str(a[i].customer_id, b[i].customer_id);
+    assert_same_str(a[i].trigger_event_id, b[i].trigger_event_id);
+    assert_same_str(a[i].trigger_kind, b[i].trigger_kind);
+    assert_same_str(a[i].rule_id, b[i].rule_id);
+    assert_int_equal(a[i].rule_version, b[i].rule_version);
+    const struct lp_action *x = &a[i].action, *y = &b[i].action;
+    assert_int_equal(x->kind, y->kind);
+    assert_int_equal(x->points, y->points);
+    assert_same_str(x->reward_id, y->reward_id);
+    assert_int_equal(x->discount_percent, y->discount_percent);
+    assert_int_equal(x->discount_amount_micros, y->discount_amount_micros);
+    assert_same_str(x->tier, y->tier);
+    assert_same_str(x->template_id, y->template_id);
+    assert_same_str(x->channel, y->channel);
+    assert_same_str(x->brand, y->brand);
+    assert_same_str(x->category, y->category);
+    assert_int_equal(a[i].estimated_cost_micros, b[i].estimated_cost_micros);
+    assert_same_str(a[i].currency, b[i].currency);
+    assert_int_equal(a[i].event_time_ms, b[i].event_time_ms);
+    assert_int_equal(a[i].approval, b[i].approval);
+    const struct lp_explanation *e = &a[i].explanation, *f = &b[i].explanation;
+    assert_same_str(e->rule_id, f->rule_id);
+    assert_same_str(e->summary, f->summary);
+    assert_int_equal(e->n_features, f->n_features);
+    for (size_t k = 0; k < e->n_features; k++) {
+      assert_same_str(e->features[k].name, f->features[k].name);
+      assert_same_str(e->features[k].value, f->features[k].value);
+    }
+  }
+}
+
 static struct decisions decide(const struct lp_ruleset *rs,
                                const struct lp_order_event *o,
                                const struct lp_profile *p) {
   struct decisions ds = {NULL, 0};
-  lp_rules_decide_order(rs, o, p, &ds.d, &ds.n);
+  lp_rules_decide_order(rs, o, p, NULL, &ds.d, &ds.n);
+  /* Decisions made in an arena (as the processor does) equal the heap
+   * ones; decided twice so the second round reuses the arena's blocks. */
+  struct lp_arena arena;
+  lp_arena_init(&arena);
+  for (int round = 0; round < 2; round++) {
+    lp_arena_reset(&arena);
+    struct lp_reward_decision *ad = NULL;
+    size_t an = 0;
+    lp_rules_decide_order(rs, o, p, &arena, &ad, &an);
+    assert_int_equal(an, ds.n);
+    assert_decisions_equal(ad, ds.d, an);
+  }
+  lp_arena_free(&arena);
   return ds;
 }
 
@@ -167,9 +225,9 @@ static int fires(const char *on, const char *cond,
   free(json);
   struct decisions ds = {NULL, 0};
   if (o)
-    lp_rules_decide_order(rs, o, p, &ds.d, &ds.n);
+    lp_rules_decide_order(rs, o, p, NULL, &ds.d, &ds.n);
   else
-    lp_rules_decide_customer(rs, c, p, &ds.d, &ds.n);
+    lp_rules_decide_customer(rs, c, p, NULL, &ds.d, &ds.n);
   size_t n = ds.n;
   decisions_free(&ds);
   lp_ruleset_destroy(&rs);
@@ -1069,7 +1127,7 @@ static void test_customer_fields(void **state) {
       "{\"all\":[]},\"action\":{\"kind\":\"points\",\"points\":1}}]}");
   profile_returning(&p);
   struct decisions ds = {NULL, 0};
-  lp_rules_decide_customer(rs, &c, &p, &ds.d, &ds.n);
+  lp_rules_decide_customer(rs, &c, &p, NULL, &ds.d, &ds.n);
   assert_int_equal(ds.n, 1);
   assert_string_equal(ds.d[0].trigger_kind, "customer");
   assert_string_equal(ds.d[0].trigger_event_id, "cevt-1");
@@ -1239,18 +1297,7 @@ static void test_cost_and_approval(void **state) {
 static void assert_same_decisions(const struct decisions *a,
                                   const struct decisions *b) {
   assert_int_equal(a->n, b->n);
-  for (size_t i = 0; i < a->n; i++) {
-    const struct lp_reward_decision *x = &a->d[i], *y = &b->d[i];
-    assert_string_equal(x->decision_id, y->decision_id);
-    assert_string_equal(x->rule_id, y->rule_id);
-    assert_int_equal(x->action.points, y->action.points);
-    assert_int_equal(x->estimated_cost_micros, y->estimated_cost_micros);
-    assert_string_equal(x->explanation.summary, y->explanation.summary);
-    assert_int_equal(x->explanation.n_features, y->explanation.n_features);
-    for (size_t k = 0; k < x->explanation.n_features; k++)
-      assert_string_equal(x->explanation.features[k].value,
-                          y->explanation.features[k].value);
-  }
+  assert_decisions_equal(a->d, b->d, a->n);
 }
 
 /* Same input, same decisions — whatever the order rules were written in,
@@ -1292,7 +1339,7 @@ static void test_determinism(void **state) {
   struct decisions dc = decide(b, &o, &p);
   assert_same_decisions(&da, &dc);
   /* Appends to what the caller already holds. */
-  lp_rules_decide_order(a, &o, &p, &dc.d, &dc.n);
+  lp_rules_decide_order(a, &o, &p, NULL, &dc.d, &dc.n);
   assert_int_equal(dc.n, 6);
   assert_string_equal(dc.d[3].decision_id, da.d[0].decision_id);
   decisions_free(&da);

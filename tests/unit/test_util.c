@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,45 @@ static void test_utf8(void **state) {
   assert_false(lp_utf8_valid("\xc0\xaf", 2));        /* overlong */
   assert_false(lp_utf8_valid("\xed\xa0\x80", 3));    /* surrogate */
   assert_false(lp_utf8_valid("\xff", 1));
+}
+
+/* Arena: aligned, distinct, copies intact across block boundaries, and a
+ * reset reuses the blocks it has (a steady batch size allocates nothing
+ * new: the same addresses come back). */
+static void test_arena(void **state) {
+  (void)state;
+  struct lp_arena a;
+  lp_arena_init(&a);
+  assert_null(lp_arena_strdup(&a, NULL));
+  char *first[2] = {NULL, NULL};
+  for (int round = 0; round < 2; round++) {
+    lp_arena_reset(&a);
+    char *prev = NULL;
+    for (int i = 0; i < 3000; i++) {
+      char text[32];
+      snprintf(text, sizeof(text), "string-%d", i);
+      char *s = lp_arena_strdup(&a, text);
+      assert_string_equal(s, text);
+      assert_int_equal((uintptr_t)s % 8, 0);
+      assert_ptr_not_equal(s, prev);
+      prev = s;
+      if (i == 0)
+        first[round] = s;
+    }
+    /* Larger than a block: its own block, still usable. */
+    char *big = lp_arena_alloc(&a, 100000);
+    memset(big, 'x', 100000);
+    assert_int_equal(big[99999], 'x');
+    char *n = lp_arena_strndup(&a, "abcdef", 3);
+    assert_string_equal(n, "abc");
+  }
+  assert_ptr_equal(first[0], first[1]);
+  assert_null(lp_dup_in(NULL, NULL));
+  char *heap = lp_dup_in(NULL, "heap");
+  assert_string_equal(heap, "heap");
+  free(heap);
+  lp_arena_free(&a);
+  lp_arena_free(&a); /* idempotent */
 }
 
 static void test_buf(void **state) {
@@ -242,6 +282,34 @@ static void test_snapshot_parse(void **state) {
   assert_int_equal(lp_profile_from_snapshot("nope", 4, &p, err, sizeof(err)),
                    -1);
   assert_string_equal(err, "snapshot: line without a TAB");
+
+  /* Integers: the whole int64 range, nothing outside it, nothing else. */
+  static const struct {
+    const char *text;
+    int ok;
+    int64_t value;
+  } ints[] = {
+      {"spend\t9223372036854775807\n", 1, INT64_MAX},
+      {"spend\t-9223372036854775808\n", 1, INT64_MIN},
+      {"spend\t-42\n", 1, -42},
+      {"spend\t0\n", 1, 0},
+      {"spend\t9223372036854775808\n", 0, 0},
+      {"spend\t-9223372036854775809\n", 0, 0},
+      {"spend\t99999999999999999999\n", 0, 0},
+      {"spend\t12a\n", 0, 0},
+      {"spend\t-\n", 0, 0},
+      {"spend\t\n", 0, 0},
+      {"spend\t+5\n", 0, 0},
+      {"spend\t 5\n", 0, 0},
+  };
+  for (size_t i = 0; i < LP_ARRAY_LEN(ints); i++) {
+    int rc = lp_profile_from_snapshot(ints[i].text, strlen(ints[i].text), &p,
+                                      err, sizeof(err));
+    assert_int_equal(rc, ints[i].ok ? 0 : -1);
+    if (ints[i].ok)
+      assert_true(p.lifetime_spend_micros == ints[i].value);
+    lp_profile_clear(&p);
+  }
 }
 
 /* Builds an order event with one line item (caller clears). */
@@ -432,6 +500,7 @@ int main(void) {
       cmocka_unit_test(test_time_parse),
       cmocka_unit_test(test_utf8),
       cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_arena),
       cmocka_unit_test(test_order_validate),
       cmocka_unit_test(test_customer_validate),
       cmocka_unit_test(test_snapshot_parse),
