@@ -1522,6 +1522,7 @@ struct lp_avro_codec {
   CURL *curl;
   struct lp_buf http_body;
   int last_retryable;
+  struct lp_arena *arena; /* for fast-path events; NULL: the heap */
 };
 
 static const char *const record_names[LP_AVRO_REC_COUNT] = {
@@ -1769,6 +1770,10 @@ const char *lp_avro_canonical_form(const struct lp_avro_codec *c,
   return c->ours[type].canonical;
 }
 
+void lp_avro_codec_set_arena(struct lp_avro_codec *c, struct lp_arena *a) {
+  c->arena = a;
+}
+
 int lp_avro_codec_last_error_retryable(const struct lp_avro_codec *c) {
   return c->last_retryable;
 }
@@ -2012,6 +2017,7 @@ static const struct plan *writer_plan(struct writer_schema *ws, int t,
 
 struct fast {
   const uint8_t *p, *end;
+  struct lp_arena *arena; /* where strings and arrays go; NULL: the heap */
 };
 
 static int fast_varint(struct fast *f, int64_t *out) {
@@ -2040,7 +2046,8 @@ static int fast_text(struct fast *f, char **out) {
   const char *s = (const char *)f->p;
   if (memchr(s, '\0', (size_t)n) || !lp_utf8_valid(s, (size_t)n))
     return -1;
-  *out = lp_xstrndup(s, (size_t)n);
+  *out = f->arena ? lp_arena_strndup(f->arena, s, (size_t)n)
+                  : lp_xstrndup(s, (size_t)n);
   f->p += n;
   return 0;
 }
@@ -2093,9 +2100,17 @@ static int fast_field(struct fast *f, const struct field_desc *fd, char *base) {
       if ((uint64_t)c > (uint64_t)(LP_AVRO_MAX_ARRAY_ITEMS - *count) ||
           (uint64_t)c > (uint64_t)(f->end - f->p)) /* >= a byte each */
         return -1;
-      char *items = lp_xrealloc(*(void **)m, (*count + (size_t)c) * elem);
+      size_t size = (*count + (size_t)c) * elem;
+      char *items;
+      if (f->arena) { /* a further block: the earlier items move along */
+        items = lp_arena_alloc(f->arena, size);
+        if (*count)
+          memcpy(items, *(void **)m, *count * elem);
+      } else {
+        items = lp_xrealloc(*(void **)m, size);
+      }
       memset(items + *count * elem, 0, (size_t)c * elem);
-      *(void **)m = items; /* owned by the record: _clear frees it */
+      *(void **)m = items; /* the record's (or its arena's) */
       for (int64_t i = 0; i < c; i++) {
         char *item = items + (*count)++ * elem;
         if (strings ? fast_text(f, (char **)item)
@@ -2150,7 +2165,12 @@ static int decode(struct lp_avro_codec *c, int t, const void *data, size_t len,
   if (!ws)
     return -1;
   if (t != LP_REC_DEAD_LETTER && ws->fingerprint == c->ours[t].fingerprint) {
-    struct fast f = {p + header, p + len};
+    struct fast f = {p + header, p + len, NULL};
+    /* Only events take the arena: their owner releases them by batch. */
+    if (c->arena && t == LP_REC_ORDER)
+      ((struct lp_order_event *)out)->arena = f.arena = c->arena;
+    else if (c->arena && t == LP_REC_CUSTOMER)
+      ((struct lp_customer_event *)out)->arena = f.arena = c->arena;
     if (fast_record(&f, record_descs[t], out) == 0 && f.p == f.end)
       return 0;
     clear_record(t, out); /* something is off: let the checked path say */

@@ -74,6 +74,16 @@ int lp_avro_codec_add_registry_schema(struct lp_avro_codec *c, uint32_t id,
 int lp_avro_codec_last_error_retryable(const struct lp_avro_codec *c);
 
 /*
+ * While an arena is set, order and customer events that take the fast
+ * reader (written with our own schema) keep their strings and arrays in
+ * it, and say so in their arena field: lp_*_event_clear then only forgets
+ * them, and they live until the arena is reset. Events read any other way
+ * still own their memory. NULL (the default) restores that for all.
+ */
+struct lp_arena;
+void lp_avro_codec_set_arena(struct lp_avro_codec *c, struct lp_arena *a);
+
+/*
  * Parsing Canonical Form (Avro specification) of any schema JSON; returns
  * a string the caller frees, or NULL with errstr. And CRC-64-AVRO (the
  * specification's Rabin fingerprint) of any bytes: the fingerprint of a

@@ -60,6 +60,10 @@ static void free_strings(char **v, size_t n) {
 }
 
 void lp_order_event_clear(struct lp_order_event *ev) {
+  if (ev->arena) {
+    memset(ev, 0, sizeof(*ev));
+    return;
+  }
   free(ev->event_id);
   free(ev->shop);
   free(ev->order_id);
@@ -79,6 +83,10 @@ void lp_order_event_clear(struct lp_order_event *ev) {
 }
 
 void lp_customer_event_clear(struct lp_customer_event *ev) {
+  if (ev->arena) {
+    memset(ev, 0, sizeof(*ev));
+    return;
+  }
   free(ev->event_id);
   free(ev->shop);
   free(ev->customer_id);

@@ -65,6 +65,10 @@ struct lp_order_event {
   struct lp_line_item *line_items;
   size_t n_line_items;
   char *source; /* optional: "shopify", "canonical", "import" ... */
+  /* Non-NULL: the strings and arrays live in this struct lp_arena (a
+   * decoder was given one, see lp_avro_codec_set_arena); clearing then
+   * only forgets them. NULL: they are owned, clearing frees them. */
+  void *arena;
 };
 
 enum lp_customer_kind {
@@ -96,6 +100,7 @@ struct lp_customer_event {
   char *birthday;              /* optional: "YYYY-MM-DD" or "--MM-DD" */
   int64_t customer_created_ms; /* 0 when unknown */
   char *source;                /* optional */
+  void *arena;                 /* as in lp_order_event */
 };
 
 enum lp_action_kind {

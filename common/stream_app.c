@@ -154,7 +154,8 @@ struct batch {
   size_t *op_rec; /* op k belongs to recs[op_rec[k]] */
   size_t n_ops, ops_cap;
   struct lp_store_callbacks cb;
-  struct lp_arena arena; /* the records' decisions, until release */
+  struct lp_arena arena; /* the records' events and decisions, until
+                            release */
 };
 
 /* A produce whose delivery failed, to be produced again. */
@@ -482,6 +483,8 @@ static void prepare_batch(struct app *app, struct batch *bt) {
   memset(ops, 0, n * sizeof(*ops));
   size_t n_ops = 0;
   char err[512];
+  /* Events read by the fast Avro path live in the batch's arena too. */
+  lp_avro_codec_set_arena(app->avro, &bt->arena);
   for (size_t i = 0; i < n; i++) {
     struct record *rec = &recs[i];
     const rd_kafka_message_t *m = rec->msg;
@@ -534,6 +537,7 @@ static void prepare_batch(struct app *app, struct batch *bt) {
       ops[n_ops].customer = &rec->customer;
     op_rec[n_ops++] = i;
   }
+  lp_avro_codec_set_arena(app->avro, NULL);
   bt->n_ops = n_ops;
   bt->app = app;
   bt->cb = (struct lp_store_callbacks){store_batch_wait, store_known, bt};

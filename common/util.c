@@ -468,6 +468,16 @@ void lp_sha256_hex(const void *data, size_t len, char out[65]) {
 int lp_utf8_valid(const char *s, size_t len) {
   const unsigned char *p = (const unsigned char *)s, *end = p + len;
   while (p < end) {
+    /* Ids, SKUs and numbers are ASCII: eight bytes at a time. */
+    while (end - p >= 8) {
+      uint64_t w;
+      memcpy(&w, p, sizeof(w));
+      if (w & 0x8080808080808080ULL)
+        break;
+      p += 8;
+    }
+    if (p == end)
+      break;
     unsigned c = *p;
     if (c < 0x80) {
       p++;

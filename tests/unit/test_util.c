@@ -99,6 +99,23 @@ static void test_utf8(void **state) {
   assert_false(lp_utf8_valid("\xc0\xaf", 2));        /* overlong */
   assert_false(lp_utf8_valid("\xed\xa0\x80", 3));    /* surrogate */
   assert_false(lp_utf8_valid("\xff", 1));
+  /* Long ASCII runs (checked eight bytes at a time) with one bad or one
+   * multi-byte character at every position, and a truncated sequence at
+   * the very end. */
+  char buf[40];
+  for (size_t at = 0; at < 24; at++) {
+    memset(buf, 'a', sizeof(buf));
+    buf[at] = (char)0xff;
+    assert_false(lp_utf8_valid(buf, 24));
+    memcpy(buf + at, "\xc3\xa9", 2);
+    assert_true(lp_utf8_valid(buf, 26));
+    buf[at + 1] = 'a';
+    assert_false(lp_utf8_valid(buf, 26));
+  }
+  memset(buf, 'a', sizeof(buf));
+  assert_true(lp_utf8_valid(buf, sizeof(buf)));
+  buf[sizeof(buf) - 1] = (char)0xc3;
+  assert_false(lp_utf8_valid(buf, sizeof(buf)));
 }
 
 /* Arena: aligned, distinct, copies intact across block boundaries, and a
