@@ -790,7 +790,14 @@ static int setup(struct app *app, char *err, size_t errsize) {
        * fetcher backs a full queue off for a
        * whole second, which starves the
        * processor below ~8 MiB at 50k/s. */
-      "queued.max.messages.kbytes", "8192", NULL};
+      "queued.max.messages.kbytes", "8192",
+      /* One fetch response stays in memory
+       * until its last record is released, on
+       * top of the prefetch: cap it at 4 MiB
+       * (512 KiB a partition) instead of
+       * 50 MiB (1 MiB). */
+      "fetch.max.bytes", "4194304", "max.partition.fetch.bytes", "524288",
+      NULL};
   rd_kafka_conf_t *cc =
       lp_kafka_conf_build(consumer_defaults, &app->kafka, err, errsize);
   if (!cc)
