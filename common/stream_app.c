@@ -796,10 +796,10 @@ static int setup(struct app *app, char *err, size_t errsize) {
       "queued.max.messages.kbytes", "10240",
       /* One fetch response stays in memory
        * until its last record is released, on
-       * top of the prefetch: cap it at 4 MiB
-       * (512 KiB a partition) instead of
+       * top of the prefetch: cap it at 2 MiB
+       * (256 KiB a partition) instead of
        * 50 MiB (1 MiB). */
-      "fetch.max.bytes", "4194304", "max.partition.fetch.bytes", "524288",
+      "fetch.max.bytes", "2097152", "max.partition.fetch.bytes", "262144",
       NULL};
   rd_kafka_conf_t *cc =
       lp_kafka_conf_build(consumer_defaults, &app->kafka, err, errsize);
