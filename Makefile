@@ -23,14 +23,16 @@ endif
 CC ?= cc
 PKGS := rdkafka avro-c libcurl hiredis jansson libmicrohttpd libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl is compiled against but loaded at run time, only when a schema
+# registry is configured (avro_codec.c): not linked.
+PKG_LIBS := $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wno-format-nonliteral -Wshadow -Wvla
 CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -Icommon -I$(BUILD)/gen $(PKG_CFLAGS)
 LDFLAGS := $(SANFLAGS)
-LDLIBS := $(PKG_LIBS) -lm -lpthread
+LDLIBS := $(PKG_LIBS) -lm -lpthread -ldl
 
 DEBIAN_PACKAGES := build-essential pkg-config librdkafka-dev libavro-dev \
   libcurl4-openssl-dev libhiredis-dev libjansson-dev libmicrohttpd-dev \

@@ -8,7 +8,8 @@
  * --------------------
  * 1. Framing: 0xC3 0x01 + fingerprint selects a known writer schema (ours,
  *    or one added with lp_avro_codec_add_schema); 0x00 + id selects a
- *    registry schema (preloaded, cached, or fetched once with libcurl).
+ *    registry schema (preloaded, cached, or fetched once with libcurl,
+ *    which is loaded only when a registry is configured).
  * 2. The datum is checked against the writer schema by walk_value() before
  *    avro-c sees it: every length against the bytes left, varints at most
  *    64 bits, string sizes against LP_MAX_STRING_BYTES, UTF-8 without NUL,
@@ -52,6 +53,7 @@
 
 #include <avro.h>
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
@@ -1510,6 +1512,64 @@ struct our_schema {
 
 /* Everything is owned by the codec and released by lp_avro_codec_destroy,
  * except last_registry_hit, which borrows one of writers[]. */
+/* libcurl is loaded (dlopen) only when a registry URL is configured: a
+ * processor without one does not map it and the ~20 libraries it pulls in
+ * (TLS, LDAP, SSH, Kerberos...), about 3.5 MB of resident memory. */
+static struct {
+  void *handle;
+  CURLcode (*global_init)(long);
+  void (*global_cleanup)(void);
+  CURL *(*easy_init)(void);
+  void (*easy_cleanup)(CURL *);
+  void (*easy_reset)(CURL *);
+  CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+  CURLcode (*easy_perform)(CURL *);
+  CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+  const char *(*easy_strerror)(CURLcode);
+  struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+  void (*slist_free_all)(struct curl_slist *);
+  char error[256];
+} curl_lib;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static int curl_sym(void *h, const char *name, void *fn, size_t size) {
+  void *p = dlsym(h, name);
+  if (!p) {
+    snprintf(curl_lib.error, sizeof(curl_lib.error), "libcurl.so.4 has no %s",
+             name);
+    return -1;
+  }
+  LP_ASSERT(size == sizeof(p));
+  memcpy(fn, &p, sizeof(p)); /* POSIX: object and function pointers agree */
+  return 0;
+}
+
+static void curl_load(void) {
+  void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    snprintf(curl_lib.error, sizeof(curl_lib.error), "%s", dlerror());
+    return;
+  }
+#define SYM(field, name)                                                       \
+  curl_sym(h, name, &curl_lib.field, sizeof(curl_lib.field))
+  if (SYM(global_init, "curl_global_init") ||
+      SYM(global_cleanup, "curl_global_cleanup") ||
+      SYM(easy_init, "curl_easy_init") ||
+      SYM(easy_cleanup, "curl_easy_cleanup") ||
+      SYM(easy_reset, "curl_easy_reset") ||
+      SYM(easy_setopt, "curl_easy_setopt") ||
+      SYM(easy_perform, "curl_easy_perform") ||
+      SYM(easy_getinfo, "curl_easy_getinfo") ||
+      SYM(easy_strerror, "curl_easy_strerror") ||
+      SYM(slist_append, "curl_slist_append") ||
+      SYM(slist_free_all, "curl_slist_free_all")) {
+    dlclose(h);
+    return;
+  }
+#undef SYM
+  curl_lib.handle = h; /* kept for the life of the process */
+}
+
 struct lp_avro_codec {
   struct our_schema ours[LP_AVRO_REC_COUNT];
   struct writer_schema **writers; /* ours first, then added ones */
@@ -1658,9 +1718,9 @@ void lp_avro_codec_destroy(struct lp_avro_codec **cp) {
   lp_buf_free(&c->tmp);
   lp_buf_free(&c->http_body);
   if (c->curl)
-    curl_easy_cleanup(c->curl);
+    curl_lib.easy_cleanup(c->curl);
   if (c->registry_url)
-    curl_global_cleanup();
+    curl_lib.global_cleanup();
   free(c->registry_url);
   free(c->registry_shown);
   free(c);
@@ -1742,7 +1802,15 @@ struct lp_avro_codec *lp_avro_codec_new(const char *registry_url, char *errstr,
     goto fail;
   }
   if (registry_url && *registry_url) {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    pthread_once(&curl_once, curl_load);
+    if (!curl_lib.handle) {
+      lp_err(errstr, errstr_size,
+             "avro: a schema registry is configured but libcurl cannot be "
+             "loaded: %s (install libcurl4)",
+             curl_lib.error);
+      goto fail;
+    }
+    if (curl_lib.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
       lp_err(errstr, errstr_size, "avro: curl_global_init failed");
       goto fail;
     }
@@ -1840,35 +1908,35 @@ static int registry_fetch(struct lp_avro_codec *c, uint32_t id, char *errstr,
   json_t *root = NULL;
   int rc = -1;
   snprintf(url, sizeof(url), "%s/schemas/ids/%" PRIu32, c->registry_url, id);
-  if (!c->curl && !(c->curl = curl_easy_init()))
+  if (!c->curl && !(c->curl = curl_lib.easy_init()))
     return lp_err(errstr, errstr_size, "avro: curl_easy_init failed");
   CURL *h = c->curl;
-  curl_easy_reset(h);
+  curl_lib.easy_reset(h);
   lp_buf_reset(&c->http_body);
-  struct curl_slist *hdrs =
-      curl_slist_append(NULL, "Accept: application/vnd.schemaregistry.v1+json, "
-                              "application/json");
-  curl_easy_setopt(h, CURLOPT_URL, url);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->http_body);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-  CURLcode cc = curl_easy_perform(h);
-  curl_slist_free_all(hdrs);
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+  struct curl_slist *hdrs = curl_lib.slist_append(
+      NULL, "Accept: application/vnd.schemaregistry.v1+json, "
+            "application/json");
+  curl_lib.easy_setopt(h, CURLOPT_URL, url);
+  curl_lib.easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+  curl_lib.easy_setopt(h, CURLOPT_WRITEFUNCTION, http_write);
+  curl_lib.easy_setopt(h, CURLOPT_WRITEDATA, &c->http_body);
+  curl_lib.easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+  curl_lib.easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+  curl_lib.easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
+  curl_lib.easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_lib.easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+  CURLcode cc = curl_lib.easy_perform(h);
+  curl_lib.slist_free_all(hdrs);
+  curl_lib.easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+  curl_lib.easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
   if (cc != CURLE_OK) {
     c->last_retryable = 1;
     return lp_err(errstr, errstr_size,
                   "avro: schema registry %s unreachable for id %" PRIu32 ": %s",
                   c->registry_shown, id,
-                  cerr[0] ? cerr : curl_easy_strerror(cc));
+                  cerr[0] ? cerr : curl_lib.easy_strerror(cc));
   }
-  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+  curl_lib.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
   if (status == 404 || status == 422) {
     lp_err(errstr, errstr_size,
            "avro: schema registry has no schema id %" PRIu32 " (HTTP %ld)", id,
