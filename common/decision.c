@@ -45,15 +45,8 @@ static size_t layout(uint8_t *out, size_t size, const char *const *fields,
 void lp_decision_id(const char *rule_id, int32_t rule_version, const char *shop,
                     const char *customer_id, const char *trigger_event_id,
                     char out[LP_DECISION_ID_LEN + 1]) {
-  char version[16], *v = version + sizeof(version);
-  uint32_t u =
-      rule_version < 0 ? 0u - (uint32_t)rule_version : (uint32_t)rule_version;
-  do {
-    *--v = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (rule_version < 0)
-    *--v = '-';
+  char version[16];
+  char *v = lp_i64_digits_back(version + sizeof(version), rule_version);
   const char *fields[5] = {rule_id, v, shop, customer_id, trigger_event_id};
   /* The version digits are not NUL-terminated: their length is known. */
   size_t lens[5] = {0, (size_t)(version + sizeof(version) - v), 0, 0, 0};

@@ -272,14 +272,7 @@ static char *put_line(char *o, const char *k, size_t klen, int64_t v) {
   memcpy(o, k, klen);
   o += klen;
   *o++ = '\t';
-  char tmp[24], *p = tmp + sizeof(tmp);
-  uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-  do {
-    *--p = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
-  if (v < 0)
-    *--p = '-';
+  char tmp[24], *p = lp_i64_digits_back(tmp + sizeof(tmp), v);
   size_t n = (size_t)(tmp + sizeof(tmp) - p);
   memcpy(o, p, n);
   o += n;

@@ -333,10 +333,7 @@ static void resp_count(struct lp_buf *b, char type, size_t n) {
   char tmp[24], *p = tmp + sizeof(tmp);
   *--p = '\n';
   *--p = '\r';
-  do {
-    *--p = (char)('0' + n % 10);
-    n /= 10;
-  } while (n);
+  p = lp_u64_digits_back(p, n);
   *--p = type;
   lp_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }

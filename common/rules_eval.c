@@ -387,16 +387,8 @@ static char *feature_text(struct ctx *x, enum lp_field_id f) {
     return NULL;
   switch (t) {
   case LP_FT_INT: {
-    char *end = tmp + sizeof(tmp), *p = end;
-    *--p = '\0';
-    uint64_t u = v.i < 0 ? (uint64_t)0 - (uint64_t)v.i : (uint64_t)v.i;
-    do {
-      *--p = (char)('0' + u % 10);
-      u /= 10;
-    } while (u);
-    if (v.i < 0)
-      *--p = '-';
-    return lp_dup_in(x->arena, p);
+    tmp[sizeof(tmp) - 1] = '\0';
+    return lp_dup_in(x->arena, lp_i64_digits_back(tmp + sizeof(tmp) - 1, v.i));
   }
   case LP_FT_MONEY:
     lp_money_format(v.i, tmp, sizeof(tmp));

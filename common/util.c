@@ -284,13 +284,20 @@ int lp_money_parse(const char *s, int64_t *micros) {
   return 0;
 }
 
-/* Writes the decimal digits of u ending at end; returns the first. */
-static char *digits_back(char *end, uint64_t u) {
+char *lp_u64_digits_back(char *end, uint64_t u) {
   do {
     *--end = (char)('0' + u % 10);
     u /= 10;
   } while (u);
   return end;
+}
+
+char *lp_i64_digits_back(char *end, int64_t v) {
+  char *p =
+      lp_u64_digits_back(end, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+  if (v < 0)
+    *--p = '-';
+  return p;
 }
 
 /* No printf: this runs for every money feature of every decision. */
@@ -311,7 +318,7 @@ void lp_money_format(int64_t micros, char *out, size_t outsize) {
   end -= keep;
   memcpy(end, fracbuf, (size_t)keep);
   *--end = '.';
-  char *p = digits_back(end, units);
+  char *p = lp_u64_digits_back(end, units);
   if (micros < 0)
     *--p = '-';
   lp_strlcpy(out, p, outsize);

@@ -76,6 +76,12 @@ char *lp_arena_strndup(struct lp_arena *a, const char *s, size_t n);
 /* The arena's copy when a is non-NULL, else lp_xstrdup's. */
 char *lp_dup_in(struct lp_arena *a, const char *s);
 
+/* Decimal digits of u (of v, with '-' when negative) written backwards so
+ * they end just before end; returns where they start (no NUL). 20 bytes
+ * hold any u64, 20 any i64. For hot paths, without printf. */
+char *lp_u64_digits_back(char *end, uint64_t u);
+char *lp_i64_digits_back(char *end, int64_t v);
+
 /* Wall clock in milliseconds since the epoch (only for logs, DLQ time). */
 int64_t lp_now_ms(void);
 /* Monotonic clock in microseconds (latency, timers). */

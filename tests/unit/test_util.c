@@ -118,6 +118,31 @@ static void test_utf8(void **state) {
   assert_false(lp_utf8_valid(buf, sizeof(buf)));
 }
 
+/* Decimal digits written backwards: the edges of both ranges. */
+static void test_digits_back(void **state) {
+  (void)state;
+  static const struct {
+    int64_t v;
+    const char *text;
+  } cases[] = {{0, "0"},
+               {7, "7"},
+               {-7, "-7"},
+               {1234567890, "1234567890"},
+               {INT64_MAX, "9223372036854775807"},
+               {INT64_MIN, "-9223372036854775808"}};
+  char buf[24];
+  for (size_t i = 0; i < LP_ARRAY_LEN(cases); i++) {
+    char *end = buf + sizeof(buf);
+    char *p = lp_i64_digits_back(end, cases[i].v);
+    assert_int_equal((size_t)(end - p), strlen(cases[i].text));
+    assert_memory_equal(p, cases[i].text, strlen(cases[i].text));
+  }
+  char *end = buf + sizeof(buf);
+  char *p = lp_u64_digits_back(end, UINT64_MAX);
+  assert_int_equal(end - p, 20);
+  assert_memory_equal(p, "18446744073709551615", 20);
+}
+
 /* Arena: aligned, distinct, copies intact across block boundaries, and a
  * reset reuses the blocks it has (a steady batch size allocates nothing
  * new: the same addresses come back). */
@@ -517,6 +542,7 @@ int main(void) {
       cmocka_unit_test(test_time_parse),
       cmocka_unit_test(test_utf8),
       cmocka_unit_test(test_buf),
+      cmocka_unit_test(test_digits_back),
       cmocka_unit_test(test_arena),
       cmocka_unit_test(test_order_validate),
       cmocka_unit_test(test_customer_validate),
