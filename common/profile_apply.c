@@ -605,3 +605,96 @@ int lp_profile_from_snapshot(const char *text, size_t len,
     qsort(out->brands, out->n_brands, sizeof(*out->brands), cmp_affinity);
   return 0;
 }
+
+/* ---- order entries: the record, then one memo per applied event ---- */
+
+/* Reads the memo at p (*p == '@') up to end: its escaped event id and its
+ * snapshot. Returns the byte after it, or NULL if malformed. */
+static const char *memo_next(const char *p, const char *end, const char **id,
+                             size_t *id_len, const char **snap,
+                             size_t *snap_len) {
+  if (p >= end || *p != '@')
+    return NULL;
+  const char *nl = memchr(p, '\n', (size_t)(end - p));
+  const char *tab = nl ? memchr(p, '\t', (size_t)(nl - p)) : NULL;
+  if (!tab || tab == p + 1 || tab == nl - 1) /* no id, or no length */
+    return NULL;
+  size_t n = 0;
+  for (const char *d = tab + 1; d < nl; d++) {
+    if (*d < '0' || *d > '9' || n > (size_t)(end - nl))
+      return NULL;
+    n = n * 10 + (size_t)(*d - '0');
+  }
+  if (n > (size_t)(end - nl - 1))
+    return NULL;
+  *id = p + 1;
+  *id_len = (size_t)(tab - p - 1);
+  *snap = nl + 1;
+  *snap_len = n;
+  return nl + 1 + n;
+}
+
+int lp_order_entry_parse(const char *text, size_t len,
+                         struct lp_order_entry *out, char *errstr,
+                         size_t errstr_size) {
+  memset(out, 0, sizeof(*out));
+  const char *end = text + len, *m = text;
+  if (len > 0 && *text != '@') {
+    m = memmem(text, len, "\n@", 2);
+    m = m ? m + 1 : end;
+  }
+  out->record = text;
+  out->record_len = (size_t)(m - text);
+  out->memos = m;
+  out->memos_len = (size_t)(end - m);
+  while (m < end) {
+    const char *id, *snap;
+    size_t id_len, snap_len;
+    const char *next = memo_next(m, end, &id, &id_len, &snap, &snap_len);
+    if (!next)
+      return lp_err(errstr, errstr_size,
+                    "order entry: memo %zu at byte %zu is malformed",
+                    out->n_memos + 1, (size_t)(m - text));
+    out->n_memos++;
+    m = next;
+  }
+  return 0;
+}
+
+int lp_order_entry_memo(const struct lp_order_entry *e, const char *event_id,
+                        const char **snapshot, size_t *len) {
+  struct lp_buf want;
+  lp_buf_init(&want);
+  escape_into(&want, event_id);
+  const char *p = e->memos, *end = e->memos + e->memos_len;
+  int found = 0;
+  while (!found && p && p < end) {
+    const char *id;
+    size_t id_len;
+    p = memo_next(p, end, &id, &id_len, snapshot, len);
+    found = p && id_len == want.len && memcmp(id, want.data, id_len) == 0;
+  }
+  lp_buf_free(&want);
+  return found;
+}
+
+char *lp_order_entry_compose(const char *record,
+                             const struct lp_order_entry *old,
+                             const char *event_id, const char *snapshot) {
+  struct lp_buf b;
+  lp_buf_init(&b);
+  size_t ls = strlen(snapshot);
+  lp_buf_reserve(&b, (record ? strlen(record) : 0) +
+                         (old ? old->memos_len : 0) + strlen(event_id) + ls +
+                         32);
+  if (record)
+    lp_buf_append_str(&b, record);
+  if (old)
+    lp_buf_append(&b, old->memos, old->memos_len);
+  lp_buf_append_byte(&b, '@');
+  escape_into(&b, event_id);
+  lp_buf_appendf(&b, "\t%zu\n", ls);
+  lp_buf_append(&b, snapshot, ls);
+  (void)lp_buf_cstr(&b); /* NUL-terminated; its memory is the caller's */
+  return (char *)b.data;
+}

@@ -25,6 +25,14 @@
  * A snapshot (the state just before an event, as stored in the memo) is
  * the order part, the customer part and a line "_prev<TAB>0|1" (the order
  * had been applied before this event).
+ *
+ *   order entry (one per order: its record, then the memo of each of its
+ *   applied events, in the order they were applied):
+ *     the order record's lines (none: no record yet, e.g. after a refund
+ *     of an order never seen), then per applied event a line
+ *     "@<event id><TAB><snapshot length>" and that many bytes of snapshot.
+ *     A record line never starts with '@', so the first one starts the
+ *     memos; the lengths make the rest unambiguous.
  */
 #ifndef LP_PROFILE_APPLY_H
 #define LP_PROFILE_APPLY_H
@@ -62,5 +70,37 @@ char *lp_profile_snapshot(const char *order_part, const char *customer_part,
 int lp_profile_from_snapshot(const char *text, size_t len,
                              struct lp_profile *out, char *errstr,
                              size_t errstr_size);
+
+/* At most this many events of one order are memoised; a further event of
+ * the order is refused (dead-lettered) rather than growing its entry
+ * without bound. Real orders have a handful (created, paid, refunds). */
+#define LP_ORDER_MAX_EVENTS 64
+
+/* An order entry as read, pointing into its text. */
+struct lp_order_entry {
+  const char *record; /* the record's lines; record_len 0 = no record */
+  size_t record_len;
+  const char *memos; /* the memo section, verbatim */
+  size_t memos_len;
+  size_t n_memos;
+};
+
+/* Splits an entry's text (len bytes) and checks its memo section.
+ * 0, or -1 with errstr ("order entry: ..."). */
+int lp_order_entry_parse(const char *text, size_t len,
+                         struct lp_order_entry *out, char *errstr,
+                         size_t errstr_size);
+
+/* The memo of event_id in a parsed entry: 1 with *snapshot and *len pointing
+ * into the entry's text, or 0. */
+int lp_order_entry_memo(const struct lp_order_entry *e, const char *event_id,
+                        const char **snapshot, size_t *len);
+
+/* The entry after one more event (caller frees): record (NULL = none;
+ * else NUL-terminated record lines), then old's memos (old may be NULL),
+ * then the memo of event_id. */
+char *lp_order_entry_compose(const char *record,
+                             const struct lp_order_entry *old,
+                             const char *event_id, const char *snapshot);
 
 #endif

@@ -26,31 +26,46 @@
 
 /*
  * Compare-and-set of a group of events (up to cas_batch; one member's
- * several events may be in one group, in order). KEYS: per event its
- * part, memo entry and order record (for customer events the memo key
- * again: unused). ARGV: ttl seconds, then per event the expected part
- * ("" = absent), the new part, the snapshot and the new order record
- * ("" = keep). Returns one result per event: 0 written, {1, memo} already
- * applied (by a racing instance), 2 the part changed since it was read
- * (re-read and retry). At most four calls per event: the memo's SET NX EX
- * is at once the dedupe gate and its expiry. One script per group instead
- * of per event saves the ~2.7 µs Redis spends starting any script.
+ * several events may be in one group, in order). KEYS: per event its part
+ * and its gate: for an order event the order's entry (record + memos),
+ * for a customer event its memo entry. ARGV: ttl seconds, then per event
+ * the kind ('o' or 'c'), the expected part ("" = absent), the new part,
+ * and
+ *   orders:    the expected entry ("" = absent) and the new one ("" = keep)
+ *   customers: the snapshot, and "" (unused)
+ * Returns one result per event: 0 written, {1, memo} already applied by a
+ * racing instance (customer events), 2 the part or the entry changed since
+ * they were read (re-read and retry; a racing instance's memo is then
+ * found in the entry). At most four calls per event, and an order event
+ * creates no key of its own: the entry it rewrites holds its memo. One
+ * script per group instead of per event saves the ~2.7 µs Redis spends
+ * starting any script.
  */
 static const char cas_script[] =
     "local ttl, out = ARGV[1], {}\n"
-    "for i = 0, #KEYS / 3 - 1 do\n"
-    "  local k, a = i * 3, i * 4 + 1\n"
+    "for i = 0, #KEYS / 2 - 1 do\n"
+    "  local k, a = i * 2, i * 5 + 1\n"
     "  local cur = redis.call('GET', KEYS[k + 1]) or ''\n"
-    "  if cur ~= ARGV[a + 1] then\n"
+    "  if cur ~= ARGV[a + 2] then\n"
     "    out[i + 1] = 2\n"
-    "  elseif not redis.call('SET', KEYS[k + 2], ARGV[a + 3], 'NX', 'EX',\n"
+    "  elseif ARGV[a + 1] == 'o' then\n"
+    "    if (redis.call('GET', KEYS[k + 2]) or '') ~= ARGV[a + 4] then\n"
+    "      out[i + 1] = 2\n"
+    "    else\n"
+    "      if ARGV[a + 3] ~= cur then\n"
+    "        redis.call('SET', KEYS[k + 1], ARGV[a + 3])\n"
+    "      end\n"
+    "      if ARGV[a + 5] ~= '' then\n"
+    "        redis.call('SET', KEYS[k + 2], ARGV[a + 5], 'EX', ttl)\n"
+    "      end\n"
+    "      out[i + 1] = 0\n"
+    "    end\n"
+    "  elseif not redis.call('SET', KEYS[k + 2], ARGV[a + 4], 'NX', 'EX',\n"
     "                        ttl) then\n"
     "    out[i + 1] = {1, redis.call('GET', KEYS[k + 2])}\n"
     "  else\n"
-    "    if ARGV[a + 2] ~= cur then redis.call('SET', KEYS[k + 1], ARGV[a + "
-    "2]) end\n"
-    "    if ARGV[a + 4] ~= '' then\n"
-    "      redis.call('SET', KEYS[k + 3], ARGV[a + 4], 'EX', ttl)\n"
+    "    if ARGV[a + 3] ~= cur then\n"
+    "      redis.call('SET', KEYS[k + 1], ARGV[a + 3])\n"
     "    end\n"
     "    out[i + 1] = 0\n"
     "  end\n"
@@ -59,15 +74,20 @@ static const char cas_script[] =
 
 /* Per-op working state of one attempt. */
 struct work {
-  char *keys; /* one allocation holding the four keys below */
-  const char *part_key, *other_key, *memo_key, *rec_key;
-  size_t part_len, other_len, memo_len, rec_len;
-  char *memo;     /* read: memo entry, NULL if none */
-  char *own;      /* read: own part ("" if absent) */
-  char *other;    /* read: the other part ("" if absent) */
-  char *rec;      /* read: order record, NULL if none */
+  char *keys; /* one allocation holding the three keys below */
+  const char *part_key, *other_key, *gate_key; /* gate: entry or memo */
+  size_t part_len, other_len, gate_len;
+  char *gate; /* read: the order entry or the customer memo, NULL = none */
+  size_t gate_size;
+  char *own;   /* read: own part ("" if absent) */
+  char *other; /* read: the other part ("" if absent) */
+  char *memo;  /* a memo of this event found (orders: in the entry) */
+  /* Orders: the entry in force just before this event (the one read, or
+   * the one an earlier event of the order in this batch wrote; borrowed,
+   * NULL = none), and the entry this event writes (NULL = keep). */
+  const char *entry_before;
+  char *new_entry;
   char *new_own;  /* computed */
-  char *new_rec;  /* computed, NULL = unchanged */
   char *snapshot; /* computed */
   int cas_sent;   /* its compare-and-set is in the pipeline */
   int conflict;
@@ -269,32 +289,32 @@ static char *member_key(const struct lp_profile_store *s, char kind,
 
 static void work_clear(struct work *w) {
   free(w->keys);
-  free(w->memo);
+  free(w->gate);
   free(w->own);
   free(w->other);
-  free(w->rec);
+  free(w->memo);
+  free(w->new_entry);
   free(w->new_own);
-  free(w->new_rec);
   free(w->snapshot);
   memset(w, 0, sizeof(*w));
 }
 
-/* Builds the op's four keys in one allocation:
+/* Builds the op's three keys in one allocation:
  *   part   <ns>:p:{m} (orders) or <ns>:c:{m} (customers)
  *   other  the other processor's part
- *   memo   <ns>:m:{m}:o:<event id> or <ns>:m:{m}:c:<event id>
- *   rec    <ns>:r:{m}:<order id> (customer events: the memo key) */
+ *   gate   <ns>:r:{m}:<order id> (orders: the order's entry) or
+ *          <ns>:m:{m}:c:<event id> (customers: the event's memo) */
 static void work_init(struct lp_profile_store *s, const struct lp_store_op *op,
                       struct work *w) {
   memset(w, 0, sizeof(*w));
   const char *shop = op->order ? op->order->shop : op->customer->shop;
   const char *cust =
       op->order ? op->order->customer_id : op->customer->customer_id;
-  const char *event = op->order ? op->order->event_id : op->customer->event_id;
+  const char *tail = op->order ? op->order->order_id : op->customer->event_id;
   size_t ln = strlen(s->ns), ls = strlen(shop), lc = strlen(cust);
-  size_t le = strlen(event), lo = op->order ? strlen(op->order->order_id) : 0;
+  size_t lt = strlen(tail);
   size_t member = ln + ls + lc + 6; /* one member key without NUL */
-  char *p = w->keys = lp_xmalloc(4 * member + le + lo + 8);
+  char *p = w->keys = lp_xmalloc(3 * member + lt + 8);
   char own_kind = op->order ? 'p' : 'c', other_kind = op->order ? 'c' : 'p';
   w->part_key = p;
   p = put_member_key(p, s->ns, ln, own_kind, shop, ls, cust, lc);
@@ -304,27 +324,17 @@ static void work_init(struct lp_profile_store *s, const struct lp_store_op *op,
   p = put_member_key(p, s->ns, ln, other_kind, shop, ls, cust, lc);
   w->other_len = (size_t)(p - w->other_key);
   *p++ = '\0';
-  w->memo_key = p;
-  p = put_member_key(p, s->ns, ln, 'm', shop, ls, cust, lc);
+  w->gate_key = p;
+  p = put_member_key(p, s->ns, ln, op->order ? 'r' : 'm', shop, ls, cust, lc);
   *p++ = ':';
-  *p++ = op->order ? 'o' : 'c';
-  *p++ = ':';
-  memcpy(p, event, le);
-  p += le;
-  w->memo_len = (size_t)(p - w->memo_key);
-  *p++ = '\0';
-  if (op->order) {
-    w->rec_key = p;
-    p = put_member_key(p, s->ns, ln, 'r', shop, ls, cust, lc);
+  if (!op->order) {
+    *p++ = 'c';
     *p++ = ':';
-    memcpy(p, op->order->order_id, lo);
-    p += lo;
-    w->rec_len = (size_t)(p - w->rec_key);
-    *p++ = '\0';
-  } else {
-    w->rec_key = w->memo_key;
-    w->rec_len = w->memo_len;
   }
+  memcpy(p, tail, lt);
+  p += lt;
+  w->gate_len = (size_t)(p - w->gate_key);
+  *p = '\0';
 }
 
 /* ---- RESP formatting straight into the pipeline buffer ---- */
@@ -452,8 +462,8 @@ static void close_group(struct lp_profile_store *s) {
     return;
   struct lp_buf *b = &s->out;
   char numkeys[24];
-  snprintf(numkeys, sizeof(numkeys), "%zu", 3 * s->group_n);
-  resp_count(b, '*', 3 + 3 * s->group_n + 1 + 4 * s->group_n);
+  snprintf(numkeys, sizeof(numkeys), "%zu", 2 * s->group_n);
+  resp_count(b, '*', 3 + 2 * s->group_n + 1 + 5 * s->group_n);
   resp_arg(b, "EVALSHA", 7);
   resp_arg(b, s->cas_sha, 40);
   resp_str(b, numkeys);
@@ -468,22 +478,28 @@ static void close_group(struct lp_profile_store *s) {
 /* Adds the compare-and-set of one applied op to the group; returns 1 when
  * that closed the group (it is then in the pipeline). */
 static int append_cas(struct lp_profile_store *s, const struct work *x,
-                      const char *own) {
+                      int is_order, const char *own) {
   resp_arg(&s->group_keys, x->part_key, x->part_len);
-  resp_arg(&s->group_keys, x->memo_key, x->memo_len);
-  resp_arg(&s->group_keys, x->rec_key, x->rec_len);
+  resp_arg(&s->group_keys, x->gate_key, x->gate_len);
+  resp_arg(&s->group_args, is_order ? "o" : "c", 1);
   resp_str(&s->group_args, own);
   resp_str(&s->group_args, x->new_own);
-  resp_str(&s->group_args, x->snapshot);
-  resp_str(&s->group_args, x->new_rec ? x->new_rec : "");
+  if (is_order) {
+    resp_str(&s->group_args, x->entry_before ? x->entry_before : "");
+    resp_str(&s->group_args, x->new_entry ? x->new_entry : "");
+  } else {
+    resp_str(&s->group_args, x->snapshot);
+    resp_arg(&s->group_args, "", 0);
+  }
   if (++s->group_n < (size_t)s->cas_batch)
     return 0;
   close_group(s);
   return 1;
 }
 
-/* Phase 1: one MGET per event of its memo entry, both parts and (orders)
- * the order record, sent without waiting. 0 when not connected. */
+/* Phase 1: one MGET per event of its gate (the order's entry or the
+ * customer event's memo) and both parts, sent without waiting. 0 when not
+ * connected. */
 static int send_reads(struct lp_profile_store *s, struct batch *b, char *errstr,
                       size_t errstr_size) {
   if (ensure_connected(s, errstr, errstr_size))
@@ -491,14 +507,11 @@ static int send_reads(struct lp_profile_store *s, struct batch *b, char *errstr,
   lp_buf_reset(&s->out);
   for (size_t k = 0; k < b->todo; k++) {
     struct work *x = &b->w[b->idx[k]];
-    int is_order = b->ops[b->idx[k]].order != NULL;
-    resp_count(&s->out, '*', is_order ? 5 : 4);
+    resp_count(&s->out, '*', 4);
     resp_arg(&s->out, "MGET", 4);
-    resp_arg(&s->out, x->memo_key, x->memo_len);
+    resp_arg(&s->out, x->gate_key, x->gate_len);
     resp_arg(&s->out, x->part_key, x->part_len);
     resp_arg(&s->out, x->other_key, x->other_len);
-    if (is_order)
-      resp_arg(&s->out, x->rec_key, x->rec_len);
   }
   b->phase = B_READS_SENT;
   b->generation = s->generation; /* a failed write below bumps it */
@@ -507,6 +520,74 @@ static int send_reads(struct lp_profile_store *s, struct batch *b, char *errstr,
     lp_err(errstr, errstr_size, "redis %s:%d: write failed", s->host, s->port);
     return 0;
   }
+  return 1;
+}
+
+/*
+ * Works out order event k of b from the entry in force just before it:
+ * the one read or, when an earlier event of the same order is in this
+ * batch (found through the member's chain from op `chain`), the one that
+ * event writes. Returns 1 with its compare-and-set ready to send; 0 when
+ * it has none: its memo was read from Redis (x->memo, final) or it failed
+ * (op->failed, with the reason).
+ */
+static int order_step(struct lp_profile_store *s, struct batch *b, size_t k,
+                      size_t chain, const char *own) {
+  struct work *x = &b->w[b->idx[k]];
+  struct lp_store_op *op = &b->ops[b->idx[k]];
+  const struct lp_order_event *ev = op->order;
+  const char *entry = x->gate;
+  size_t len = x->gate_size;
+  int in_batch = 0;
+  for (size_t j = chain; j != SIZE_MAX; j = b->prev_of[j]) {
+    const struct work *y = &b->w[b->idx[j]];
+    if (strcmp(b->ops[b->idx[j]].order->order_id, ev->order_id) == 0) {
+      entry = y->new_entry ? y->new_entry : y->entry_before;
+      len = entry ? strlen(entry) : 0;
+      in_batch = 1;
+      break;
+    }
+  }
+  x->entry_before = entry;
+  struct lp_order_entry e;
+  char err[160];
+  if (lp_order_entry_parse(entry ? entry : "", len, &e, err, sizeof(err))) {
+    snprintf(op->error, sizeof(op->error), "redis: %.*s: %s", (int)x->gate_len,
+             x->gate_key, err);
+    op->failed = 1;
+    return 0;
+  }
+  const char *memo;
+  size_t memo_len;
+  if (lp_order_entry_memo(&e, ev->event_id, &memo, &memo_len)) {
+    if (!in_batch) {
+      x->memo = lp_xstrndup(memo, memo_len);
+      return 0;
+    }
+    /* The same event earlier in this batch: change nothing, but confirm
+     * that the write it relies on happened (a lost race re-runs both). */
+    x->snapshot = lp_xstrndup(memo, memo_len);
+    x->new_own = lp_xstrdup(own);
+    return 1;
+  }
+  if (e.n_memos >= LP_ORDER_MAX_EVENTS) {
+    snprintf(op->error, sizeof(op->error),
+             "order %.64s already has %d events applied, the most one order "
+             "may have; event refused",
+             ev->order_id, LP_ORDER_MAX_EVENTS);
+    op->failed = 1;
+    return 0;
+  }
+  char *rec = e.record_len ? lp_xstrndup(e.record, e.record_len) : NULL;
+  char *new_rec = NULL;
+  int prev_applied = 0;
+  lp_profile_apply_order(own, rec, ev, s->max_affinities, &x->new_own, &new_rec,
+                         &prev_applied);
+  x->snapshot = lp_profile_snapshot(own, x->other, prev_applied);
+  x->new_entry = lp_order_entry_compose(new_rec ? new_rec : rec, &e,
+                                        ev->event_id, x->snapshot);
+  free(rec);
+  free(new_rec);
   return 1;
 }
 
@@ -523,7 +604,6 @@ static int recv_reads_apply(struct lp_profile_store *s, struct batch *b,
   for (size_t k = 0; k < n; k++) {
     struct work *x = &w[idx[k]];
     struct lp_store_op *op = &ops[idx[k]];
-    size_t want = op->order ? 4 : 3;
     redisReply *r = NULL;
     if (!get_reply(s, &r, errstr, errstr_size)) {
       ok = 0;
@@ -532,15 +612,18 @@ static int recv_reads_apply(struct lp_profile_store *s, struct batch *b,
     } else if (r->type == REDIS_REPLY_ERROR) {
       snprintf(op->error, sizeof(op->error), "redis: %s", r->str);
       op->failed = 1;
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != want) {
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
       snprintf(op->error, sizeof(op->error), "redis: unexpected MGET reply");
       op->failed = 1;
     } else {
-      char **slots[4] = {&x->memo, &x->own, &x->other, &x->rec};
-      for (size_t i = 0; i < want; i++) {
+      char **slots[3] = {&x->gate, &x->own, &x->other};
+      for (size_t i = 0; i < 3; i++) {
         free(*slots[i]);
         *slots[i] = reply_str(r->element[i]);
       }
+      x->gate_size = x->gate ? r->element[0]->len : 0;
+      if (!op->order && x->gate)
+        x->memo = lp_xstrndup(x->gate, x->gate_size);
     }
     if (r)
       freeReplyObject(r);
@@ -567,38 +650,25 @@ static int recv_reads_apply(struct lp_profile_store *s, struct batch *b,
       continue;
     }
     size_t slot = chain_slot(map, x->part_key);
-    struct work *prev = NULL;
-    if (map->keys[slot]) {
-      prev_of[k] = map->vals[slot];
-      prev = &w[idx[prev_of[k]]];
-    }
-    map->keys[slot] = x->part_key;
-    map->vals[slot] = k;
+    size_t before = map->keys[slot] ? map->vals[slot] : SIZE_MAX;
+    const struct work *prev = before != SIZE_MAX ? &w[idx[before]] : NULL;
     const char *own = prev ? prev->new_own : (x->own ? x->own : "");
     if (op->order) {
-      const char *rec = x->rec;
-      /* The same order earlier in the batch: its new record is current. */
-      for (size_t j = prev_of[k]; j != SIZE_MAX; j = prev_of[j]) {
-        struct work *y = &w[idx[j]];
-        if (strcmp(ops[idx[j]].order->order_id, op->order->order_id) == 0) {
-          rec = y->new_rec ? y->new_rec : y->rec;
-          break;
-        }
+      if (!order_step(s, b, k, before, own)) {
+        if (!op->failed) /* applied before: its before-state is final */
+          known(op, idx[k], x->memo, strlen(x->memo), cb);
+        continue;
       }
-      int prev_applied = 0;
-      lp_profile_apply_order(own, rec, op->order, s->max_affinities,
-                             &x->new_own, &x->new_rec, &prev_applied);
-      if (!x->new_rec && rec && rec != x->rec) {
-        free(x->rec);
-        x->rec = lp_xstrdup(rec); /* keep the chain's record for later ops */
-      }
-      x->snapshot = lp_profile_snapshot(own, x->other, prev_applied);
     } else {
       lp_profile_apply_customer(own, op->customer, &x->new_own);
       x->snapshot = lp_profile_snapshot(x->other, own, 0);
     }
+    prev_of[k] = before;
+    map->keys[slot] = x->part_key;
+    map->vals[slot] = k;
     x->cas_sent = 1;
-    if (append_cas(s, x, own) && ++queued * (size_t)s->cas_batch >= CAS_CHUNK) {
+    if (append_cas(s, x, op->order != NULL, own) &&
+        ++queued * (size_t)s->cas_batch >= CAS_CHUNK) {
       resp_flush(s);
       queued = 0;
     }

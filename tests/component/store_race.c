@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <hiredis.h>
 
 #include "profile_store.h"
 #include "util.h"
@@ -249,6 +250,143 @@ static void test_lost_race_with_newer_batch_pending(void **state) {
   clear_all(&new_ev, 1);
 }
 
+/* One event twice in one batch, between two other events of its order:
+ * applied once, both copies given the same before-state. */
+static void test_same_event_twice_in_batch(void **state) {
+  struct fixture *f = *state;
+  struct lp_order_event ev[4] = {
+      order("a1", "oa", 1, 0), order("b1", "ob", 2, 1), order("b1", "ob", 2, 1),
+      order("b2", "ob", 2, 2)};
+  ev[3].status = LP_ORDER_PAID; /* paid after created: counted once */
+  struct seen seen = {0};
+  apply(f->a, ev, 4, &seen);
+  assert_int_equal(seen.orders[1], 1);
+  assert_int_equal(seen.orders[2], 1);
+  assert_int_equal(seen.spend[2], seen.spend[1]);
+  assert_int_equal(seen.orders[3], 2);
+  expect_profile(f->a, 2, 3);
+  /* Delivered again, one by one: the same before-states. */
+  for (int i = 1; i < 4; i++) {
+    struct seen again = {0};
+    apply(f->b, &ev[i], 1, &again);
+    assert_int_equal(again.orders[0], seen.orders[i]);
+    assert_int_equal(again.spend[0], seen.spend[i]);
+  }
+  expect_profile(f->a, 2, 3);
+  clear_all(ev, 4);
+}
+
+/* A's batch holds an event and its duplicate; B changes the member
+ * between A's reads and writes: both copies re-run and agree. */
+static void test_lost_race_with_duplicate_in_batch(void **state) {
+  struct fixture *f = *state;
+  struct lp_order_event ev[2] = {order("d1", "od", 1, 1),
+                                 order("d1", "od", 1, 1)};
+  struct lp_order_event other = order("x1", "ox", 4, 0);
+  struct lp_store_op ops[2];
+  memset(ops, 0, sizeof(ops));
+  ops[0].order = &ev[0];
+  ops[1].order = &ev[1];
+  struct seen sa = {0}, sb = {0};
+  struct lp_store_callbacks cb = {NULL, on_known, &sa};
+  lp_profile_store_start(f->a, 0, ops, 2, &cb);
+  apply(f->b, &other, 1, &sb);
+  assert_int_equal(lp_profile_store_advance(f->a, 0, NULL), 0);
+  assert_int_equal(lp_profile_store_finish(f->a, 0, NULL), 0);
+  for (int i = 0; i < 2; i++) {
+    assert_false(ops[i].failed);
+    assert_int_equal(ops[i].before.order_count, 1); /* after B's order */
+    assert_int_equal(ops[i].before.lifetime_spend_micros, 4 * 10000000LL);
+    lp_profile_clear(&ops[i].before);
+  }
+  assert_true(sa.calls[0] >= 2 && sa.calls[1] >= 2);
+  expect_profile(f->a, 2, 5);
+  clear_all(ev, 2);
+  clear_all(&other, 1);
+}
+
+/* A refund of an order never seen changes nothing but is remembered: the
+ * order still counts when it arrives, and the refund delivered again
+ * gets its first before-state. */
+static void test_refund_before_order(void **state) {
+  struct fixture *f = *state;
+  struct lp_order_event refund = order("r1", "or", 1, 0);
+  refund.status = LP_ORDER_REFUNDED;
+  struct lp_order_event created = order("c1", "or", 3, 1);
+  struct seen s1 = {0}, s2 = {0}, s3 = {0};
+  apply(f->a, &refund, 1, &s1);
+  apply(f->a, &created, 1, &s2);
+  assert_int_equal(s2.orders[0], 0);
+  expect_profile(f->a, 1, 3);
+  apply(f->b, &refund, 1, &s3);
+  assert_int_equal(s3.orders[0], 0);
+  assert_int_equal(s3.spend[0], 0);
+  expect_profile(f->a, 1, 3);
+  clear_all(&refund, 1);
+  clear_all(&created, 1);
+}
+
+/* Past LP_ORDER_MAX_EVENTS events of one order, further ones are refused
+ * with the reason; the ones already applied still redeliver cleanly. */
+static void test_order_event_cap(void **state) {
+  struct fixture *f = *state;
+  struct seen seen = {0};
+  char id[32];
+  for (int i = 0; i < LP_ORDER_MAX_EVENTS; i++) {
+    snprintf(id, sizeof(id), "cap%d", i);
+    struct lp_order_event ev = order(id, "o-cap", 1, 0);
+    ev.status = i == 0 ? LP_ORDER_CREATED : LP_ORDER_PAID;
+    apply(f->a, &ev, 1, &seen);
+    clear_all(&ev, 1);
+  }
+  struct lp_order_event ev[2] = {order("cap-over", "o-cap", 1, 0),
+                                 order("cap1", "o-cap", 1, 0)};
+  ev[1].status = LP_ORDER_PAID;
+  struct lp_store_op ops[2];
+  memset(ops, 0, sizeof(ops));
+  ops[0].order = &ev[0];
+  ops[1].order = &ev[1];
+  assert_int_equal(lp_profile_store_apply(f->a, ops, 2, NULL, NULL), 0);
+  assert_true(ops[0].failed);
+  assert_non_null(strstr(ops[0].error, "o-cap already has 64 events"));
+  assert_false(ops[1].failed); /* a redelivery: its memo is there */
+  assert_int_equal(ops[1].before.order_count, 1);
+  lp_profile_clear(&ops[0].before);
+  lp_profile_clear(&ops[1].before);
+  expect_profile(f->a, 1, 1);
+  clear_all(ev, 2);
+}
+
+/* An entry damaged in Redis fails its events with the key and position;
+ * other orders of the member go on. */
+static void test_malformed_entry(void **state) {
+  struct fixture *f = *state;
+  redisContext *c = redisConnect("127.0.0.1", redis_port);
+  assert_non_null(c);
+  assert_int_equal(c->err, 0);
+  char key[96];
+  snprintf(key, sizeof(key), "%s:r:{race-shop:m1}:o-bad", f->ns);
+  redisReply *r = redisCommand(c, "SET %s %s", key, "s\t1\n@e\n");
+  assert_non_null(r);
+  freeReplyObject(r);
+  redisFree(c);
+  struct lp_order_event ev[2] = {order("b1", "o-bad", 1, 0),
+                                 order("g1", "o-good", 2, 0)};
+  struct lp_store_op ops[2];
+  memset(ops, 0, sizeof(ops));
+  ops[0].order = &ev[0];
+  ops[1].order = &ev[1];
+  assert_int_equal(lp_profile_store_apply(f->a, ops, 2, NULL, NULL), 0);
+  assert_true(ops[0].failed);
+  assert_non_null(strstr(ops[0].error, key));
+  assert_non_null(strstr(ops[0].error, "memo 1 at byte 4 is malformed"));
+  assert_false(ops[1].failed);
+  lp_profile_clear(&ops[0].before);
+  lp_profile_clear(&ops[1].before);
+  expect_profile(f->a, 1, 2);
+  clear_all(ev, 2);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2 || (redis_port = atoi(argv[1])) <= 0) {
     fprintf(stderr, "usage: store_race REDIS_PORT\n");
@@ -264,6 +402,14 @@ int main(int argc, char **argv) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_lost_race_with_newer_batch_pending,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_same_event_twice_in_batch, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_lost_race_with_duplicate_in_batch,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_refund_before_order, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_order_event_cap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed_entry, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -535,6 +535,65 @@ static void test_apply_customer(void **state) {
   lp_customer_event_clear(&ev);
 }
 
+/* Order entries: record then memos; compose and parse agree, the memo of
+ * each event is found exactly, and malformed memo sections are refused
+ * with their position. */
+static void test_order_entry(void **state) {
+  (void)state;
+  struct lp_order_entry e;
+  char err[160];
+  /* No entry yet: no record, no memos. */
+  assert_int_equal(lp_order_entry_parse("", 0, &e, err, sizeof(err)), 0);
+  assert_int_equal(e.record_len, 0);
+  assert_int_equal(e.n_memos, 0);
+  /* A refund of an order never seen: a memo, still no record. */
+  const char *snap1 = "spend\t5\n_prev\t0\n";
+  char *t1 = lp_order_entry_compose(NULL, NULL, "ev\t1", snap1);
+  assert_string_equal(t1, "@ev\\t1\t16\nspend\t5\n_prev\t0\n");
+  assert_int_equal(lp_order_entry_parse(t1, strlen(t1), &e, err, sizeof(err)),
+                   0);
+  assert_int_equal(e.record_len, 0);
+  assert_int_equal(e.n_memos, 1);
+  const char *m;
+  size_t ml;
+  assert_int_equal(lp_order_entry_memo(&e, "ev\t1", &m, &ml), 1);
+  assert_int_equal(ml, strlen(snap1));
+  assert_memory_equal(m, snap1, ml);
+  assert_int_equal(lp_order_entry_memo(&e, "ev", &m, &ml), 0);
+  /* Then the order itself: the record, both memos in order. A snapshot
+   * may hold lines starting with '@' (an escaped tag): lengths decide. */
+  const char *snap2 = "c:@x\t1\n_prev\t0\n";
+  char *t2 = lp_order_entry_compose("s\t100\n", &e, "ev2", snap2);
+  assert_int_equal(lp_order_entry_parse(t2, strlen(t2), &e, err, sizeof(err)),
+                   0);
+  assert_int_equal(e.record_len, strlen("s\t100\n"));
+  assert_memory_equal(e.record, "s\t100\n", e.record_len);
+  assert_int_equal(e.n_memos, 2);
+  assert_int_equal(lp_order_entry_memo(&e, "ev2", &m, &ml), 1);
+  assert_memory_equal(m, snap2, ml);
+  assert_int_equal(lp_order_entry_memo(&e, "ev\t1", &m, &ml), 1);
+  assert_memory_equal(m, snap1, ml);
+  /* A record without memos (never written, but readable). */
+  assert_int_equal(
+      lp_order_entry_parse("s\t1\nx\t1\n", 8, &e, err, sizeof(err)), 0);
+  assert_int_equal(e.record_len, 8);
+  assert_int_equal(e.n_memos, 0);
+  /* Malformed: no length, length past the end, junk after a memo. */
+  static const char *const bad[] = {"s\t1\n@e1\n", "@e1\t99\nabc",
+                                    "@e1\t3\nabcjunk", "@\t1\nx", "@e1\t1x\na"};
+  for (size_t i = 0; i < LP_ARRAY_LEN(bad); i++) {
+    err[0] = '\0';
+    assert_int_equal(
+        lp_order_entry_parse(bad[i], strlen(bad[i]), &e, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "malformed"));
+  }
+  assert_int_equal(lp_order_entry_parse("s\t1\n@e1\n", 8, &e, err, sizeof(err)),
+                   -1);
+  assert_string_equal(err, "order entry: memo 1 at byte 4 is malformed");
+  free(t1);
+  free(t2);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_money_parse),
@@ -551,6 +610,7 @@ int main(void) {
       cmocka_unit_test(test_orders_placed),
       cmocka_unit_test(test_apply_cancel_first_and_cap),
       cmocka_unit_test(test_apply_customer),
+      cmocka_unit_test(test_order_entry),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
