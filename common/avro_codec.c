@@ -40,9 +40,11 @@
  * Encoders reject what decoders would reject structurally (missing
  * required strings, strings over the limit or not UTF-8, too many array
  * items) but not semantic faults (a negative quantity encodes, and is
- * refused on decode) — except dead letters, whose strings are repaired
- * (invalid UTF-8 becomes U+FFFD, over-long text is cut) because a dead
- * letter must never fail to be written.
+ * refused on decode) — except dead letters and action results, whose
+ * strings are repaired (invalid UTF-8 becomes U+FFFD, over-long text is
+ * cut) because a dead letter must never fail to be written, nor the audit
+ * record of an action already taken (its reason and request summary may
+ * quote whatever a platform answered).
  *
  * The field tables below (record_desc) tie each schema field to its C
  * member; lp_avro_codec_new checks them against the embedded schemas
@@ -74,7 +76,7 @@
 #define LP_AVRO_MAX_WRITERS 256
 /* Largest registry answer read. */
 #define LP_AVRO_MAX_REGISTRY_BODY (1024 * 1024)
-#define LP_AVRO_REC_COUNT 4
+#define LP_AVRO_REC_COUNT 5
 
 /* ------------------------------------------------------------------------
  * Field tables: each schema field and the C member it maps to
@@ -125,6 +127,7 @@ _Static_assert(sizeof(enum lp_customer_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum lp_consent) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum lp_action_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum lp_approval_hint) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum lp_action_outcome) == sizeof(int), "enum size");
 
 static const char *order_status_c_name(int v) {
   return lp_order_status_name((enum lp_order_status)v);
@@ -141,6 +144,9 @@ static const char *action_kind_c_name(int v) {
 static const char *approval_c_name(int v) {
   return lp_approval_hint_name((enum lp_approval_hint)v);
 }
+static const char *action_outcome_c_name(int v) {
+  return lp_action_outcome_name((enum lp_action_outcome)v);
+}
 
 static const char *const order_status_symbols[] = {"created", "paid",
                                                    "cancelled", "refunded"};
@@ -151,6 +157,9 @@ static const char *const action_kind_symbols[] = {
     "points", "reward", "discount_code", "tier_change", "message"};
 static const char *const approval_symbols[] = {"none", "recommended",
                                                "required"};
+static const char *const action_outcome_symbols[] = {
+    "issued",  "already_done", "pending_approval", "rejected", "expired",
+    "blocked", "failed"};
 
 #define ENUM_DESC(var, avro_name, syms, def, cname)                            \
   static const struct enum_desc var = {avro_name, syms,                        \
@@ -165,6 +174,9 @@ ENUM_DESC(action_kind_enum, "ActionKind", action_kind_symbols,
           LP_ACTION_MESSAGE, action_kind_c_name);
 ENUM_DESC(approval_enum, "ApprovalHint", approval_symbols, LP_APPROVAL_REQUIRED,
           approval_c_name);
+/* failed, never issued, for an outcome this reader does not know. */
+ENUM_DESC(action_outcome_enum, "ActionOutcome", action_outcome_symbols,
+          LP_OUTCOME_FAILED, action_outcome_c_name);
 
 /* Field table entries: T is the C struct, m the member (== Avro name). */
 #define F_SCALAR(T, m, kind, def)                                              \
@@ -293,11 +305,40 @@ static const struct field_desc dead_letter_fields[] = {
 RECORD_DESC(dead_letter_desc, "DeadLetter", struct lp_dead_letter,
             dead_letter_fields);
 
+/* action_kind and outcome have no field default: one must be the C zero
+ * (points, issued), and a writer without an outcome must not read as
+ * issued. Unknown symbols still take the enums' defaults. */
+static const struct field_desc action_result_fields[] = {
+    F_STR(struct lp_action_result, decision_id),
+    F_STR(struct lp_action_result, shop),
+    F_STR(struct lp_action_result, customer_id),
+    F_STR(struct lp_action_result, trigger_event_id),
+    F_STR(struct lp_action_result, rule_id),
+    F_INT(struct lp_action_result, rule_version, 1),
+    F_OPT(struct lp_action_result, model_version),
+    F_ENUM(struct lp_action_result, action_kind, 0, action_kind_enum),
+    F_OPT(struct lp_action_result, platform),
+    F_ENUM(struct lp_action_result, outcome, 0, action_outcome_enum),
+    F_OPT(struct lp_action_result, guardrail),
+    F_OPT(struct lp_action_result, request_summary),
+    F_INT(struct lp_action_result, http_status, 1),
+    F_OPT(struct lp_action_result, platform_reference),
+    F_INT(struct lp_action_result, attempts, 1),
+    F_LONG(struct lp_action_result, latency_ms, 1),
+    F_OPT(struct lp_action_result, reason),
+    F_OPT(struct lp_action_result, actor),
+    F_LONG(struct lp_action_result, event_time_ms, 0),
+    F_LONG(struct lp_action_result, time_ms, 0),
+};
+RECORD_DESC(action_result_desc, "ActionResult", struct lp_action_result,
+            action_result_fields);
+
 static const struct record_desc *const record_descs[LP_AVRO_REC_COUNT] = {
     [LP_REC_ORDER] = &order_desc,
     [LP_REC_CUSTOMER] = &customer_desc,
     [LP_REC_DECISION] = &decision_desc,
     [LP_REC_DEAD_LETTER] = &dead_letter_desc,
+    [LP_REC_ACTION_RESULT] = &action_result_desc,
 };
 
 /* ------------------------------------------------------------------------
@@ -1299,7 +1340,7 @@ static int read_record(const struct plan *pl, avro_value_t *rec, void *base,
  */
 
 struct enc {
-  int repair;         /* dead letters: repair strings instead of failing */
+  int repair; /* dead letters, action results: repair strings, not fail */
   struct lp_buf *tmp; /* repaired text */
   char *errstr;
   size_t errstr_size;
@@ -1361,8 +1402,8 @@ static void put_bytes(struct lp_buf *out, const void *data, size_t len) {
     lp_buf_append(out, data, len);
 }
 
-/* A string: refused (or, for dead letters, repaired) when over the limit
- * or not UTF-8, as no decoder would accept it. */
+/* A string: refused (or, for dead letters and action results, repaired)
+ * when over the limit or not UTF-8, as no decoder would accept it. */
 static int put_text(struct enc *e, struct lp_buf *out, const char *s,
                     const struct path *p) {
   size_t len = strlen(s);
@@ -1586,7 +1627,8 @@ struct lp_avro_codec {
 };
 
 static const char *const record_names[LP_AVRO_REC_COUNT] = {
-    "OrderEvent", "CustomerEvent", "RewardDecision", "DeadLetter"};
+    "OrderEvent", "CustomerEvent", "RewardDecision", "DeadLetter",
+    "ActionResult"};
 
 static void writer_schema_free(struct writer_schema *ws) {
   if (!ws)
@@ -2220,6 +2262,9 @@ static void clear_record(int t, void *out) {
   case LP_REC_DEAD_LETTER:
     lp_dead_letter_clear(out);
     break;
+  case LP_REC_ACTION_RESULT:
+    lp_action_result_clear(out);
+    break;
   }
 }
 
@@ -2271,7 +2316,8 @@ static int encode(struct lp_avro_codec *c, int t, const void *rec,
                   struct lp_buf *out, char *errstr, size_t errstr_size) {
   LP_ASSERT(c != NULL && rec != NULL && out != NULL);
   struct our_schema *o = &c->ours[t];
-  struct enc e = {t == LP_REC_DEAD_LETTER, &c->tmp, errstr, errstr_size};
+  struct enc e = {t == LP_REC_DEAD_LETTER || t == LP_REC_ACTION_RESULT, &c->tmp,
+                  errstr, errstr_size};
   size_t start = out->len;
   lp_buf_reserve(out, 10);
   uint8_t *h = out->data + out->len;
@@ -2314,6 +2360,13 @@ int lp_avro_encode_dead_letter(struct lp_avro_codec *c,
   return encode(c, LP_REC_DEAD_LETTER, dl, out, errstr, errstr_size);
 }
 
+int lp_avro_encode_action_result(struct lp_avro_codec *c,
+                                 const struct lp_action_result *r,
+                                 struct lp_buf *out, char *errstr,
+                                 size_t errstr_size) {
+  return encode(c, LP_REC_ACTION_RESULT, r, out, errstr, errstr_size);
+}
+
 int lp_avro_decode_order(struct lp_avro_codec *c, const void *data, size_t len,
                          struct lp_order_event *out, char *errstr,
                          size_t errstr_size) {
@@ -2351,6 +2404,17 @@ int lp_avro_decode_dead_letter(struct lp_avro_codec *c, const void *data,
                                char *errstr, size_t errstr_size) {
   if (decode(c, LP_REC_DEAD_LETTER, data, len, out, errstr, errstr_size) != 0) {
     lp_dead_letter_clear(out);
+    return -1;
+  }
+  return 0;
+}
+
+int lp_avro_decode_action_result(struct lp_avro_codec *c, const void *data,
+                                 size_t len, struct lp_action_result *out,
+                                 char *errstr, size_t errstr_size) {
+  if (decode(c, LP_REC_ACTION_RESULT, data, len, out, errstr, errstr_size) !=
+      0) {
+    lp_action_result_clear(out);
     return -1;
   }
   return 0;

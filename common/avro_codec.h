@@ -40,6 +40,7 @@ enum lp_record_type {
   LP_REC_CUSTOMER = 1,
   LP_REC_DECISION = 2,
   LP_REC_DEAD_LETTER = 3,
+  LP_REC_ACTION_RESULT = 4,
 };
 
 struct lp_avro_codec;
@@ -50,7 +51,7 @@ struct lp_avro_codec *lp_avro_codec_new(const char *registry_url, char *errstr,
 void lp_avro_codec_destroy(struct lp_avro_codec **c);
 
 /*
- * Writer schemas beyond our own four (json is parsed, not kept; it must
+ * Writer schemas beyond our own five (json is parsed, not kept; it must
  * be readable as one of our records, checked when first used):
  * - add_schema: a single-object writer schema, found by its fingerprint —
  *   an older or newer version of one of our schemas still present in a
@@ -105,8 +106,10 @@ const char *lp_avro_canonical_form(const struct lp_avro_codec *c,
  * NULL, a string over LP_MAX_STRING_BYTES or not UTF-8, more than
  * LP_MAX_LINE_ITEMS items, an enum out of range — but do not validate
  * semantics (a negative quantity encodes; the decoder refuses it). Dead
- * letters never fail on their text: invalid UTF-8 becomes U+FFFD and
- * over-long strings are cut. Return 0, or -1 with errstr
+ * letters and action results never fail on their text (they record what
+ * happened, whatever text it came with): invalid UTF-8 becomes U+FFFD and
+ * over-long strings are cut; a NULL required string is still an error.
+ * Return 0, or -1 with errstr
  * ("event_id: required field missing"). */
 int lp_avro_encode_order(struct lp_avro_codec *c,
                          const struct lp_order_event *ev, struct lp_buf *out,
@@ -123,6 +126,10 @@ int lp_avro_encode_dead_letter(struct lp_avro_codec *c,
                                const struct lp_dead_letter *dl,
                                struct lp_buf *out, char *errstr,
                                size_t errstr_size);
+int lp_avro_encode_action_result(struct lp_avro_codec *c,
+                                 const struct lp_action_result *r,
+                                 struct lp_buf *out, char *errstr,
+                                 size_t errstr_size);
 
 /*
  * Decoders accept either framing (first byte 0xC3 or 0x00). out must be
@@ -142,5 +149,8 @@ int lp_avro_decode_decision(struct lp_avro_codec *c, const void *data,
 int lp_avro_decode_dead_letter(struct lp_avro_codec *c, const void *data,
                                size_t len, struct lp_dead_letter *out,
                                char *errstr, size_t errstr_size);
+int lp_avro_decode_action_result(struct lp_avro_codec *c, const void *data,
+                                 size_t len, struct lp_action_result *out,
+                                 char *errstr, size_t errstr_size);
 
 #endif

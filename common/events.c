@@ -21,6 +21,11 @@ static const char *const consent_names[] = {"unknown", "subscribed",
 static const char *const action_kind_names[] = {
     "points", "reward", "discount_code", "tier_change", "message"};
 static const char *const approval_names[] = {"none", "recommended", "required"};
+static const char *const action_outcome_names[] = {
+    "issued",  "already_done", "pending_approval", "rejected", "expired",
+    "blocked", "failed"};
+_Static_assert(LP_ARRAY_LEN(action_outcome_names) == LP_OUTCOME_COUNT,
+               "one name per outcome");
 
 static int name_lookup(const char *const *names, size_t n, const char *name) {
   if (!name)
@@ -52,6 +57,8 @@ LP_ENUM_FUNCS(lp_action_kind_name, lp_action_kind_parse, enum lp_action_kind,
               action_kind_names)
 LP_ENUM_FUNCS(lp_approval_hint_name, lp_approval_hint_parse,
               enum lp_approval_hint, approval_names)
+LP_ENUM_FUNCS(lp_action_outcome_name, lp_action_outcome_parse,
+              enum lp_action_outcome, action_outcome_names)
 
 static void free_strings(char **v, size_t n) {
   for (size_t i = 0; i < n; i++)
@@ -140,6 +147,22 @@ void lp_dead_letter_clear(struct lp_dead_letter *dl) {
   free(dl->reason);
   free(dl->field);
   memset(dl, 0, sizeof(*dl));
+}
+
+void lp_action_result_clear(struct lp_action_result *r) {
+  free(r->decision_id);
+  free(r->shop);
+  free(r->customer_id);
+  free(r->trigger_event_id);
+  free(r->rule_id);
+  free(r->model_version);
+  free(r->platform);
+  free(r->guardrail);
+  free(r->request_summary);
+  free(r->platform_reference);
+  free(r->reason);
+  free(r->actor);
+  memset(r, 0, sizeof(*r));
 }
 
 /* A string field: required or optional, bounded, valid UTF-8. */

@@ -1,6 +1,6 @@
 /*
  * events.h — the canonical in-memory records of the pipeline: OrderEvent,
- * CustomerEvent, RewardDecision and DeadLetter. They mirror
+ * CustomerEvent, RewardDecision, DeadLetter and ActionResult. They mirror
  * schemas/<name>.avsc field for field; the codecs (avro_codec, json_codec) fill
  * and read them, the processors transform them.
  *
@@ -8,7 +8,9 @@
  * allocated with lp_x* allocators) and released by its _clear function,
  * which also leaves the record zeroed and reusable. Optional strings are
  * NULL when absent. Money is micro-units (see util.h), times are epoch
- * milliseconds, always *event time* from the record, never the wall clock.
+ * milliseconds, always *event time* from the record, never the wall clock
+ * (except the time_ms of a dead letter or an action result: when it was
+ * written).
  */
 #ifndef LP_EVENTS_H
 #define LP_EVENTS_H
@@ -181,12 +183,60 @@ struct lp_dead_letter {
   int64_t time_ms; /* wall clock when dead-lettered */
 };
 
+/* What became of one decision (ActionResult.avsc). */
+enum lp_action_outcome {
+  LP_OUTCOME_ISSUED = 0,       /* the platform applied it */
+  LP_OUTCOME_ALREADY_DONE = 1, /* a redelivery: done before, no call made */
+  LP_OUTCOME_PENDING_APPROVAL =
+      2,                   /* parked in the approval queue, budget held */
+  LP_OUTCOME_REJECTED = 3, /* a person rejected it */
+  LP_OUTCOME_EXPIRED = 4,  /* approval never came in time */
+  LP_OUTCOME_BLOCKED = 5,  /* a guardrail or kill switch stopped it */
+  LP_OUTCOME_FAILED = 6,   /* permanent failure (also dead-lettered) */
+};
+#define LP_OUTCOME_COUNT 7
+/* "issued", "already_done", "pending_approval", "rejected", "expired",
+ * "blocked", "failed"; NULL for out-of-range. */
+const char *lp_action_outcome_name(enum lp_action_outcome o);
+/* Returns 0 and sets *out, or -1 for an unknown name. */
+int lp_action_outcome_parse(const char *name, enum lp_action_outcome *out);
+
+/* The executor's audit record of one decision outcome (the actions topic).
+ * Required strings: decision_id, shop, customer_id, trigger_event_id,
+ * rule_id; the others are optional (NULL). Free text (request_summary,
+ * reason) never carries credentials or raw personal data. */
+struct lp_action_result {
+  char *decision_id;
+  char *shop;
+  char *customer_id;
+  char *trigger_event_id;
+  char *rule_id;
+  int32_t rule_version;
+  char *model_version; /* optional (NULL) */
+  enum lp_action_kind action_kind;
+  char *platform; /* optional: "loyaltylion", "smile", "klaviyo", "braze" */
+  enum lp_action_outcome outcome;
+  char *guardrail; /* optional: e.g. "ok", "member_cap", "campaign_budget",
+                      "frequency_cap", "kill_switch:rule:<id>" */
+  char *request_summary;    /* optional: method, path and the amounts sent;
+                               never credentials or personal data */
+  int32_t http_status;      /* last HTTP status seen, 0 = no call */
+  char *platform_reference; /* optional: the platform's id for the effect */
+  int32_t attempts;         /* HTTP attempts made */
+  int64_t latency_ms;       /* first attempt to outcome */
+  char *reason;             /* optional: detail for a person */
+  char *actor;              /* optional: who approved or rejected */
+  int64_t event_time_ms;    /* the decision's event time */
+  int64_t time_ms;          /* wall clock of the outcome */
+};
+
 void lp_order_event_clear(struct lp_order_event *ev);
 void lp_customer_event_clear(struct lp_customer_event *ev);
 void lp_action_clear(struct lp_action *a);
 void lp_explanation_clear(struct lp_explanation *e);
 void lp_reward_decision_clear(struct lp_reward_decision *d);
 void lp_dead_letter_clear(struct lp_dead_letter *dl);
+void lp_action_result_clear(struct lp_action_result *r);
 
 /*
  * Semantic validation shared by every decoder: required fields present,

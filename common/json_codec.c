@@ -30,6 +30,9 @@
  *   an array of {"name","value"} objects in the decision's (rule) order.
  *   Dead letter (encode only): bytes as standard padded base64 in
  *   "source_key_base64" (null when there is no key) and "original_base64".
+ *   Action result (encode only): flat, enums as symbols ("action_kind",
+ *   "outcome"), "event_time" and "time" as RFC 3339; latency_ms is a
+ *   duration, not a time, so it stays "latency_ms", an integer.
  * - Unknown keys are ignored (forward compatibility); duplicate keys are an
  *   error (which one would win is ambiguous).
  *
@@ -1531,5 +1534,32 @@ void lp_json_encode_dead_letter(const struct lp_dead_letter *dl,
   w_str(out, "reason", dl->reason);
   w_str(out, "field", dl->field);
   w_time(out, "time", dl->time_ms);
+  lp_buf_append_byte(out, '}');
+}
+
+void lp_json_encode_action_result(const struct lp_action_result *r,
+                                  struct lp_buf *out) {
+  LP_ASSERT(r != NULL && out != NULL);
+  lp_buf_append_byte(out, '{');
+  w_str(out, "decision_id", r->decision_id);
+  w_str(out, "shop", r->shop);
+  w_str(out, "customer_id", r->customer_id);
+  w_str(out, "trigger_event_id", r->trigger_event_id);
+  w_str(out, "rule_id", r->rule_id);
+  w_int(out, "rule_version", r->rule_version);
+  w_str(out, "model_version", r->model_version);
+  w_str(out, "action_kind", lp_action_kind_name(r->action_kind));
+  w_str(out, "platform", r->platform);
+  w_str(out, "outcome", lp_action_outcome_name(r->outcome));
+  w_str(out, "guardrail", r->guardrail);
+  w_str(out, "request_summary", r->request_summary);
+  w_int(out, "http_status", r->http_status);
+  w_str(out, "platform_reference", r->platform_reference);
+  w_int(out, "attempts", r->attempts);
+  w_int(out, "latency_ms", r->latency_ms);
+  w_str(out, "reason", r->reason);
+  w_str(out, "actor", r->actor);
+  w_time(out, "event_time", r->event_time_ms);
+  w_time(out, "time", r->time_ms);
   lp_buf_append_byte(out, '}');
 }

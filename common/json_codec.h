@@ -67,5 +67,8 @@ void lp_json_encode_decision(const struct lp_reward_decision *d,
 /* original bytes as base64 in "original_base64". */
 void lp_json_encode_dead_letter(const struct lp_dead_letter *dl,
                                 struct lp_buf *out);
+/* latency_ms stays an integer of milliseconds (a duration, not a time). */
+void lp_json_encode_action_result(const struct lp_action_result *r,
+                                  struct lp_buf *out);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * test_avro_codec.c — the Avro codec (common/avro_codec.c): CRC-64-AVRO and
  * Parsing Canonical Form against the Avro specification's own test vectors,
- * the single-object header byte for byte, round trips of the four records,
+ * the single-object header byte for byte, round trips of the five records,
  * schema resolution (older writer schemas, registry ids preloaded and
  * fetched from a real HTTP registry on loopback), and hostile input:
  * garbage, every truncation, huge claimed lengths, varint overflow,
@@ -26,6 +26,7 @@
 
 #include "avro_codec.h"
 #include "events.h"
+#include "schemas_embed.h"
 #include "util.h"
 
 /* ------------------------------------------------------------------------
@@ -363,9 +364,10 @@ static void test_our_schemas(void **state) {
   (void)state;
   struct lp_avro_codec *c = new_codec(NULL);
   static const char *const names[] = {"OrderEvent", "CustomerEvent",
-                                      "RewardDecision", "DeadLetter"};
-  uint64_t fps[4];
-  for (int t = 0; t < 4; t++) {
+                                      "RewardDecision", "DeadLetter",
+                                      "ActionResult"};
+  uint64_t fps[LP_ARRAY_LEN(names)];
+  for (int t = 0; t < (int)LP_ARRAY_LEN(names); t++) {
     const char *pcf = lp_avro_canonical_form(c, (enum lp_record_type)t);
     char prefix[96];
     snprintf(prefix, sizeof(prefix),
@@ -396,6 +398,14 @@ static void test_our_schemas(void **state) {
       order, "{\"name\":\"status\",\"type\":{\"name\":\"com.loyalty.events."
              "OrderStatus\",\"type\":\"enum\",\"symbols\":[\"created\","
              "\"paid\",\"cancelled\",\"refunded\"]}}"));
+  /* ActionResult's ActionKind is RewardDecision's, name and symbols. */
+  static const char kind[] =
+      "{\"name\":\"com.loyalty.events.ActionKind\",\"type\":\"enum\","
+      "\"symbols\":[\"points\",\"reward\",\"discount_code\",\"tier_change\","
+      "\"message\"]}";
+  assert_non_null(strstr(lp_avro_canonical_form(c, LP_REC_DECISION), kind));
+  assert_non_null(
+      strstr(lp_avro_canonical_form(c, LP_REC_ACTION_RESULT), kind));
   lp_avro_codec_destroy(&c);
   assert_null(c);
   lp_avro_codec_destroy(&c); /* NULL is fine */
@@ -751,6 +761,216 @@ static void test_dead_letter_repairs_text(void **state) {
   lp_avro_codec_destroy(&c);
 }
 
+/* An ActionResult with every field set (non-ASCII text included). */
+static void full_action_result(struct lp_action_result *r) {
+  memset(r, 0, sizeof(*r));
+  r->decision_id = lp_xstrdup("0123456789abcdef0123456789abcdef");
+  r->shop = lp_xstrdup("shop-a");
+  r->customer_id = lp_xstrdup("c-7");
+  r->trigger_event_id = lp_xstrdup("evt-1");
+  r->rule_id = lp_xstrdup("big-spender");
+  r->rule_version = 3;
+  r->model_version = lp_xstrdup("bgnbd-2023-11");
+  r->action_kind = LP_ACTION_REWARD;
+  r->platform = lp_xstrdup("loyaltylion");
+  r->outcome = LP_OUTCOME_ISSUED;
+  r->guardrail = lp_xstrdup("kill_switch:rule:big-spender");
+  r->request_summary = lp_xstrdup("POST /v2/customers/c-7/rewards reward=rw-1");
+  r->http_status = 201;
+  r->platform_reference = lp_xstrdup("claim-99812");
+  r->attempts = 2;
+  r->latency_ms = INT64_C(1234);
+  r->reason = lp_xstrdup("retried after HTTP 503 — then créé");
+  r->actor = lp_xstrdup("ops:alice");
+  r->event_time_ms = T_TIME;
+  r->time_ms = T_TIME + 5000;
+}
+
+/* The required fields only; every optional string NULL, numbers 0. */
+static void minimal_action_result(struct lp_action_result *r) {
+  memset(r, 0, sizeof(*r));
+  r->decision_id = lp_xstrdup("00000000000000000000000000000000");
+  r->shop = lp_xstrdup("s");
+  r->customer_id = lp_xstrdup("c");
+  r->trigger_event_id = lp_xstrdup("e");
+  r->rule_id = lp_xstrdup("r");
+  r->action_kind = LP_ACTION_MESSAGE;
+  r->outcome = LP_OUTCOME_BLOCKED;
+  r->event_time_ms = T_TIME;
+  r->time_ms = T_TIME + 1;
+}
+
+/* minimal_action_result's datum by hand, every field in schema order, with
+ * the outcome and action kind given as symbol indexes of the writer. */
+static void b_minimal_action_result(struct bld *b, int outcome, int kind) {
+  b_str(b, "00000000000000000000000000000000");
+  b_str(b, "s");
+  b_str(b, "c");
+  b_str(b, "e");
+  b_str(b, "r");
+  b_long(b, 0);       /* rule_version */
+  b_long(b, 0);       /* model_version: null */
+  b_long(b, kind);    /* action_kind */
+  b_long(b, 0);       /* platform: null */
+  b_long(b, outcome); /* outcome */
+  b_long(b, 0);       /* guardrail: null */
+  b_long(b, 0);       /* request_summary: null */
+  b_long(b, 0);       /* http_status */
+  b_long(b, 0);       /* platform_reference: null */
+  b_long(b, 0);       /* attempts */
+  b_long(b, 0);       /* latency_ms */
+  b_long(b, 0);       /* reason: null */
+  b_long(b, 0);       /* actor: null */
+  b_long(b, T_TIME);  /* event_time_ms */
+  b_long(b, T_TIME + 1);
+}
+
+static void assert_action_result_equal(const struct lp_action_result *a,
+                                       const struct lp_action_result *b) {
+  assert_str_or_null(a->decision_id, b->decision_id);
+  assert_str_or_null(a->shop, b->shop);
+  assert_str_or_null(a->customer_id, b->customer_id);
+  assert_str_or_null(a->trigger_event_id, b->trigger_event_id);
+  assert_str_or_null(a->rule_id, b->rule_id);
+  assert_int_equal(a->rule_version, b->rule_version);
+  assert_str_or_null(a->model_version, b->model_version);
+  assert_int_equal(a->action_kind, b->action_kind);
+  assert_str_or_null(a->platform, b->platform);
+  assert_int_equal(a->outcome, b->outcome);
+  assert_str_or_null(a->guardrail, b->guardrail);
+  assert_str_or_null(a->request_summary, b->request_summary);
+  assert_int_equal(a->http_status, b->http_status);
+  assert_str_or_null(a->platform_reference, b->platform_reference);
+  assert_int_equal(a->attempts, b->attempts);
+  assert_int_equal(a->latency_ms, b->latency_ms);
+  assert_str_or_null(a->reason, b->reason);
+  assert_str_or_null(a->actor, b->actor);
+  assert_int_equal(a->event_time_ms, b->event_time_ms);
+  assert_int_equal(a->time_ms, b->time_ms);
+}
+
+/* The text of schemas/<name>.avsc as compiled in. */
+static const char *embedded_json(const char *name) {
+  for (const struct lp_embedded_schema *e = lp_embedded_schemas; e->name; e++)
+    if (strcmp(e->name, name) == 0)
+      return e->json;
+  fail_msg("schema %s not compiled in", name);
+  return NULL;
+}
+
+/* Full and minimal records, read back from both framings: single-object
+ * (as written) and Confluent (our schema preloaded as registry id 21). */
+static void test_round_trip_action_result(void **state) {
+  (void)state;
+  struct lp_avro_codec *c = new_codec(NULL);
+  char err[256] = "";
+  assert_int_equal(lp_avro_codec_add_registry_schema(
+                       c, 21, embedded_json("ActionResult"), err, sizeof(err)),
+                   0);
+  for (int full = 0; full < 2; full++) {
+    struct lp_action_result r, back = {0};
+    if (full)
+      full_action_result(&r);
+    else
+      minimal_action_result(&r);
+    struct lp_buf out, again;
+    lp_buf_init(&out);
+    lp_buf_init(&again);
+    if (lp_avro_encode_action_result(c, &r, &out, err, sizeof(err)))
+      fail_msg("encode action result: %s", err);
+    assert_true(out.data[0] == 0xC3 && out.data[1] == 0x01);
+    if (!full) { /* the bytes are exactly Avro's binary encoding */
+      struct bld want = {.n = 0};
+      b_header(&want, lp_avro_fingerprint(c, LP_REC_ACTION_RESULT));
+      b_minimal_action_result(&want, LP_OUTCOME_BLOCKED, LP_ACTION_MESSAGE);
+      assert_int_equal(out.len, want.n);
+      assert_memory_equal(out.data, want.b, want.n);
+    }
+    if (lp_avro_decode_action_result(c, out.data, out.len, &back, err,
+                                     sizeof(err)))
+      fail_msg("decode action result: %s", err);
+    assert_action_result_equal(&back, &r);
+    /* Deterministic: the decoded record encodes to the same bytes. */
+    if (lp_avro_encode_action_result(c, &back, &again, err, sizeof(err)))
+      fail_msg("re-encode action result: %s", err);
+    assert_int_equal(again.len, out.len);
+    assert_memory_equal(again.data, out.data, out.len);
+    lp_action_result_clear(&back);
+    assert_true(all_zero(&back, sizeof(back)));
+    /* The same datum behind a Confluent header. */
+    struct bld conf = {.n = 0};
+    b_confluent(&conf, 21);
+    b_raw(&conf, out.data + 10, out.len - 10);
+    if (lp_avro_decode_action_result(c, conf.b, conf.n, &back, err,
+                                     sizeof(err)))
+      fail_msg("decode Confluent-framed action result: %s", err);
+    assert_action_result_equal(&back, &r);
+    lp_action_result_clear(&back);
+    /* Read as another record: refused with the reason, out left cleared. */
+    struct lp_reward_decision d = {0};
+    assert_int_equal(
+        lp_avro_decode_decision(c, out.data, out.len, &d, err, sizeof(err)),
+        -1);
+    assert_string_equal(err, "avro: writer schema com.loyalty.events."
+                             "ActionResult cannot be read as RewardDecision: "
+                             "writer record ActionResult is not "
+                             "RewardDecision (record names must match)");
+    assert_true(all_zero(&d, sizeof(d)));
+    lp_action_result_clear(&r);
+    lp_buf_free(&out);
+    lp_buf_free(&again);
+  }
+  lp_avro_codec_destroy(&c);
+}
+
+/* An action result always encodes its text, as a dead letter does: it is
+ * the audit record of something already done. Bugs are still errors. */
+static void test_action_result_repairs_text(void **state) {
+  (void)state;
+  struct lp_avro_codec *c = new_codec(NULL);
+  struct lp_action_result r, back = {0};
+  full_action_result(&r);
+  free(r.reason);
+  r.reason = lp_xstrdup("HTTP 422: \"\xFF\xFE\" is bad");
+  free(r.request_summary);
+  r.request_summary = lp_xmalloc(5000 + 1);
+  memset(r.request_summary, 'x', 5000);
+  r.request_summary[5000] = '\0';
+  struct lp_buf out;
+  lp_buf_init(&out);
+  char err[256] = "";
+  if (lp_avro_encode_action_result(c, &r, &out, err, sizeof(err)))
+    fail_msg("encode action result: %s", err);
+  if (lp_avro_decode_action_result(c, out.data, out.len, &back, err,
+                                   sizeof(err)))
+    fail_msg("decode action result: %s", err);
+  assert_string_equal(back.reason,
+                      "HTTP 422: \"\xEF\xBF\xBD\xEF\xBF\xBD\" is bad");
+  assert_int_equal(strlen(back.request_summary), LP_MAX_STRING_BYTES);
+  lp_action_result_clear(&back);
+  size_t before = out.len;
+  /* A NULL required string, an enum out of range: errors, out unchanged. */
+  free(r.trigger_event_id);
+  r.trigger_event_id = NULL;
+  assert_int_equal(lp_avro_encode_action_result(c, &r, &out, err, sizeof(err)),
+                   -1);
+  assert_string_equal(err, "trigger_event_id: required field missing");
+  r.trigger_event_id = lp_xstrdup("evt-1");
+  r.outcome = (enum lp_action_outcome)LP_OUTCOME_COUNT;
+  assert_int_equal(lp_avro_encode_action_result(c, &r, &out, err, sizeof(err)),
+                   -1);
+  assert_string_equal(err, "outcome: unknown value 7");
+  r.outcome = LP_OUTCOME_FAILED;
+  r.action_kind = (enum lp_action_kind) - 1;
+  assert_int_equal(lp_avro_encode_action_result(c, &r, &out, err, sizeof(err)),
+                   -1);
+  assert_string_equal(err, "action_kind: unknown value -1");
+  assert_int_equal(out.len, before);
+  lp_action_result_clear(&r);
+  lp_buf_free(&out);
+  lp_avro_codec_destroy(&c);
+}
+
 /* ------------------------------------------------------------------------
  * Encoder errors
  */
@@ -923,6 +1143,47 @@ static void test_every_truncation(void **state) {
   expect_order_error(c, out.data, (size_t)(sku - out.data) + 3,
                      "avro: truncated datum at line_items[0].sku");
   lp_order_event_clear(&ev);
+  lp_buf_free(&out);
+  lp_avro_codec_destroy(&c);
+}
+
+/* The same for an action result (fast reader and checked path alike). */
+static void test_every_truncation_action_result(void **state) {
+  (void)state;
+  struct lp_avro_codec *c = new_codec(NULL);
+  struct lp_action_result r;
+  full_action_result(&r);
+  struct lp_buf out;
+  lp_buf_init(&out);
+  char err[256] = "";
+  if (lp_avro_encode_action_result(c, &r, &out, err, sizeof(err)))
+    fail_msg("encode action result: %s", err);
+  assert_true(out.len > 100);
+  for (size_t n = 0; n < out.len; n++) {
+    uint8_t *copy = lp_xmalloc(n ? n : 1);
+    memcpy(copy, out.data, n);
+    struct lp_action_result back = {0};
+    assert_int_equal(
+        lp_avro_decode_action_result(c, copy, n, &back, err, sizeof(err)), -1);
+    assert_true(all_zero(&back, sizeof(back)));
+    if (n == 0)
+      assert_string_equal(err, "avro: empty record");
+    else if (n < 10)
+      assert_true(strncmp(err, "avro: truncated single-object header", 36) ==
+                  0);
+    else if (strncmp(err, "avro: truncated datum", 21) != 0)
+      fail_msg("prefix %zu: %s", n, err);
+    free(copy);
+  }
+  const uint8_t *actor = memmem(out.data, out.len, "ops:alice", 9);
+  assert_non_null(actor);
+  struct lp_action_result back = {0};
+  assert_int_equal(lp_avro_decode_action_result(c, out.data,
+                                                (size_t)(actor - out.data) + 3,
+                                                &back, err, sizeof(err)),
+                   -1);
+  assert_string_equal(err, "avro: truncated datum at actor");
+  lp_action_result_clear(&r);
   lp_buf_free(&out);
   lp_avro_codec_destroy(&c);
 }
@@ -1349,6 +1610,94 @@ static void test_registry_preloaded(void **state) {
   lp_avro_codec_destroy(&c);
 }
 
+/* ActionResult as a newer writer might send it: one more outcome symbol
+ * ("partially_issued", index 7) and one more field (cost_micros, last). */
+static char *newer_action_result_schema(void) {
+  json_error_t jerr;
+  json_t *root = json_loads(embedded_json("ActionResult"), 0, &jerr);
+  assert_non_null(root);
+  json_t *fields = json_object_get(root, "fields");
+  size_t i;
+  json_t *f;
+  int found = 0;
+  json_array_foreach(fields, i, f) {
+    if (strcmp(json_string_value(json_object_get(f, "name")), "outcome") != 0)
+      continue;
+    json_t *syms = json_object_get(json_object_get(f, "type"), "symbols");
+    assert_int_equal(json_array_size(syms), LP_OUTCOME_COUNT);
+    json_array_append_new(syms, json_string("partially_issued"));
+    found = 1;
+  }
+  assert_true(found);
+  json_array_append_new(fields,
+                        json_pack("{s:s,s:s,s:i}", "name", "cost_micros",
+                                  "type", "long", "default", 0));
+  char *json = json_dumps(root, JSON_COMPACT);
+  json_decref(root);
+  return json;
+}
+
+/* A newer writer's outcome symbol reads as failed (the enum's default),
+ * never as issued; its extra field is skipped. Both framings. */
+static void test_action_result_newer_writer(void **state) {
+  (void)state;
+  struct lp_avro_codec *c = new_codec(NULL);
+  char err[512] = "";
+  char *json = newer_action_result_schema();
+  char *pcf =
+      lp_avro_schema_canonical_form(json, strlen(json), err, sizeof(err));
+  assert_non_null(pcf);
+  uint64_t fp = lp_avro_crc64(pcf, strlen(pcf));
+  free(pcf);
+  assert_true(fp != lp_avro_fingerprint(c, LP_REC_ACTION_RESULT));
+  assert_int_equal(lp_avro_codec_add_schema(c, json, err, sizeof(err)), 0);
+  assert_int_equal(
+      lp_avro_codec_add_registry_schema(c, 22, json, err, sizeof(err)), 0);
+  free(json);
+  static const struct {
+    int writer_outcome, writer_kind;
+    enum lp_action_outcome outcome;
+  } cases[] = {
+      {7, 1, LP_OUTCOME_FAILED}, /* partially_issued: unknown here */
+      {0, 1, LP_OUTCOME_ISSUED},
+      {2, 1, LP_OUTCOME_PENDING_APPROVAL},
+      {6, 1, LP_OUTCOME_FAILED},
+  };
+  for (size_t k = 0; k < LP_ARRAY_LEN(cases); k++) {
+    for (int confluent = 0; confluent < 2; confluent++) {
+      struct bld b = {.n = 0};
+      if (confluent)
+        b_confluent(&b, 22);
+      else
+        b_header(&b, fp);
+      b_minimal_action_result(&b, cases[k].writer_outcome,
+                              cases[k].writer_kind);
+      b_long(&b, 7500000); /* cost_micros */
+      struct lp_action_result r = {0};
+      if (lp_avro_decode_action_result(c, b.b, b.n, &r, err, sizeof(err)))
+        fail_msg("decode newer action result: %s", err);
+      assert_int_equal(r.outcome, cases[k].outcome);
+      assert_int_equal(r.action_kind, LP_ACTION_REWARD);
+      assert_string_equal(r.decision_id, "00000000000000000000000000000000");
+      assert_null(r.platform);
+      assert_int_equal(r.event_time_ms, T_TIME);
+      assert_int_equal(r.time_ms, T_TIME + 1);
+      lp_action_result_clear(&r);
+    }
+  }
+  /* Out of the newer writer's own range: an error, not a default. */
+  struct bld b = {.n = 0};
+  b_header(&b, fp);
+  b_minimal_action_result(&b, 8, 1);
+  b_long(&b, 0);
+  struct lp_action_result r = {0};
+  assert_int_equal(
+      lp_avro_decode_action_result(c, b.b, b.n, &r, err, sizeof(err)), -1);
+  assert_string_equal(err, "outcome: enum index 8 out of range (8 symbols)");
+  assert_true(all_zero(&r, sizeof(r)));
+  lp_avro_codec_destroy(&c);
+}
+
 /* A tiny schema registry on loopback (libmicrohttpd). */
 struct registry {
   struct MHD_Daemon *daemon;
@@ -1518,14 +1867,18 @@ int main(void) {
       cmocka_unit_test(test_round_trip_decision),
       cmocka_unit_test(test_round_trip_dead_letter),
       cmocka_unit_test(test_dead_letter_repairs_text),
+      cmocka_unit_test(test_round_trip_action_result),
+      cmocka_unit_test(test_action_result_repairs_text),
       cmocka_unit_test(test_encode_errors),
       cmocka_unit_test(test_framing_errors),
       cmocka_unit_test(test_every_truncation),
+      cmocka_unit_test(test_every_truncation_action_result),
       cmocka_unit_test(test_hostile_lengths_and_values),
       cmocka_unit_test(test_semantic_validation),
       cmocka_unit_test(test_mutations),
       cmocka_unit_test(test_older_writer_single_object),
       cmocka_unit_test(test_registry_preloaded),
+      cmocka_unit_test(test_action_result_newer_writer),
       cmocka_unit_test(test_registry_fetch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

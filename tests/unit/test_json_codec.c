@@ -1,7 +1,8 @@
 /*
  * test_json_codec.c — unit tests of json_codec: the Shopify adapter against
  * the payloads of shared reference apis.md section 5, the canonical JSON
- * form (exact bytes and encode -> decode -> encode identity), and every
+ * form (exact bytes and encode -> decode -> encode identity; the dead letter
+ * and action result, which are encode only, by their exact bytes), and every
  * class of bad input with the exact error text a dead-letter record gets.
  */
 #include <stdarg.h>
@@ -908,6 +909,101 @@ static void test_dead_letter_encode(void **state) {
   lp_dead_letter_clear(&dl);
 }
 
+static void test_action_result_encode(void **state) {
+  (void)state;
+  struct lp_action_result r;
+  struct lp_buf b;
+  memset(&r, 0, sizeof(r));
+  r.decision_id = lp_xstrdup("0123456789abcdef0123456789abcdef");
+  r.shop = lp_xstrdup("shop-a");
+  r.customer_id = lp_xstrdup("c-7");
+  r.trigger_event_id = lp_xstrdup("evt-1");
+  r.rule_id = lp_xstrdup("big-spender");
+  r.rule_version = 3;
+  r.model_version = lp_xstrdup("bgnbd-2023-11");
+  r.action_kind = LP_ACTION_POINTS;
+  r.platform = lp_xstrdup("smile");
+  r.outcome = LP_OUTCOME_ISSUED;
+  r.guardrail = lp_xstrdup("ok");
+  r.request_summary = lp_xstrdup("POST /v1/points_transactions points=100");
+  r.http_status = 201;
+  r.platform_reference = lp_xstrdup("pt_8812");
+  r.attempts = 2;
+  r.latency_ms = 1234;
+  r.reason = lp_xstrdup("retried after \"HTTP 503\"");
+  r.actor = lp_xstrdup("ops:alice");
+  r.event_time_ms = 1700000000123LL;
+  r.time_ms = 1700000005000LL;
+  lp_buf_init(&b);
+  lp_json_encode_action_result(&r, &b);
+  assert_string_equal(
+      lp_buf_cstr(&b),
+      "{\"decision_id\":\"0123456789abcdef0123456789abcdef\",\"shop\":"
+      "\"shop-a\",\"customer_id\":\"c-7\",\"trigger_event_id\":\"evt-1\","
+      "\"rule_id\":\"big-spender\",\"rule_version\":3,\"model_version\":"
+      "\"bgnbd-2023-11\",\"action_kind\":\"points\",\"platform\":\"smile\","
+      "\"outcome\":\"issued\",\"guardrail\":\"ok\",\"request_summary\":"
+      "\"POST /v1/points_transactions points=100\",\"http_status\":201,"
+      "\"platform_reference\":\"pt_8812\",\"attempts\":2,\"latency_ms\":1234,"
+      "\"reason\":\"retried after \\\"HTTP 503\\\"\",\"actor\":\"ops:alice\","
+      "\"event_time\":\"2023-11-14T22:13:20.123Z\",\"time\":"
+      "\"2023-11-14T22:13:25.000Z\"}");
+  lp_action_result_clear(&r);
+
+  /* Every optional field absent: null, numbers 0; each outcome by name. */
+  r.decision_id = lp_xstrdup("00000000000000000000000000000000");
+  r.shop = lp_xstrdup("s");
+  r.customer_id = lp_xstrdup("c");
+  r.trigger_event_id = lp_xstrdup("e");
+  r.rule_id = lp_xstrdup("r");
+  r.action_kind = LP_ACTION_TIER_CHANGE;
+  r.outcome = LP_OUTCOME_PENDING_APPROVAL;
+  r.event_time_ms = 1700000000000LL;
+  r.time_ms = 1700000000000LL;
+  lp_buf_reset(&b);
+  lp_json_encode_action_result(&r, &b);
+  assert_string_equal(
+      lp_buf_cstr(&b),
+      "{\"decision_id\":\"00000000000000000000000000000000\",\"shop\":\"s\","
+      "\"customer_id\":\"c\",\"trigger_event_id\":\"e\",\"rule_id\":\"r\","
+      "\"rule_version\":0,\"model_version\":null,\"action_kind\":"
+      "\"tier_change\",\"platform\":null,\"outcome\":\"pending_approval\","
+      "\"guardrail\":null,\"request_summary\":null,\"http_status\":0,"
+      "\"platform_reference\":null,\"attempts\":0,\"latency_ms\":0,"
+      "\"reason\":null,\"actor\":null,\"event_time\":"
+      "\"2023-11-14T22:13:20.000Z\",\"time\":\"2023-11-14T22:13:20.000Z\"}");
+  static const char *const names[LP_OUTCOME_COUNT] = {
+      "issued",  "already_done", "pending_approval", "rejected", "expired",
+      "blocked", "failed"};
+  for (int o = 0; o < LP_OUTCOME_COUNT; o++) {
+    enum lp_action_outcome parsed;
+    assert_string_equal(lp_action_outcome_name((enum lp_action_outcome)o),
+                        names[o]);
+    assert_int_equal(lp_action_outcome_parse(names[o], &parsed), 0);
+    assert_int_equal(parsed, o);
+    r.outcome = (enum lp_action_outcome)o;
+    char want[64];
+    snprintf(want, sizeof(want), "\"outcome\":\"%s\"", names[o]);
+    lp_buf_reset(&b);
+    lp_json_encode_action_result(&r, &b);
+    assert_non_null(strstr(lp_buf_cstr(&b), want));
+  }
+  enum lp_action_outcome parsed = LP_OUTCOME_ISSUED;
+  assert_int_equal(lp_action_outcome_parse("partially_issued", &parsed), -1);
+  assert_int_equal(lp_action_outcome_parse(NULL, &parsed), -1);
+  assert_int_equal(parsed, LP_OUTCOME_ISSUED);
+  assert_null(lp_action_outcome_name((enum lp_action_outcome)LP_OUTCOME_COUNT));
+  /* Invalid UTF-8 in a record still gives valid JSON (U+FFFD). */
+  r.reason = lp_xstrdup("bad \xff byte");
+  lp_buf_reset(&b);
+  lp_json_encode_action_result(&r, &b);
+  assert_non_null(
+      strstr(lp_buf_cstr(&b), "\"reason\":\"bad \xef\xbf\xbd byte\""));
+  lp_buf_free(&b);
+  lp_action_result_clear(&r);
+  assert_true(is_zero(&r, sizeof(r)));
+}
+
 /* ---------------------------------------------------------------------- */
 /* Bad input                                                               */
 /* ---------------------------------------------------------------------- */
@@ -1339,6 +1435,7 @@ int main(void) {
       cmocka_unit_test(test_canonical_customer_round_trip),
       cmocka_unit_test(test_canonical_decision_round_trip),
       cmocka_unit_test(test_dead_letter_encode),
+      cmocka_unit_test(test_action_result_encode),
       cmocka_unit_test(test_error_json_syntax),
       cmocka_unit_test(test_error_wrong_type),
       cmocka_unit_test(test_error_missing),
