@@ -93,6 +93,9 @@ $(LIB): $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# The executor calls the platforms with libcurl, so it links it.
+$(BUILD)/bin/executor: LDLIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
+
 # One binary per processors/<name>/ folder; every .c in it is linked.
 .SECONDEXPANSION:
 $(BUILD)/bin/%: $$(wildcard processors/%/*.c) $$(wildcard processors/%/*.h) $(LIB)

@@ -33,7 +33,7 @@ static const char usage[] =
     "  loyaltyctl COMMAND [OPTIONS]\n"
     "\n"
     "COMMANDS\n"
-    "  produce   --type order|customer [--format avro|json|hex]\n"
+    "  produce   --type order|customer|decision [--format avro|json|hex]\n"
     "            [--topic T] [--header NAME=VALUE ...] [--key K]\n"
     "      Reads stdin line by line. avro: canonical JSON records, encoded\n"
     "      as Avro single-object records; json: each line produced\n"
@@ -51,7 +51,8 @@ static const char usage[] =
     "      Canonical JSON lines on stdin -> hex of their Avro encoding.\n"
     "  cdnow     --file PATH [--shop S] [--stdout]\n"
     "      Produces the CDNOW purchase history as order events.\n"
-    "  consume   --topic T --type order|customer|decision|dead_letter\n"
+    "  consume   --topic T\n"
+    "            --type order|customer|decision|dead_letter|action_result\n"
     "            [--idle-ms MS] [--expect N] [--format json|hex]\n"
     "      Prints every record of the topic from the beginning as canonical\n"
     "      JSON, one per line, and exits at the end of all partitions (after\n"
@@ -195,12 +196,17 @@ static int hexval(int c) {
 }
 
 static int cmd_produce(struct opts *o) {
-  int is_order;
-  if (!o->type || (strcmp(o->type, "order") && strcmp(o->type, "customer")))
-    return fail_usage("produce: --type order|customer is required");
+  int is_order, is_decision;
+  if (!o->type || (strcmp(o->type, "order") && strcmp(o->type, "customer") &&
+                   strcmp(o->type, "decision")))
+    return fail_usage("produce: --type order|customer|decision is required");
   is_order = strcmp(o->type, "order") == 0;
+  is_decision = strcmp(o->type, "decision") == 0;
   const char *format = o->format ? o->format : "avro";
-  const char *topic = o->topic ? o->topic : is_order ? "orders" : "customers";
+  const char *topic = o->topic      ? o->topic
+                      : is_order    ? "orders"
+                      : is_decision ? "decisions"
+                                    : "customers";
   char err[512];
   struct lp_avro_codec *avro = lp_avro_codec_new(NULL, err, sizeof(err));
   if (!avro) {
@@ -247,6 +253,20 @@ static int cmd_produce(struct opts *o) {
         }
         lp_buf_append_byte(&buf, (uint8_t)(hi << 4 | lo));
       }
+    } else if (is_decision) {
+      /* Canonical JSON decisions (tests of the executor). */
+      struct lp_reward_decision d = {0};
+      int drc = lp_json_decode_decision(line, (size_t)n, &d, err, sizeof(err));
+      if (drc == 0 && !key)
+        key = lp_member_key(d.shop, d.customer_id);
+      if (strcmp(format, "avro") != 0)
+        lp_buf_append(&buf, line, (size_t)n);
+      else if (drc != 0 ||
+               lp_avro_encode_decision(avro, &d, &buf, err, sizeof(err))) {
+        fprintf(stderr, "loyaltyctl: stdin:%ld: %s\n", lineno, err);
+        rc = 1;
+      }
+      lp_reward_decision_clear(&d);
     } else {
       struct lp_order_event oe = {0};
       struct lp_customer_event ce = {0};
@@ -545,6 +565,12 @@ static int print_record(struct lp_avro_codec *avro, const char *type,
                                          sizeof(err))) == 0)
       lp_json_encode_dead_letter(&d, out);
     lp_dead_letter_clear(&d);
+  } else if (strcmp(type, "action_result") == 0) {
+    struct lp_action_result r = {0};
+    if ((rc = lp_avro_decode_action_result(avro, m->payload, m->len, &r, err,
+                                           sizeof(err))) == 0)
+      lp_json_encode_action_result(&r, out);
+    lp_action_result_clear(&r);
   } else if (strcmp(type, "order") == 0) {
     struct lp_order_event e = {0};
     if ((rc = lp_avro_decode_order(avro, m->payload, m->len, &e, err,
@@ -572,7 +598,7 @@ static int cmd_consume(struct opts *o) {
   if (!o->topic || !o->type)
     return fail_usage("consume: --topic and --type are required");
   static const char *const types[] = {"order", "customer", "decision",
-                                      "dead_letter"};
+                                      "dead_letter", "action_result"};
   int known = 0;
   for (size_t i = 0; i < LP_ARRAY_LEN(types); i++)
     known |= strcmp(o->type, types[i]) == 0;

@@ -1,0 +1,625 @@
+/*
+ * exec_store.c — the executor's Redis state (see exec_store.h for the keys
+ * and the guarantees). Each decision costs two script calls, begin and
+ * finish, pipelined across the decisions at hand.
+ */
+#include "exec_store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis.h>
+
+#include "log.h"
+#include "util.h"
+
+/*
+ * begin. KEYS: 1 record, 2 member cost, 3 member frequency, 4 campaign
+ * spend, 5 budgets, 6 kill switches, 7 and 8 the member's profile parts,
+ * 9 the platform's rate schedule, 10 approval queue, 11 approval entry.
+ * ARGV: 1 cost, 2 member cap, 3 frequency cap, 4 default budget,
+ * 5 campaign, 6 rule, 7 platform, 8 counter ttl s, 9 lease ms, 10 record
+ * ttl s, 11 needs approval, 12 rate interval µs, 13 rate burst,
+ * 14 approval ttl ms, 15 decision bytes, 16 decision id, 17 check member.
+ * Replies: {0, attempts, takeover, wait ms} claimed; {1, state, platform,
+ * reference, status, guardrail} final; {2, ms} busy; {3, guardrail}
+ * blocked; {4} pending; {5} unknown member.
+ */
+static const char begin_script[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local function rate()\n"
+    "  local iv = tonumber(ARGV[12])\n"
+    "  if iv <= 0 then return 0 end\n"
+    "  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "  local tat = tonumber(redis.call('GET', KEYS[9]) or '0')\n"
+    "  if tat < us then tat = us end\n"
+    "  local wait = tat - iv * (tonumber(ARGV[13]) - 1) - us\n"
+    "  if wait < 0 then wait = 0 end\n"
+    "  redis.call('SET', KEYS[9], string.format('%.0f', tat + iv), 'PX',\n"
+    "             math.ceil((tat + iv - us) / 1000) + 1000)\n"
+    "  return math.ceil(wait / 1000)\n"
+    "end\n"
+    "local r = redis.call('HMGET', KEYS[1], 's', 'lease', 'n', 'p', 'ref',\n"
+    "                     'st', 'g')\n"
+    "if r[1] == 'inflight' then\n"
+    "  local lease = tonumber(r[2]) or 0\n"
+    "  if lease > now then return {2, lease - now} end\n"
+    "  redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[9]))\n"
+    "  return {0, tonumber(r[3]) or 0, 1, rate()}\n"
+    "elseif r[1] then\n"
+    "  return {1, r[1], r[4] or '', r[5] or '', r[6] or '0', r[7] or ''}\n"
+    "end\n"
+    "if ARGV[17] == '1' and redis.call('EXISTS', KEYS[7], KEYS[8]) == 0 then\n"
+    "  return {5}\n"
+    "end\n"
+    "local function block(g)\n"
+    "  redis.call('HSET', KEYS[1], 's', 'blocked', 'g', g, 'p', ARGV[7])\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[10])\n"
+    "  return {3, g}\n"
+    "end\n"
+    "local scopes = {'all', 'rule:' .. ARGV[6], 'campaign:' .. ARGV[5],\n"
+    "                'platform:' .. ARGV[7]}\n"
+    "local k = redis.call('HMGET', KEYS[6], unpack(scopes))\n"
+    "for i = 1, 4 do\n"
+    "  if k[i] then return block('kill_switch:' .. scopes[i]) end\n"
+    "end\n"
+    "local cost = tonumber(ARGV[1])\n"
+    "local cap = tonumber(ARGV[2])\n"
+    "if cap > 0 and cost > 0 and\n"
+    "   tonumber(redis.call('GET', KEYS[2]) or '0') + cost > cap then\n"
+    "  return block('member_cap')\n"
+    "end\n"
+    "local fcap = tonumber(ARGV[3])\n"
+    "if fcap > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= fcap then\n"
+    "  return block('frequency_cap')\n"
+    "end\n"
+    "local budget = tonumber(redis.call('HGET', KEYS[5], ARGV[5]) or ARGV[4])\n"
+    "if budget > 0 and cost > 0 and\n"
+    "   tonumber(redis.call('GET', KEYS[4]) or '0') + cost > budget then\n"
+    "  return block('campaign_budget')\n"
+    "end\n"
+    "if cost > 0 then\n"
+    "  redis.call('INCRBY', KEYS[2], ARGV[1])\n"
+    "  redis.call('EXPIRE', KEYS[2], ARGV[8])\n"
+    "  redis.call('INCRBY', KEYS[4], ARGV[1])\n"
+    "  redis.call('EXPIRE', KEYS[4], ARGV[8])\n"
+    "end\n"
+    "redis.call('INCR', KEYS[3])\n"
+    "redis.call('EXPIRE', KEYS[3], ARGV[8])\n"
+    "if ARGV[11] == '1' then\n"
+    "  local ttl = tonumber(ARGV[14])\n"
+    "  redis.call('HSET', KEYS[1], 's', 'pending', 'res', 1, 'rc', ARGV[1],\n"
+    "             'p', ARGV[7], 'n', 0)\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[10])\n"
+    "  redis.call('HSET', KEYS[11], 'd', ARGV[15], 'x', KEYS[1],\n"
+    "             'campaign', ARGV[5], 'at', now)\n"
+    "  redis.call('PEXPIRE', KEYS[11], ttl + 86400000)\n"
+    "  redis.call('ZADD', KEYS[10], now + ttl, ARGV[16])\n"
+    "  return {4}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 's', 'inflight', 'lease',\n"
+    "           now + tonumber(ARGV[9]), 'n', 0, 'res', 1, 'rc', ARGV[1],\n"
+    "           'p', ARGV[7])\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[10])\n"
+    "return {0, 0, 0, rate()}\n";
+
+/*
+ * finish. KEYS: 1 record, 2 member cost, 3 member frequency, 4 campaign
+ * spend. ARGV: 1 "done" | "failed", 2 platform, 3 reference, 4 status,
+ * 5 attempts, 6 record ttl s, 7 reason. A failure returns the reserved
+ * cost and frequency slot. Replies 0, or {1, state} when the record was
+ * not in flight (nothing changed).
+ */
+static const char finish_script[] =
+    "local r = redis.call('HMGET', KEYS[1], 's', 'res', 'rc')\n"
+    "if r[1] ~= 'inflight' then return {1, r[1] or ''} end\n"
+    "local res = 2\n"
+    "if ARGV[1] ~= 'done' then\n"
+    "  res = 0\n"
+    "  if r[2] == '1' then\n"
+    "    local rc = tonumber(r[3]) or 0\n"
+    "    if rc > 0 then\n"
+    "      redis.call('DECRBY', KEYS[2], r[3])\n"
+    "      redis.call('DECRBY', KEYS[4], r[3])\n"
+    "    end\n"
+    "    redis.call('DECR', KEYS[3])\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 's', ARGV[1], 'p', ARGV[2], 'ref', ARGV[3],\n"
+    "           'st', ARGV[4], 'n', ARGV[5], 'why', ARGV[7], 'res', res)\n"
+    "redis.call('HDEL', KEYS[1], 'lease')\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
+    "return 0\n";
+
+/* renew. KEYS: 1 record. ARGV: 1 lease ms. */
+static const char renew_script[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "if redis.call('HGET', KEYS[1], 's') ~= 'inflight' then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[1]))\n"
+    "return 1\n";
+
+enum { SCRIPT_BEGIN, SCRIPT_FINISH, SCRIPT_RENEW, SCRIPT_COUNT };
+static const char *const scripts[SCRIPT_COUNT] = {begin_script, finish_script,
+                                                  renew_script};
+
+struct lp_exec_store {
+  struct lp_exec_store_config conf; /* strings below are owned copies */
+  char *host, *ns, *profile_ns;
+  redisContext *ctx; /* NULL while disconnected */
+  char sha[SCRIPT_COUNT][41];
+  uint64_t calls;
+  int healthy;
+};
+
+struct lp_exec_store *lp_exec_store_new(const struct lp_exec_store_config *conf,
+                                        char *errstr, size_t errstr_size) {
+  if (!conf->host || !*conf->host)
+    return lp_err(errstr, errstr_size, "redis.host: must be set"), NULL;
+  if (!conf->ns || !*conf->ns || strpbrk(conf->ns, "{} "))
+    return lp_err(errstr, errstr_size,
+                  "exec.namespace: must be non-empty without spaces or "
+                  "braces"),
+           NULL;
+  if (conf->member_period_s <= 0 || conf->frequency_period_s <= 0 ||
+      conf->campaign_period_s <= 0)
+    return lp_err(errstr, errstr_size, "guard periods must be positive"), NULL;
+  struct lp_exec_store *s = lp_xcalloc(1, sizeof(*s));
+  s->conf = *conf;
+  s->host = lp_xstrdup(conf->host);
+  s->ns = lp_xstrdup(conf->ns);
+  s->profile_ns = lp_xstrdup(conf->profile_ns ? conf->profile_ns : "loyalty");
+  s->conf.host = s->host;
+  s->conf.ns = s->ns;
+  s->conf.profile_ns = s->profile_ns;
+  if (s->conf.timeout_ms <= 0)
+    s->conf.timeout_ms = 2000;
+  if (s->conf.lease_ms <= 0)
+    s->conf.lease_ms = 30000;
+  if (s->conf.record_ttl_s <= 0)
+    s->conf.record_ttl_s = 180L * 86400;
+  if (s->conf.approval_ttl_s <= 0)
+    s->conf.approval_ttl_s = 7L * 86400;
+  return s;
+}
+
+static void disconnect(struct lp_exec_store *s) {
+  if (s->ctx)
+    redisFree(s->ctx);
+  s->ctx = NULL;
+  s->healthy = 0;
+}
+
+void lp_exec_store_destroy(struct lp_exec_store **sp) {
+  struct lp_exec_store *s = *sp;
+  if (!s)
+    return;
+  disconnect(s);
+  free(s->host);
+  free(s->ns);
+  free(s->profile_ns);
+  free(s);
+  *sp = NULL;
+}
+
+uint64_t lp_exec_store_calls(const struct lp_exec_store *s) {
+  return s->calls;
+}
+
+int lp_exec_store_healthy(const struct lp_exec_store *s) {
+  return s->healthy;
+}
+
+/* Connects and loads the scripts; 0 or -1 (then disconnected). */
+static int ensure_connected(struct lp_exec_store *s, char *errstr,
+                            size_t errstr_size) {
+  if (s->ctx)
+    return 0;
+  struct timeval tv = {s->conf.timeout_ms / 1000,
+                       (s->conf.timeout_ms % 1000) * 1000};
+  s->ctx = redisConnectWithTimeout(s->host, s->conf.port, tv);
+  if (!s->ctx || s->ctx->err) {
+    lp_err(errstr, errstr_size, "redis %s:%d: %s", s->host, s->conf.port,
+           s->ctx ? s->ctx->errstr : "out of memory");
+    disconnect(s);
+    return -1;
+  }
+  redisSetTimeout(s->ctx, tv);
+  for (int i = 0; i < SCRIPT_COUNT; i++) {
+    redisReply *r = redisCommand(s->ctx, "SCRIPT LOAD %s", scripts[i]);
+    int ok = r && r->type == REDIS_REPLY_STRING && r->len == 40;
+    if (ok)
+      memcpy(s->sha[i], r->str, 41);
+    else
+      lp_err(errstr, errstr_size, "redis SCRIPT LOAD: %s",
+             !r                             ? s->ctx->errstr
+             : r->type == REDIS_REPLY_ERROR ? r->str
+                                            : "unexpected reply");
+    if (r)
+      freeReplyObject(r);
+    if (!ok) {
+      disconnect(s);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Reads one pipelined reply. 0, or -1 with errstr (disconnected, or a
+ * NOSCRIPT after a Redis restart: reconnecting reloads the scripts). */
+static int get_reply(struct lp_exec_store *s, redisReply **r, char *errstr,
+                     size_t errstr_size) {
+  *r = NULL;
+  if (!s->ctx || redisGetReply(s->ctx, (void **)r) != REDIS_OK || !*r) {
+    lp_err(errstr, errstr_size, "redis %s:%d: %s", s->host, s->conf.port,
+           s->ctx && s->ctx->errstr[0] ? s->ctx->errstr : "connection lost");
+    disconnect(s);
+    return -1;
+  }
+  if ((*r)->type == REDIS_REPLY_ERROR &&
+      (strncmp((*r)->str, "NOSCRIPT", 8) == 0 ||
+       strncmp((*r)->str, "LOADING", 7) == 0 ||
+       strncmp((*r)->str, "BUSY", 4) == 0 ||
+       strncmp((*r)->str, "MASTERDOWN", 10) == 0 ||
+       strncmp((*r)->str, "READONLY", 8) == 0)) {
+    lp_err(errstr, errstr_size, "redis: %s", (*r)->str);
+    freeReplyObject(*r);
+    *r = NULL;
+    disconnect(s);
+    return -1;
+  }
+  return 0;
+}
+
+/* The member's hash tag "{shop:customer}" (caller frees). */
+static char *member_tag(const struct lp_reward_decision *d) {
+  return lp_xasprintf("{%s:%s}", d->shop, d->customer_id);
+}
+
+static int64_t period_of(const struct lp_reward_decision *d, long period_s) {
+  int64_t t = d->event_time_ms > 0 ? d->event_time_ms : 0;
+  return t / 1000 / period_s;
+}
+
+/* The three guardrail counter keys of a decision (caller frees each). */
+static void counter_keys(const struct lp_exec_store *s,
+                         const struct lp_reward_decision *d,
+                         const char *campaign, const char *tag, char **cost,
+                         char **freq, char **spend) {
+  *cost = lp_xasprintf("%s:g:%s:cost:%lld", s->ns, tag,
+                       (long long)period_of(d, s->conf.member_period_s));
+  *freq = lp_xasprintf("%s:g:%s:freq:%s:%lld", s->ns, tag, d->rule_id,
+                       (long long)period_of(d, s->conf.frequency_period_s));
+  *spend = lp_xasprintf("%s:b:{%s}:%lld", s->ns, campaign,
+                        (long long)period_of(d, s->conf.campaign_period_s));
+}
+
+/* Longest period plus a week: how long a counter outlives its period. */
+static long counter_ttl(const struct lp_exec_store *s) {
+  long p = s->conf.member_period_s;
+  if (s->conf.frequency_period_s > p)
+    p = s->conf.frequency_period_s;
+  if (s->conf.campaign_period_s > p)
+    p = s->conf.campaign_period_s;
+  return p + 7L * 86400;
+}
+
+/* Copies a reply element's string into dst (truncated, NUL-terminated). */
+static void copy_elem(char *dst, size_t size, const redisReply *e) {
+  dst[0] = '\0';
+  if (e && (e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS))
+    snprintf(dst, size, "%.*s", (int)e->len, e->str);
+}
+
+static long long elem_int(const redisReply *e) {
+  if (!e)
+    return 0;
+  if (e->type == REDIS_REPLY_INTEGER)
+    return e->integer;
+  if (e->type == REDIS_REPLY_STRING)
+    return strtoll(e->str, NULL, 10);
+  return 0;
+}
+
+/* Fills op from a begin reply; a malformed one fails the op. */
+static void parse_begin(struct lp_exec_begin *op, const redisReply *r) {
+  if (r->type == REDIS_REPLY_ERROR) {
+    snprintf(op->error, sizeof(op->error), "redis: %s", r->str);
+    op->failed = 1;
+    return;
+  }
+  if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+      r->element[0]->type != REDIS_REPLY_INTEGER) {
+    snprintf(op->error, sizeof(op->error), "redis: unexpected begin reply");
+    op->failed = 1;
+    return;
+  }
+  redisReply *const *e = r->element;
+  size_t n = r->elements;
+  op->verdict = (enum lp_exec_verdict)e[0]->integer;
+  switch (op->verdict) {
+  case LP_EXEC_CLAIMED:
+    op->attempts = n > 1 ? (int)elem_int(e[1]) : 0;
+    op->takeover = n > 2 ? (int)elem_int(e[2]) : 0;
+    op->wait_ms = n > 3 ? elem_int(e[3]) : 0;
+    break;
+  case LP_EXEC_FINAL:
+    if (n < 6)
+      goto bad;
+    copy_elem(op->state, sizeof(op->state), e[1]);
+    copy_elem(op->done_platform, sizeof(op->done_platform), e[2]);
+    copy_elem(op->reference, sizeof(op->reference), e[3]);
+    op->http_status = (int)elem_int(e[4]);
+    copy_elem(op->guardrail, sizeof(op->guardrail), e[5]);
+    break;
+  case LP_EXEC_BUSY:
+    op->busy_ms = n > 1 ? elem_int(e[1]) : 0;
+    break;
+  case LP_EXEC_BLOCKED:
+    if (n < 2)
+      goto bad;
+    copy_elem(op->guardrail, sizeof(op->guardrail), e[1]);
+    break;
+  case LP_EXEC_PENDING:
+  case LP_EXEC_UNKNOWN_MEMBER:
+    break;
+  default:
+    goto bad;
+  }
+  return;
+bad:
+  snprintf(op->error, sizeof(op->error), "redis: malformed begin reply");
+  op->failed = 1;
+}
+
+int lp_exec_store_begin(struct lp_exec_store *s, struct lp_exec_begin *ops,
+                        size_t n, char *errstr, size_t errstr_size) {
+  if (n == 0)
+    return 0;
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  char ttl[24], lease[24], rttl[24], mcap[24], fcap[24], budget[24],
+      appr_ttl[24];
+  snprintf(ttl, sizeof(ttl), "%ld", counter_ttl(s));
+  snprintf(lease, sizeof(lease), "%ld", s->conf.lease_ms);
+  snprintf(rttl, sizeof(rttl), "%ld", s->conf.record_ttl_s);
+  snprintf(mcap, sizeof(mcap), "%lld", (long long)s->conf.member_cap);
+  snprintf(fcap, sizeof(fcap), "%ld", s->conf.frequency_cap);
+  snprintf(budget, sizeof(budget), "%lld", (long long)s->conf.default_budget);
+  snprintf(appr_ttl, sizeof(appr_ttl), "%lld",
+           (long long)s->conf.approval_ttl_s * 1000);
+  for (size_t i = 0; i < n; i++) {
+    struct lp_exec_begin *op = &ops[i];
+    const struct lp_reward_decision *d = op->d;
+    op->failed = 0;
+    op->error[0] = '\0';
+    char *tag = member_tag(d);
+    char *cost_k, *freq_k, *spend_k;
+    counter_keys(s, d, op->campaign, tag, &cost_k, &freq_k, &spend_k);
+    char *keys[11] = {lp_xasprintf("%s:x:%s:%s", s->ns, tag, d->decision_id),
+                      cost_k,
+                      freq_k,
+                      spend_k,
+                      lp_xasprintf("%s:budgets", s->ns),
+                      lp_xasprintf("%s:kill", s->ns),
+                      lp_xasprintf("%s:p:%s", s->profile_ns, tag),
+                      lp_xasprintf("%s:c:%s", s->profile_ns, tag),
+                      lp_xasprintf("%s:rate:%s", s->ns, op->platform),
+                      lp_xasprintf("%s:approval:pending", s->ns),
+                      lp_xasprintf("%s:approval:d:%s", s->ns, d->decision_id)};
+    char cost[24], interval[24], burst[24];
+    snprintf(cost, sizeof(cost), "%lld",
+             (long long)(d->estimated_cost_micros > 0 ? d->estimated_cost_micros
+                                                      : 0));
+    snprintf(interval, sizeof(interval), "%lld",
+             (long long)op->rate_interval_us);
+    snprintf(burst, sizeof(burst), "%d",
+             op->rate_burst > 0 ? op->rate_burst : 1);
+    const char *argv[3 + 11 + 17];
+    size_t argl[3 + 11 + 17];
+    size_t a = 0;
+    argv[a++] = "EVALSHA";
+    argv[a++] = s->sha[SCRIPT_BEGIN];
+    argv[a++] = "11";
+    for (int k = 0; k < 11; k++)
+      argv[a++] = keys[k];
+    const char *args[17] = {cost,
+                            mcap,
+                            fcap,
+                            budget,
+                            op->campaign,
+                            d->rule_id,
+                            op->platform,
+                            ttl,
+                            lease,
+                            rttl,
+                            op->needs_approval ? "1" : "0",
+                            interval,
+                            burst,
+                            appr_ttl,
+                            NULL,
+                            d->decision_id,
+                            op->check_member ? "1" : "0"};
+    for (int k = 0; k < 17; k++)
+      argv[a++] = args[k];
+    for (size_t k = 0; k < a; k++)
+      argl[k] = argv[k] ? strlen(argv[k]) : 0;
+    /* The decision bytes are binary. */
+    argv[3 + 11 + 14] = op->decision_bytes ? op->decision_bytes : "";
+    argl[3 + 11 + 14] = op->decision_bytes ? op->decision_len : 0;
+    redisAppendCommandArgv(s->ctx, (int)a, argv, argl);
+    for (int k = 0; k < 11; k++)
+      free(keys[k]);
+    free(tag);
+  }
+  s->calls += n;
+  for (size_t i = 0; i < n; i++) {
+    redisReply *r;
+    if (get_reply(s, &r, errstr, errstr_size))
+      return -1;
+    parse_begin(&ops[i], r);
+    freeReplyObject(r);
+  }
+  s->healthy = 1;
+  return 0;
+}
+
+int lp_exec_store_finish(struct lp_exec_store *s, struct lp_exec_finish *ops,
+                         size_t n, char *errstr, size_t errstr_size) {
+  if (n == 0)
+    return 0;
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  char rttl[24];
+  snprintf(rttl, sizeof(rttl), "%ld", s->conf.record_ttl_s);
+  for (size_t i = 0; i < n; i++) {
+    struct lp_exec_finish *op = &ops[i];
+    const struct lp_reward_decision *d = op->d;
+    char *tag = member_tag(d);
+    char *rec = lp_xasprintf("%s:x:%s:%s", s->ns, tag, d->decision_id);
+    char *cost_k, *freq_k, *spend_k;
+    counter_keys(s, d, op->campaign, tag, &cost_k, &freq_k, &spend_k);
+    char status[16], attempts[16];
+    snprintf(status, sizeof(status), "%d", op->http_status);
+    snprintf(attempts, sizeof(attempts), "%d", op->attempts);
+    const char *argv[] = {"EVALSHA",
+                          s->sha[SCRIPT_FINISH],
+                          "4",
+                          rec,
+                          cost_k,
+                          freq_k,
+                          spend_k,
+                          op->done ? "done" : "failed",
+                          op->platform ? op->platform : "",
+                          op->reference ? op->reference : "",
+                          status,
+                          attempts,
+                          rttl,
+                          op->reason ? op->reason : ""};
+    size_t argl[LP_ARRAY_LEN(argv)];
+    for (size_t k = 0; k < LP_ARRAY_LEN(argv); k++)
+      argl[k] = strlen(argv[k]);
+    redisAppendCommandArgv(s->ctx, (int)LP_ARRAY_LEN(argv), argv, argl);
+    free(rec);
+    free(cost_k);
+    free(freq_k);
+    free(spend_k);
+    free(tag);
+  }
+  s->calls += n;
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    redisReply *r;
+    if (get_reply(s, &r, errstr, errstr_size))
+      return -1;
+    ops[i].not_inflight = 0;
+    if (r->type == REDIS_REPLY_ARRAY)
+      ops[i].not_inflight = 1;
+    else if (r->type != REDIS_REPLY_INTEGER)
+      rc = lp_err(errstr, errstr_size, "redis finish: %s",
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+  }
+  if (rc == 0)
+    s->healthy = 1;
+  return rc;
+}
+
+int lp_exec_store_renew(struct lp_exec_store *s,
+                        const struct lp_reward_decision *d, char *errstr,
+                        size_t errstr_size) {
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  char *tag = member_tag(d);
+  char *rec = lp_xasprintf("%s:x:%s:%s", s->ns, tag, d->decision_id);
+  redisReply *r = redisCommand(s->ctx, "EVALSHA %s 1 %s %ld",
+                               s->sha[SCRIPT_RENEW], rec, s->conf.lease_ms);
+  free(rec);
+  free(tag);
+  s->calls++;
+  if (!r) {
+    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
+    disconnect(s);
+    return -1;
+  }
+  int rc = r->type == REDIS_REPLY_INTEGER
+               ? 0
+               : lp_err(errstr, errstr_size, "redis renew: %s",
+                        r->type == REDIS_REPLY_ERROR ? r->str : "unexpected");
+  freeReplyObject(r);
+  return rc;
+}
+
+/* Runs one simple command built with printf-style redisCommand. */
+static int simple(struct lp_exec_store *s, redisReply *r, char *errstr,
+                  size_t errstr_size) {
+  s->calls++;
+  if (!r) {
+    lp_err(errstr, errstr_size, "redis: %s",
+           s->ctx ? s->ctx->errstr : "not connected");
+    disconnect(s);
+    return -1;
+  }
+  int rc = r->type == REDIS_REPLY_ERROR
+               ? lp_err(errstr, errstr_size, "redis: %s", r->str)
+               : 0;
+  freeReplyObject(r);
+  return rc;
+}
+
+/* A scope is "all", "rule:<id>", "campaign:<id>" or "platform:<name>". */
+static int valid_scope(const char *scope) {
+  if (strcmp(scope, "all") == 0)
+    return 1;
+  static const char *const prefixes[] = {"rule:", "campaign:", "platform:"};
+  for (size_t i = 0; i < LP_ARRAY_LEN(prefixes); i++) {
+    size_t l = strlen(prefixes[i]);
+    if (strncmp(scope, prefixes[i], l) == 0 && scope[l])
+      return 1;
+  }
+  return 0;
+}
+
+int lp_exec_store_kill_set(struct lp_exec_store *s, const char *scope,
+                           const char *note, char *errstr, size_t errstr_size) {
+  if (!valid_scope(scope))
+    return lp_err(errstr, errstr_size,
+                  "kill switch \"%s\": expected all, rule:<id>, "
+                  "campaign:<id> or platform:<name>",
+                  scope);
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  return simple(s,
+                redisCommand(s->ctx, "HSET %s:kill %s %s", s->ns, scope,
+                             note && *note ? note : "set"),
+                errstr, errstr_size);
+}
+
+int lp_exec_store_kill_clear(struct lp_exec_store *s, const char *scope,
+                             char *errstr, size_t errstr_size) {
+  if (!valid_scope(scope))
+    return lp_err(errstr, errstr_size, "kill switch \"%s\": not a scope",
+                  scope);
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  return simple(s, redisCommand(s->ctx, "HDEL %s:kill %s", s->ns, scope),
+                errstr, errstr_size);
+}
+
+int lp_exec_store_budget_set(struct lp_exec_store *s, const char *campaign,
+                             int64_t budget, char *errstr, size_t errstr_size) {
+  if (budget < 0)
+    return lp_err(errstr, errstr_size, "budget: must not be negative");
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  if (budget == 0)
+    return simple(s,
+                  redisCommand(s->ctx, "HDEL %s:budgets %s", s->ns, campaign),
+                  errstr, errstr_size);
+  return simple(s,
+                redisCommand(s->ctx, "HSET %s:budgets %s %lld", s->ns, campaign,
+                             (long long)budget),
+                errstr, errstr_size);
+}
