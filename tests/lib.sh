@@ -60,7 +60,7 @@ lp_start_redis() {
       kill -0 "$REDIS_PID" 2>/dev/null || break
       sleep 0.1
     done
-    kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null
+    kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true
   done
   echo "could not start redis-server" >&2
   return 1
@@ -212,4 +212,32 @@ lp_run_sequential() {
   lp_ctl wait --group "order-$suffix" --topic orders --timeout-ms 120000
   lp_stop_pid "$o"
   lp_stop_pid "$c"
+}
+
+# lp_start_sandbox [args...]: the platform sandbox (LoyaltyLion, Smile.io,
+# Klaviyo, Braze) on a free loopback port it picks itself and reports in a
+# --port-file under $LP_TMP; extra args are passed on (-X key=value ...).
+# Waits until it answers; sets SANDBOX_PORT, SANDBOX_URL and SANDBOX_PID
+# (registered for cleanup). Each call starts another one, logging to
+# $LP_TMP/sandbox-N.log.
+lp_start_sandbox() {
+  LP_SANDBOX_N=$(( ${LP_SANDBOX_N:-0} + 1 ))
+  local port_file="$LP_TMP/sandbox-$LP_SANDBOX_N.port"
+  local log="$LP_TMP/sandbox-$LP_SANDBOX_N.log"
+  rm -f "$port_file"
+  "$BIN/sandbox" --port-file "$port_file" "$@" 2>>"$log" &
+  SANDBOX_PID=$!
+  LP_PIDS+=("$SANDBOX_PID")
+  for _ in $(seq 200); do
+    if [ -s "$port_file" ]; then
+      SANDBOX_PORT=$(cat "$port_file")
+      SANDBOX_URL="http://127.0.0.1:$SANDBOX_PORT"
+      curl -sf -o /dev/null "$SANDBOX_URL/_sandbox/stats" && return 0
+    fi
+    kill -0 "$SANDBOX_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "sandbox did not start:" >&2
+  cat "$log" >&2
+  return 1
 }
