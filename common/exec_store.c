@@ -48,6 +48,10 @@ static const char begin_script[] =
     "  if lease > now then return {2, lease - now} end\n"
     "  redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[9]))\n"
     "  return {0, tonumber(r[3]) or 0, 1, rate()}\n"
+    "elseif r[1] == 'approved' then\n"
+    "  redis.call('HSET', KEYS[1], 's', 'inflight', 'lease',\n"
+    "             now + tonumber(ARGV[9]))\n"
+    "  return {0, tonumber(r[3]) or 0, 0, rate()}\n"
     "elseif r[1] then\n"
     "  return {1, r[1], r[4] or '', r[5] or '', r[6] or '0', r[7] or ''}\n"
     "end\n"
@@ -94,7 +98,9 @@ static const char begin_script[] =
     "             'p', ARGV[7], 'n', 0)\n"
     "  redis.call('EXPIRE', KEYS[1], ARGV[10])\n"
     "  redis.call('HSET', KEYS[11], 'd', ARGV[15], 'x', KEYS[1],\n"
-    "             'campaign', ARGV[5], 'at', now)\n"
+    "             'campaign', ARGV[5], 'rule', ARGV[6], 'at', now,\n"
+    "             'until', now + ttl, 'rc', ARGV[1], 'k2', KEYS[2],\n"
+    "             'k3', KEYS[3], 'k4', KEYS[4])\n"
     "  redis.call('PEXPIRE', KEYS[11], ttl + 86400000)\n"
     "  redis.call('ZADD', KEYS[10], now + ttl, ARGV[16])\n"
     "  return {4}\n"
@@ -141,16 +147,84 @@ static const char renew_script[] =
     "redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[1]))\n"
     "return 1\n";
 
-enum { SCRIPT_BEGIN, SCRIPT_FINISH, SCRIPT_RENEW, SCRIPT_COUNT };
+/*
+ * settle: a parked decision's fate. KEYS: 1 pending, 2 entry, 3 ready,
+ * 4 record, 5-7 its counters (as read from the entry). ARGV: 1 decision
+ * id, 2 fate (approved, rejected, expired), 3 actor. approved keeps the
+ * reservation for the call; rejected and expired return it. The decision
+ * then waits in ready for an executor to carry out or report it.
+ * Replies {0, fate}, or {1, why} when it was not (or no longer) pending.
+ */
+static const char settle_script[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local sc = redis.call('ZSCORE', KEYS[1], ARGV[1])\n"
+    "if not sc then return {1, 'not pending'} end\n"
+    "local expired = tonumber(sc) <= now\n"
+    "if ARGV[2] == 'expired' and not expired then return {1, 'not due'} end\n"
+    "if ARGV[2] ~= 'expired' and expired then return {1, 'expired'} end\n"
+    "redis.call('ZREM', KEYS[1], ARGV[1])\n"
+    "redis.call('HSET', KEYS[2], 'fate', ARGV[2], 'actor', ARGV[3],\n"
+    "           'decided', now)\n"
+    "redis.call('HSET', KEYS[4], 's', ARGV[2], 'actor', ARGV[3])\n"
+    "if ARGV[2] ~= 'approved' then\n"
+    "  local rc = redis.call('HGET', KEYS[2], 'rc') or '0'\n"
+    "  if tonumber(rc) > 0 then\n"
+    "    redis.call('DECRBY', KEYS[5], rc)\n"
+    "    redis.call('DECRBY', KEYS[7], rc)\n"
+    "  end\n"
+    "  redis.call('DECR', KEYS[6])\n"
+    "  redis.call('HSET', KEYS[4], 'res', 0)\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[3], now, ARGV[1])\n"
+    "return {0, ARGV[2]}\n";
+
+/* take: up to ARGV[1] ready decisions, hidden from other executors for
+ * ARGV[2] ms (they come back if this one dies). KEYS: 1 ready. */
+static const char take_script[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT',\n"
+    "                       0, tonumber(ARGV[1]))\n"
+    "for _, id in ipairs(ids) do\n"
+    "  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), id)\n"
+    "end\n"
+    "return ids\n";
+
+/* hold: a platform said "not before" (a 429): move its schedule so that
+ * the next slot, burst included, is no earlier. KEYS: 1 the rate
+ * schedule. ARGV: 1 until (epoch ms), 2 interval µs, 3 burst. */
+static const char hold_script[] =
+    "local limit = tonumber(ARGV[1]) * 1000 +\n"
+    "              tonumber(ARGV[2]) * (tonumber(ARGV[3]) - 1)\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if limit > tat then\n"
+    "  local t = redis.call('TIME')\n"
+    "  local us = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "  redis.call('SET', KEYS[1], string.format('%.0f', limit), 'PX',\n"
+    "             math.max(1, math.ceil((limit - us) / 1000)) + 1000)\n"
+    "end\n"
+    "return 0\n";
+
+enum {
+  SCRIPT_BEGIN,
+  SCRIPT_FINISH,
+  SCRIPT_RENEW,
+  SCRIPT_SETTLE,
+  SCRIPT_TAKE,
+  SCRIPT_HOLD,
+  SCRIPT_COUNT
+};
 static const char *const scripts[SCRIPT_COUNT] = {begin_script, finish_script,
-                                                  renew_script};
+                                                  renew_script, settle_script,
+                                                  take_script,  hold_script};
 
 struct lp_exec_store {
   struct lp_exec_store_config conf; /* strings below are owned copies */
   char *host, *ns, *profile_ns;
   redisContext *ctx; /* NULL while disconnected */
   char sha[SCRIPT_COUNT][41];
-  uint64_t calls;
+  uint64_t calls, round_trips;
   int healthy;
 };
 
@@ -208,6 +282,10 @@ uint64_t lp_exec_store_calls(const struct lp_exec_store *s) {
   return s->calls;
 }
 
+uint64_t lp_exec_store_round_trips(const struct lp_exec_store *s) {
+  return s->round_trips;
+}
+
 int lp_exec_store_healthy(const struct lp_exec_store *s) {
   return s->healthy;
 }
@@ -230,6 +308,13 @@ static int ensure_connected(struct lp_exec_store *s, char *errstr,
   for (int i = 0; i < SCRIPT_COUNT; i++) {
     redisReply *r = redisCommand(s->ctx, "SCRIPT LOAD %s", scripts[i]);
     int ok = r && r->type == REDIS_REPLY_STRING && r->len == 40;
+    /* A script Redis cannot compile is a bug in this file, not an
+     * outage: stop loudly instead of retrying forever. */
+    if (r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "compiling")) {
+      fprintf(stderr, "exec_store: script %d does not compile: %s\n", i,
+              r->str);
+      abort();
+    }
     if (ok)
       memcpy(s->sha[i], r->str, 41);
     else
@@ -455,6 +540,7 @@ int lp_exec_store_begin(struct lp_exec_store *s, struct lp_exec_begin *ops,
     free(tag);
   }
   s->calls += n;
+  s->round_trips++;
   for (size_t i = 0; i < n; i++) {
     redisReply *r;
     if (get_reply(s, &r, errstr, errstr_size))
@@ -509,6 +595,7 @@ int lp_exec_store_finish(struct lp_exec_store *s, struct lp_exec_finish *ops,
     free(tag);
   }
   s->calls += n;
+  s->round_trips++;
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
     redisReply *r;
@@ -539,6 +626,7 @@ int lp_exec_store_renew(struct lp_exec_store *s,
   free(rec);
   free(tag);
   s->calls++;
+  s->round_trips++;
   if (!r) {
     lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
     disconnect(s);
@@ -556,6 +644,7 @@ int lp_exec_store_renew(struct lp_exec_store *s,
 static int simple(struct lp_exec_store *s, redisReply *r, char *errstr,
                   size_t errstr_size) {
   s->calls++;
+  s->round_trips++;
   if (!r) {
     lp_err(errstr, errstr_size, "redis: %s",
            s->ctx ? s->ctx->errstr : "not connected");
@@ -621,5 +710,264 @@ int lp_exec_store_budget_set(struct lp_exec_store *s, const char *campaign,
   return simple(s,
                 redisCommand(s->ctx, "HSET %s:budgets %s %lld", s->ns, campaign,
                              (long long)budget),
+                errstr, errstr_size);
+}
+
+/* ---- the approval queue ---- */
+
+void lp_exec_approval_clear(struct lp_exec_approval *a) {
+  free(a->decision);
+  memset(a, 0, sizeof(*a));
+}
+
+/* Reads a parked decision's entry into a (id already set). 0 when the
+ * entry exists, 1 when it does not, -1 on a Redis error. */
+static int read_entry(struct lp_exec_store *s, struct lp_exec_approval *a,
+                      char *errstr, size_t errstr_size) {
+  redisReply *r = redisCommand(
+      s->ctx, "HMGET %s:approval:d:%s d rule campaign at until fate actor",
+      s->ns, a->decision_id);
+  s->calls++;
+  s->round_trips++;
+  if (!r) {
+    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
+    disconnect(s);
+    return -1;
+  }
+  int rc = 1;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 7 &&
+      r->element[0]->type == REDIS_REPLY_STRING) {
+    a->decision = lp_xmalloc(r->element[0]->len + 1);
+    memcpy(a->decision, r->element[0]->str, r->element[0]->len);
+    a->decision_len = r->element[0]->len;
+    copy_elem(a->rule, sizeof(a->rule), r->element[1]);
+    copy_elem(a->campaign, sizeof(a->campaign), r->element[2]);
+    a->parked_ms = elem_int(r->element[3]);
+    a->until_ms = elem_int(r->element[4]);
+    copy_elem(a->fate, sizeof(a->fate), r->element[5]);
+    copy_elem(a->actor, sizeof(a->actor), r->element[6]);
+    rc = 0;
+  }
+  freeReplyObject(r);
+  return rc;
+}
+
+/* Fills ids from an array reply of strings; returns how many. */
+static size_t reply_ids(const redisReply *r, struct lp_exec_approval **out) {
+  size_t n = r && r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+  *out = n ? lp_xcalloc(n, sizeof(**out)) : NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (r->element[i]->type == REDIS_REPLY_STRING)
+      copy_elem((*out)[k++].decision_id, sizeof((*out)[0].decision_id),
+                r->element[i]);
+  return k;
+}
+
+int lp_exec_store_approvals(struct lp_exec_store *s,
+                            struct lp_exec_approval **out, size_t *n,
+                            char *errstr, size_t errstr_size) {
+  *out = NULL;
+  *n = 0;
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  redisReply *r =
+      redisCommand(s->ctx, "ZRANGE %s:approval:pending 0 -1", s->ns);
+  s->calls++;
+  s->round_trips++;
+  if (!r) {
+    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
+    disconnect(s);
+    return -1;
+  }
+  size_t k = reply_ids(r, out);
+  freeReplyObject(r);
+  size_t kept = 0;
+  for (size_t i = 0; i < k; i++) {
+    int rc = read_entry(s, &(*out)[i], errstr, errstr_size);
+    if (rc < 0) {
+      for (size_t j = 0; j < k; j++)
+        lp_exec_approval_clear(&(*out)[j]);
+      free(*out);
+      *out = NULL;
+      return -1;
+    }
+    if (rc == 0)
+      (*out)[kept++] = (*out)[i];
+    else
+      lp_exec_approval_clear(&(*out)[i]);
+  }
+  *n = kept;
+  return 0;
+}
+
+int lp_exec_store_settle(struct lp_exec_store *s, const char *decision_id,
+                         const char *fate, const char *actor, char *errstr,
+                         size_t errstr_size) {
+  if (strcmp(fate, "approved") && strcmp(fate, "rejected") &&
+      strcmp(fate, "expired"))
+    return lp_err(errstr, errstr_size,
+                  "fate \"%s\": not approved, rejected "
+                  "or expired",
+                  fate);
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  redisReply *r = redisCommand(s->ctx, "HMGET %s:approval:d:%s x k2 k3 k4",
+                               s->ns, decision_id);
+  s->calls++;
+  s->round_trips++;
+  if (!r) {
+    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
+    disconnect(s);
+    return -1;
+  }
+  int found = r->type == REDIS_REPLY_ARRAY && r->elements == 4;
+  for (size_t i = 0; found && i < 4; i++)
+    found = r->element[i]->type == REDIS_REPLY_STRING;
+  if (!found) {
+    freeReplyObject(r);
+    return lp_err(errstr, errstr_size, "decision %s: not in the approval queue",
+                  decision_id);
+  }
+  char pending[256], entry[256], ready[256];
+  snprintf(pending, sizeof(pending), "%s:approval:pending", s->ns);
+  snprintf(entry, sizeof(entry), "%s:approval:d:%s", s->ns, decision_id);
+  snprintf(ready, sizeof(ready), "%s:approval:ready", s->ns);
+  const char *argv[] = {"EVALSHA",
+                        s->sha[SCRIPT_SETTLE],
+                        "7",
+                        pending,
+                        entry,
+                        ready,
+                        r->element[0]->str,
+                        r->element[1]->str,
+                        r->element[2]->str,
+                        r->element[3]->str,
+                        decision_id,
+                        fate,
+                        actor && *actor ? actor : "unknown"};
+  size_t argl[LP_ARRAY_LEN(argv)];
+  for (size_t k = 0; k < LP_ARRAY_LEN(argv); k++)
+    argl[k] = strlen(argv[k]);
+  redisReply *q = redisCommandArgv(s->ctx, (int)LP_ARRAY_LEN(argv), argv, argl);
+  freeReplyObject(r);
+  s->calls++;
+  s->round_trips++;
+  if (!q) {
+    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
+    disconnect(s);
+    return -1;
+  }
+  int rc = 0;
+  if (q->type != REDIS_REPLY_ARRAY || q->elements != 2 ||
+      q->element[0]->type != REDIS_REPLY_INTEGER)
+    rc = lp_err(errstr, errstr_size, "redis settle: %s",
+                q->type == REDIS_REPLY_ERROR ? q->str : "unexpected reply");
+  else if (q->element[0]->integer != 0)
+    rc = lp_err(errstr, errstr_size, "decision %s: %s", decision_id,
+                q->element[1]->str);
+  freeReplyObject(q);
+  return rc;
+}
+
+int lp_exec_store_expire_due(struct lp_exec_store *s, size_t max,
+                             size_t *expired, char *errstr,
+                             size_t errstr_size) {
+  *expired = 0;
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  redisReply *r = redisCommand(
+      s->ctx, "ZRANGEBYSCORE %s:approval:pending -inf %lld LIMIT 0 %lld", s->ns,
+      (long long)lp_now_ms(), (long long)max);
+  s->calls++;
+  s->round_trips++;
+  if (!r) {
+    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
+    disconnect(s);
+    return -1;
+  }
+  struct lp_exec_approval *ids;
+  size_t k = reply_ids(r, &ids);
+  freeReplyObject(r);
+  int rc = 0;
+  char err[256];
+  for (size_t i = 0; i < k && rc == 0; i++) {
+    /* Redis' clock decides (a racing approval may win): "not due" and
+     * "not pending" are not errors here. */
+    if (lp_exec_store_settle(s, ids[i].decision_id, "expired", "expiry", err,
+                             sizeof(err)) == 0)
+      (*expired)++;
+    else if (!s->ctx)
+      rc = lp_err(errstr, errstr_size, "%s", err);
+  }
+  free(ids);
+  return rc;
+}
+
+int lp_exec_store_take_ready(struct lp_exec_store *s, size_t max, long hide_ms,
+                             struct lp_exec_approval **out, size_t *n,
+                             char *errstr, size_t errstr_size) {
+  *out = NULL;
+  *n = 0;
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  redisReply *r =
+      redisCommand(s->ctx, "EVALSHA %s 1 %s:approval:ready %lld %ld",
+                   s->sha[SCRIPT_TAKE], s->ns, (long long)max, hide_ms);
+  s->calls++;
+  s->round_trips++;
+  if (!r) {
+    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
+    disconnect(s);
+    return -1;
+  }
+  if (r->type == REDIS_REPLY_ERROR) {
+    lp_err(errstr, errstr_size, "redis take: %s", r->str);
+    freeReplyObject(r);
+    return -1;
+  }
+  size_t k = reply_ids(r, out);
+  freeReplyObject(r);
+  size_t kept = 0;
+  for (size_t i = 0; i < k; i++) {
+    int rc = read_entry(s, &(*out)[i], errstr, errstr_size);
+    if (rc < 0) {
+      for (size_t j = 0; j < k; j++)
+        lp_exec_approval_clear(&(*out)[j]);
+      free(*out);
+      *out = NULL;
+      return -1;
+    }
+    if (rc == 0)
+      (*out)[kept++] = (*out)[i];
+    else {
+      /* The entry expired from Redis: nothing left to do for it. */
+      lp_exec_store_ready_done(s, (*out)[i].decision_id, errstr, errstr_size);
+      lp_exec_approval_clear(&(*out)[i]);
+    }
+  }
+  *n = kept;
+  return 0;
+}
+
+int lp_exec_store_ready_done(struct lp_exec_store *s, const char *decision_id,
+                             char *errstr, size_t errstr_size) {
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  return simple(
+      s, redisCommand(s->ctx, "ZREM %s:approval:ready %s", s->ns, decision_id),
+      errstr, errstr_size);
+}
+
+int lp_exec_store_rate_hold(struct lp_exec_store *s, const char *platform,
+                            int64_t until_ms, int64_t interval_us, int burst,
+                            char *errstr, size_t errstr_size) {
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
+  return simple(s,
+                redisCommand(s->ctx, "EVALSHA %s 1 %s:rate:%s %lld %lld %d",
+                             s->sha[SCRIPT_HOLD], s->ns, platform,
+                             (long long)until_ms, (long long)interval_us,
+                             burst > 0 ? burst : 1),
                 errstr, errstr_size);
 }

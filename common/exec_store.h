@@ -137,6 +137,13 @@ int lp_exec_store_renew(struct lp_exec_store *s,
                         const struct lp_reward_decision *d, char *errstr,
                         size_t errstr_size);
 
+/* A platform answered 429 "not before until_ms" (epoch ms): every
+ * executor's next claims for it (paced at interval_us with burst, as in
+ * begin) are scheduled after that. 0 or -1. */
+int lp_exec_store_rate_hold(struct lp_exec_store *s, const char *platform,
+                            int64_t until_ms, int64_t interval_us, int burst,
+                            char *errstr, size_t errstr_size);
+
 /* Kill switches: scope is "all", "rule:<id>", "campaign:<id>" or
  * "platform:<name>"; note says who and why. 0, or -1 with errstr. */
 int lp_exec_store_kill_set(struct lp_exec_store *s, const char *scope,
@@ -148,8 +155,50 @@ int lp_exec_store_kill_clear(struct lp_exec_store *s, const char *scope,
 int lp_exec_store_budget_set(struct lp_exec_store *s, const char *campaign,
                              int64_t budget, char *errstr, size_t errstr_size);
 
-/* Redis calls made so far (scripts and commands; for the benchmark). */
+/*
+ * The approval queue. A decision parked by begin (LP_EXEC_PENDING) waits
+ * in <ns>:approval:pending until a person settles it (approved or
+ * rejected, with who) or it expires. Settled decisions wait in
+ * <ns>:approval:ready until an executor takes them: an approved one is
+ * then claimed by begin like any other (its budget was held all along),
+ * a rejected or expired one (budget returned when it was settled) is
+ * reported. take_ready hides what it returns from other executors for
+ * hide_ms, so a dead executor's share comes back; ready_done ends it.
+ */
+struct lp_exec_approval {
+  char decision_id[40];
+  char rule[128], campaign[128];
+  int64_t parked_ms, until_ms; /* wall clock, ms */
+  char fate[16];               /* "" while pending */
+  char actor[128];
+  void *decision; /* the decision as consumed (Avro), owned */
+  size_t decision_len;
+};
+void lp_exec_approval_clear(struct lp_exec_approval *a);
+
+/* Every pending decision (caller frees each and the array). */
+int lp_exec_store_approvals(struct lp_exec_store *s,
+                            struct lp_exec_approval **out, size_t *n,
+                            char *errstr, size_t errstr_size);
+/* fate: "approved" or "rejected" (or "expired", used by the sweep). -1
+ * with errstr when the decision is not pending (never parked, settled
+ * already, or expired). */
+int lp_exec_store_settle(struct lp_exec_store *s, const char *decision_id,
+                         const char *fate, const char *actor, char *errstr,
+                         size_t errstr_size);
+/* Expires up to max pending decisions whose time is up. */
+int lp_exec_store_expire_due(struct lp_exec_store *s, size_t max,
+                             size_t *expired, char *errstr, size_t errstr_size);
+int lp_exec_store_take_ready(struct lp_exec_store *s, size_t max, long hide_ms,
+                             struct lp_exec_approval **out, size_t *n,
+                             char *errstr, size_t errstr_size);
+int lp_exec_store_ready_done(struct lp_exec_store *s, const char *decision_id,
+                             char *errstr, size_t errstr_size);
+
+/* Redis calls made so far (scripts and commands), and the round trips
+ * they took (a pipeline of many calls is one); for the benchmark. */
 uint64_t lp_exec_store_calls(const struct lp_exec_store *s);
+uint64_t lp_exec_store_round_trips(const struct lp_exec_store *s);
 
 /* 1 when the last Redis exchange succeeded (for /healthz). */
 int lp_exec_store_healthy(const struct lp_exec_store *s);

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # make bench: order-processor throughput against the bare consume->produce
-# passthrough on the same devbroker and the same input, in the same run.
+# passthrough on the same devbroker and the same input, in the same run;
+# then the executor's decisions/s against the sandbox platforms with 20 ms
+# added latency and 64 calls in flight, and its Redis round trips per
+# decision.
 # Each figure is the median of BENCH_RUNS runs (default 3), alternating the
 # two so machine noise hits both alike. Prints "bench: name=value" lines.
 set -euo pipefail
@@ -13,7 +16,7 @@ CUSTOMERS=${BENCH_CUSTOMERS:-20000}
 RUNS=${BENCH_RUNS:-3}
 
 # 16 partitions keep each one under the mock cluster's ~5 MiB history.
-lp_start_broker "orders:16,customers:16,decisions:16,dlq:2,passthrough:16"
+lp_start_broker "orders:16,customers:16,decisions:16,dlq:2,passthrough:16,bench-decisions:8,actions:8"
 lp_start_redis
 echo "bench: preloading $ORDERS orders for $CUSTOMERS members" >&2
 lp_ctl generate --customers "$CUSTOMERS" --orders "$ORDERS" --seed 11 2>&1 >&2
@@ -96,3 +99,59 @@ echo "bench: order_vs_passthrough=$(awk -v a="$o" -v b="$p" 'BEGIN {printf "%.3f
 echo "bench: order_rss_mb=$r"
 echo "bench: order_cpu_us_per_event=$(printf '%s\n' "${pcpu[@]}" | median)"
 echo "bench: redis_cpu_us_per_event=$(printf '%s\n' "${rcpu[@]}" | median)"
+
+# ---- executor: decisions/s against the sandbox, Redis round trips ----
+DECISIONS=${BENCH_DECISIONS:-20000}
+lp_start_sandbox -X fault.latency_ms=20 -X loyaltylion.rate=1000000
+awk -v n="$DECISIONS" 'BEGIN {
+  for (i = 0; i < n; i++)
+    printf "{\"decision_id\":\"%032x\",\"shop\":\"bench\",\"customer_id\":\"c%d\",\"trigger_event_id\":\"e%d\",\"trigger_kind\":\"order\",\"rule_id\":\"points-per-order\",\"rule_version\":1,\"action\":{\"kind\":\"points\",\"points\":%d},\"estimated_cost\":\"0.10\",\"currency\":\"EUR\",\"event_time\":\"2024-03-01T12:00:00.000Z\",\"approval\":\"none\",\"explanation\":{\"summary\":\"points per order\",\"features\":[]}}\n", i + 1, i % 5000, i, 10 + i % 90
+}' | lp_ctl produce --type decision --topic bench-decisions 2>/dev/null
+
+run_executor() { # run_executor RUN -> prints "dps round_trips_per_decision calls_per_decision"
+  local run=$1 log="$LP_TMP/executor-bench-$run.log"
+  "$BIN/executor" -X "bootstrap.file=$BOOTSTRAP_FILE" \
+    -X redis.host=127.0.0.1 -X "redis.port=$REDIS_PORT" -X http.port=0 \
+    -X "redis.namespace=xbench$run" -X "group.id=bench-exec-$run" \
+    -X topic.input=bench-decisions -X topic.actions=actions \
+    -X "loyaltylion.url=$SANDBOX_URL" -X loyaltylion.key=sandbox-ll-key \
+    -X loyaltylion.rate=0 -X exec.check.member=false -X platform.marketing=none \
+    -X exec.platform.in.flight=64 -X exec.max.in.flight=256 2>"$log" &
+  local pid=$! port=""
+  LP_PIDS+=("$pid")
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*"http_port":\([0-9]*\).*/\1/p' "$log" | head -n1)
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "no http port: $(cat "$log")" >&2; return 1; }
+  local t0="" c=0
+  while :; do
+    c=$(metric "$port" loyalty_records_consumed_total)
+    if [ "${c:-0}" != 0 ] && [ -z "$t0" ]; then t0=$(date +%s.%N); fi
+    [ "${c:-0}" -ge "$DECISIONS" ] && break
+    sleep 0.05
+  done
+  while [ "$(metric "$port" loyalty_in_flight_records)" != 0 ]; do sleep 0.05; done
+  local t1
+  t1=$(date +%s.%N)
+  lp_stop_pid "$pid"
+  local rt calls
+  rt=$(sed -n 's/.*"redis_round_trips":\([0-9]*\).*/\1/p' "$log" | tail -n1)
+  calls=$(sed -n 's/.*"redis_calls":\([0-9]*\).*/\1/p' "$log" | tail -n1)
+  awk -v n="$DECISIONS" -v a="$t0" -v b="$t1" -v rt="$rt" -v c="$calls" \
+    'BEGIN {printf "%.0f %.3f %.3f\n", n / (b - a), rt / n, c / n}'
+}
+
+dps=() rtt=() calls=()
+for run in $(seq "$RUNS"); do
+  curl -sf -X POST "$SANDBOX_URL/_sandbox/reset" >/dev/null
+  read -r d r c < <(run_executor "$run")
+  dps+=("$d"); rtt+=("$r"); calls+=("$c")
+  issued=$(curl -sf "$SANDBOX_URL/_sandbox/ledger?platform=loyaltylion" | jq '.effects | length')
+  echo "bench: executor run $run: ${d} decisions/s, redis round trips/decision=$r calls/decision=$c, ledger=$issued" >&2
+  [ "$issued" -eq "$DECISIONS" ] || { echo "bench: executor issued $issued of $DECISIONS" >&2; exit 1; }
+done
+echo "bench: executor_dps=$(printf '%s\n' "${dps[@]}" | median)"
+echo "bench: executor_redis_rtt=$(printf '%s\n' "${rtt[@]}" | median)"
+echo "bench: executor_redis_calls_per_decision=$(printf '%s\n' "${calls[@]}" | median)"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # make demo: the embedded default end to end. Starts devbroker, a
-# redis-server on a free loopback port (data in a temp dir) and both
-# processors; produces a synthetic shop's traffic (or CDNOW with
-# DEMO_SOURCE=cdnow) plus a few broken records; waits for the pipeline to
-# drain; prints a summary; stops everything it started.
+# redis-server on a free loopback port (data in a temp dir), the sandbox
+# platforms (LoyaltyLion, Klaviyo), both processors and the executor;
+# produces a synthetic shop's traffic (or CDNOW with DEMO_SOURCE=cdnow)
+# plus a few broken records; waits for the pipeline to drain; reconciles
+# the sandbox ledger against the decisions; prints a summary; stops
+# everything it started.
 set -euo pipefail
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -19,6 +21,20 @@ lp_start_redis
 echo "demo: broker $BOOTSTRAP, redis 127.0.0.1:$REDIS_PORT, work dir $LP_TMP"
 lp_start_processor order-processor order-processor
 lp_start_processor customer-processor customer-processor
+# The sandbox stands in for the SaaS platforms; its rate limits are raised
+# (and the executor's pacing with them) so the demo does not take an hour
+# at LoyaltyLion's real 20 requests/s.
+lp_start_sandbox -X loyaltylion.rate=5000 -X klaviyo.events.burst=5000 \
+  -X klaviyo.events.steady=300000
+echo "demo: sandbox platforms on $SANDBOX_URL"
+"$BIN/executor" -X "bootstrap.file=$BOOTSTRAP_FILE" -X redis.host=127.0.0.1 \
+  -X "redis.port=$REDIS_PORT" -X http.port=0 \
+  -X "loyaltylion.url=$SANDBOX_URL" -X loyaltylion.key=sandbox-ll-key \
+  -X loyaltylion.rate=2000 -X loyaltylion.burst=100 \
+  -X "klaviyo.url=$SANDBOX_URL" -X klaviyo.key=pk_sandbox \
+  -X klaviyo.rate=2000 -X approval.above=50.00 \
+  2>>"$LP_TMP/executor.log" &
+LP_PIDS+=("$!")
 
 t0=$(date +%s.%N)
 if [ "$SOURCE" = cdnow ]; then
@@ -38,6 +54,8 @@ printf 'c30100\n' | lp_ctl produce --type customer --format hex --key demo:broke
 echo "demo: waiting for the processors to drain their topics"
 lp_ctl wait --group order-processor --topic orders --timeout-ms 300000
 lp_ctl wait --group customer-processor --topic customers --timeout-ms 300000
+echo "demo: waiting for the executor to carry out the decisions"
+lp_ctl wait --group executor --topic decisions --timeout-ms 600000
 t1=$(date +%s.%N)
 
 lp_ctl consume --topic decisions --type decision --idle-ms 3000 >"$LP_TMP/decisions.jsonl"
@@ -46,8 +64,21 @@ lp_ctl consume --topic dlq --type dead_letter --idle-ms 3000 >"$LP_TMP/dlq.jsonl
 orders_in=$(lp_ctl consume --topic orders --type order --format hex --idle-ms 3000 | wc -l)
 customers_in=$(lp_ctl consume --topic customers --type customer --format hex --idle-ms 3000 | wc -l)
 events=$((orders_in + customers_in))
-decisions=$(wc -l <"$LP_TMP/decisions.jsonl")
+decisions=$(jq -r .decision_id "$LP_TMP/decisions.jsonl" | sort -u | wc -l)
 dead=$(wc -l <"$LP_TMP/dlq.jsonl")
+lp_ctl consume --topic actions --type action_result --idle-ms 3000 >"$LP_TMP/actions.jsonl"
+curl -sf "$SANDBOX_URL/_sandbox/ledger" >"$LP_TMP/ledger.json"
+# Reconcile: every effect in the ledger names its decision (LoyaltyLion's
+# reason ends "[<id>]", Klaviyo's unique_id is the id).
+jq -r '.effects[].reference' "$LP_TMP/ledger.json" |
+  sed -n -e 's/.*\[\([0-9a-f]\{32\}\)\]$/\1/p;t' -e '/^[0-9a-f]\{32\}$/p' |
+  sort >"$LP_TMP/ledger-ids.txt"
+issued=$(sort -u "$LP_TMP/ledger-ids.txt" | wc -l)
+duplicates=$(uniq -d "$LP_TMP/ledger-ids.txt" | wc -l)
+jq -r 'select(.outcome == "issued") | .decision_id' "$LP_TMP/actions.jsonl" |
+  sort -u >"$LP_TMP/issued-ids.txt"
+missing=$(sort -u "$LP_TMP/ledger-ids.txt" | comm -13 - "$LP_TMP/issued-ids.txt" | wc -l)
+unknown=$(sort -u "$LP_TMP/ledger-ids.txt" | comm -23 - "$LP_TMP/issued-ids.txt" | wc -l)
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')
 
 echo
@@ -58,12 +89,24 @@ printf 'decisions:        %d\n' "$decisions"
 echo 'decisions by rule:'
 jq -r '.rule_id' "$LP_TMP/decisions.jsonl" | sort | uniq -c | sort -rn |
   awk '{printf "  %-32s %d\n", $2, $1}'
+echo 'executor outcomes:'
+jq -r '.outcome' "$LP_TMP/actions.jsonl" | sort | uniq -c | sort -rn |
+  awk '{printf "  %-32s %d\n", $2, $1}'
+echo 'rewards issued per platform (sandbox ledger):'
+jq -r '.effects[] | "\(.platform) \(.kind)"' "$LP_TMP/ledger.json" | sort | uniq -c |
+  awk '{printf "  %-32s %d\n", $2 " " $3, $1}'
+printf 'points awarded:   %s\n' "$(jq '[.effects[] | select(.kind == "points") | .points] | add // 0' "$LP_TMP/ledger.json")"
+printf 'reconciliation:   %d decisions in the ledger, %d twice, %d issued but missing, %d unexplained\n' \
+  "$issued" "$duplicates" "$missing" "$unknown"
+pending=$("$BIN/loyaltyctl" approvals --redis "127.0.0.1:$REDIS_PORT" | wc -l)
+printf 'awaiting approval: %d (cost above 50.00; loyaltyctl approvals / approve)\n' "$pending"
 printf 'dead letters:     %d\n' "$dead"
 jq -r '"  " + .source_topic + "@" + (.source_offset|tostring) + ": " + .reason' \
   "$LP_TMP/dlq.jsonl" | head -n 5
-printf 'wall time:        %.1f s from the first record produced to both groups committed (%.0f events/s incl. start-up; make bench measures throughput)\n' \
+printf 'wall time:        %.1f s from the first record produced to the executor done (%.0f events/s incl. start-up; make bench measures throughput)\n' \
   "$secs" "$(awk -v e="$events" -v s="$secs" 'BEGIN{print e / s}')"
 echo 'sample decision:'
 head -n 1 "$LP_TMP/decisions.jsonl" | jq -c '{decision_id, rule_id, customer_id, action, explanation: .explanation.summary}'
 echo "======================================================"
-echo "demo: events=$events decisions=$decisions dead_letters=$dead"
+echo "demo: events=$events decisions=$decisions issued=$issued duplicates=$duplicates dead_letters=$dead"
+[ "$duplicates" -eq 0 ] && [ "$missing" -eq 0 ] && [ "$unknown" -eq 0 ]

@@ -25,6 +25,8 @@
 #include "shop_generator.h"
 #include "util.h"
 
+#include "operator.h"
+
 static const char usage[] =
     "NAME\n"
     "  loyaltyctl - produce, inspect and measure loyalty pipeline topics\n"
@@ -64,7 +66,10 @@ static const char usage[] =
     "      Prints a member's profile as JSON.\n"
     "  passthrough --from T --to T2 [--group G] [--count N]\n"
     "      Bare consume->produce with the processors' offset discipline:\n"
-    "      the benchmark's ceiling. Exits after N records.\n"
+    "      the benchmark's ceiling. Exits after N records.\n";
+
+/* After the operator commands (operator.c). */
+static const char usage_tail[] =
     "\n"
     "COMMON OPTIONS\n"
     "  -b, --bootstrap SERVERS   Kafka bootstrap servers\n"
@@ -86,6 +91,13 @@ struct opts {
   unsigned long long seed;
   int to_stdout;
 };
+
+static void print_usage(FILE *out) {
+  fputs(usage, out);
+  fputs("\nOPERATOR COMMANDS (the executor's state in Redis)\n", out);
+  fputs(lp_operator_usage, out);
+  fputs(usage_tail, out);
+}
 
 static volatile sig_atomic_t interrupted;
 static void on_signal(int sig) {
@@ -851,11 +863,13 @@ static int cmd_passthrough(struct opts *o) {
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "--help") == 0) {
-    fputs(usage, argc < 2 ? stderr : stdout);
+    print_usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
   lp_log_init("loyaltyctl", LP_LOG_WARN);
   const char *cmd = argv[1];
+  if (lp_operator_is_command(cmd))
+    return lp_operator_main(argc, argv);
   struct opts o;
   memset(&o, 0, sizeof(o));
   o.seed = 42;
@@ -982,7 +996,7 @@ int main(int argc, char **argv) {
       o.to_stdout = 1;
       break;
     case 'h':
-      fputs(usage, stdout);
+      print_usage(stdout);
       rc = 0;
       goto done;
     default:

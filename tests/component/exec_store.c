@@ -90,6 +90,16 @@ static int setup_budget(void **state) {
 static int setup_caps(void **state) {
   return setup_with(state, 0, 3000000, 2, 60000); /* 3.00, 2 per rule */
 }
+static int setup_expiring(void **state) {
+  int rc = setup_with(state, 10000000, 0, 0, 60000);
+  struct fixture *f = *state;
+  f->conf.approval_ttl_s = 1;
+  lp_exec_store_destroy(&f->a);
+  lp_exec_store_destroy(&f->b);
+  f->a = open_store(f);
+  f->b = open_store(f);
+  return rc;
+}
 static int setup_short_lease(void **state) {
   return setup_with(state, 0, 0, 0, 200);
 }
@@ -362,6 +372,126 @@ static void test_rate_schedule(void **state) {
   assert_true(lp_exec_store_calls(f->a) + lp_exec_store_calls(f->b) >= 6);
 }
 
+static enum lp_exec_verdict park(struct fixture *f, struct dec *x) {
+  struct lp_exec_begin b;
+  memset(&b, 0, sizeof(b));
+  b.d = &x->d;
+  b.campaign = x->d.rule_id;
+  b.platform = "loyaltylion";
+  b.needs_approval = 1;
+  b.check_member = 1;
+  b.decision_bytes = x->id; /* any bytes: the test reads them back */
+  b.decision_len = strlen(x->id);
+  char err[256];
+  assert_int_equal(lp_exec_store_begin(f->a, &b, 1, err, sizeof(err)), 0);
+  return b.verdict;
+}
+
+/* Approve and reject under a 10.00 budget: the approved one keeps its
+ * reservation and is claimed without being counted again; the rejected
+ * one's returns at once. Neither can be settled twice. */
+static void test_approval_queue(void **state) {
+  struct fixture *f = *state;
+  char err[256];
+  struct dec x[3];
+  make(&x[0], 800, "m1", "big", 6000000);
+  make(&x[1], 801, "m2", "big", 4000000);
+  assert_int_equal(park(f, &x[0]), LP_EXEC_PENDING);
+  assert_int_equal(park(f, &x[1]), LP_EXEC_PENDING);
+  make(&x[2], 802, "m3", "big", 1000000); /* 6 + 4 + 1 > 10 */
+  assert_int_equal(begin1(f->a, &x[2], NULL), LP_EXEC_BLOCKED);
+  struct lp_exec_approval *list;
+  size_t n;
+  assert_int_equal(lp_exec_store_approvals(f->b, &list, &n, err, sizeof(err)),
+                   0);
+  assert_int_equal(n, 2);
+  assert_string_equal(list[0].rule, "big");
+  assert_true(list[0].until_ms > list[0].parked_ms);
+  assert_string_equal(list[0].fate, "");
+  for (size_t i = 0; i < n; i++)
+    lp_exec_approval_clear(&list[i]);
+  free(list);
+  assert_int_equal(lp_exec_store_settle(f->b, x[0].id, "approved", "alice", err,
+                                        sizeof(err)),
+                   0);
+  assert_int_equal(
+      lp_exec_store_settle(f->b, x[1].id, "rejected", "bob", err, sizeof(err)),
+      0);
+  assert_int_equal(
+      lp_exec_store_settle(f->b, x[1].id, "approved", "eve", err, sizeof(err)),
+      -1);
+  assert_non_null(strstr(err, "not pending"));
+  assert_int_equal(
+      lp_exec_store_settle(f->b, "nope", "approved", "eve", err, sizeof(err)),
+      -1);
+  /* Bob's 4.00 came back: a 1.00 decision fits again (6 + 1 <= 10). */
+  struct dec y;
+  make(&y, 803, "m4", "big", 1000000);
+  assert_int_equal(begin1(f->a, &y, NULL), LP_EXEC_CLAIMED);
+  /* An executor takes both; a second sees nothing while they are hidden. */
+  if (lp_exec_store_take_ready(f->a, 10, 60000, &list, &n, err, sizeof(err)))
+    fail_msg("take_ready: %s", err);
+  assert_int_equal(n, 2);
+  struct lp_exec_approval *none;
+  size_t n2;
+  assert_int_equal(
+      lp_exec_store_take_ready(f->b, 10, 60000, &none, &n2, err, sizeof(err)),
+      0);
+  assert_int_equal(n2, 0);
+  free(none);
+  for (size_t i = 0; i < n; i++) {
+    const struct lp_exec_approval *a = &list[i];
+    int is0 = strcmp(a->decision_id, x[0].id) == 0;
+    assert_string_equal(a->fate, is0 ? "approved" : "rejected");
+    assert_string_equal(a->actor, is0 ? "alice" : "bob");
+    assert_int_equal(a->decision_len, strlen(is0 ? x[0].id : x[1].id));
+  }
+  for (size_t i = 0; i < n; i++)
+    lp_exec_approval_clear(&list[i]);
+  free(list);
+  struct lp_exec_begin b;
+  assert_int_equal(begin1(f->a, &x[0], &b), LP_EXEC_CLAIMED);
+  finish1(f->a, &x[0], 1, "tx-9");
+  assert_int_equal(begin1(f->b, &x[1], &b), LP_EXEC_FINAL);
+  assert_string_equal(b.state, "rejected");
+  assert_int_equal(lp_exec_store_ready_done(f->a, x[0].id, err, sizeof(err)),
+                   0);
+  assert_int_equal(lp_exec_store_ready_done(f->a, x[1].id, err, sizeof(err)),
+                   0);
+}
+
+/* A parked decision nobody settles expires and returns its budget. */
+static void test_approval_expiry(void **state) {
+  struct fixture *f = *state;
+  char err[256];
+  struct dec x;
+  make(&x, 900, "m1", "big", 9000000);
+  assert_int_equal(park(f, &x), LP_EXEC_PENDING);
+  size_t expired;
+  assert_int_equal(
+      lp_exec_store_expire_due(f->a, 10, &expired, err, sizeof(err)), 0);
+  assert_int_equal(expired, 0); /* not yet */
+  struct timespec ts = {1, 200 * 1000000};
+  nanosleep(&ts, NULL);
+  assert_int_equal(
+      lp_exec_store_expire_due(f->b, 10, &expired, err, sizeof(err)), 0);
+  assert_int_equal(expired, 1);
+  assert_int_equal(
+      lp_exec_store_settle(f->a, x.id, "approved", "late", err, sizeof(err)),
+      -1);
+  struct dec y;
+  make(&y, 901, "m2", "big", 9000000); /* fits: the 9.00 came back */
+  assert_int_equal(begin1(f->a, &y, NULL), LP_EXEC_CLAIMED);
+  struct lp_exec_approval *list;
+  size_t n;
+  assert_int_equal(
+      lp_exec_store_take_ready(f->a, 10, 1000, &list, &n, err, sizeof(err)), 0);
+  assert_int_equal(n, 1);
+  assert_string_equal(list[0].fate, "expired");
+  lp_exec_approval_clear(&list[0]);
+  free(list);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2 || (redis_port = atoi(argv[1])) <= 0) {
     fprintf(stderr, "usage: exec_store REDIS_PORT\n");
@@ -379,6 +509,10 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_approval_and_unknown_member, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_rate_schedule, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_approval_queue, setup_budget,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_approval_expiry, setup_expiring,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
