@@ -685,13 +685,22 @@ static void start_http(struct exec *ex, struct job *j,
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PRIVATE, j);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "loyalty-executor/" LP_VERSION);
-  /* While a platform is throttling, a connection must not outlive its
-   * request: libcurl would hand a connection that just carried a 429 to
-   * a transfer added in the same step, which then goes out before this
-   * loop has read the 429 (seen as "early" requests by the sandbox). */
-  if (ex->last_429_us[j->platform] &&
-      lp_mono_us() - ex->last_429_us[j->platform] < 10 * 1000000LL)
+  if (st == J_SEND && lp_adapters_resend_safe(j->platform, &j->d) != 1) {
+    /* A call the platform does not dedupe goes on a fresh connection,
+     * closed after it. On a reused connection that dies before the
+     * answer, libcurl 7.88 silently sends the request again on a new one
+     * (measured: apply-then-drop faults made double awards); it cannot be
+     * told not to. The price is a connection set-up per such call. */
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  } else if (ex->last_429_us[j->platform] &&
+             lp_mono_us() - ex->last_429_us[j->platform] < 10 * 1000000LL) {
+    /* While a platform is throttling, a connection must not outlive its
+     * request: libcurl would hand a connection that just carried a 429
+     * to a transfer added in the same step, which then goes out before
+     * this loop has read the 429 (seen as "early" by the sandbox). */
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  }
   j->easy = e;
   j->state = st;
   ex->in_flight[j->platform]++;

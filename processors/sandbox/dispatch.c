@@ -10,9 +10,11 @@
  *   anything is applied) -> the handler (validation, effects) -> drop
  *   (drop_rate: the effect stays applied, the client gets no answer).
  *
- * "Early" means sent after the client could know it had to wait: on the
- * connection that carried the 429 (any request after it), or on any
- * connection once early.grace_ms have passed since the 429 was sent.
+ * "Early" means sent after the client could know it had to wait: once
+ * early.grace_ms have passed since the 429 was sent, on the connection
+ * that carried it or on any other. Within the grace a client's HTTP
+ * library may still hand that connection to a request it queued before
+ * it read the 429 (libcurl does), which is not the client ignoring it.
  * Requests already in flight when a concurrent client's first 429 went
  * out are therefore not early; they meet the windows and faults as usual.
  *
@@ -68,6 +70,7 @@ static void remember_promise(const struct sandbox *sb, struct sb_client *c,
     conn->group = group;
     conn->credential_hash = hash;
     conn->not_before_ms = until_ms;
+    conn->told_at_ms = send_ms;
   }
 }
 
@@ -124,7 +127,8 @@ static void serve_platform(struct sandbox *sb,
   struct sb_connection *conn = req->connection;
   int told_here = conn && conn->generation == sb->generation &&
                   conn->not_before_ms > now && conn->platform == (int)p &&
-                  conn->group == group && conn->credential_hash == hash;
+                  conn->group == group && conn->credential_hash == hash &&
+                  now >= conn->told_at_ms + sb->settings->early_grace_ms;
   int told_in_time = c->not_before_ms > now &&
                      now >= c->told_at_ms + sb->settings->early_grace_ms;
   if (told_here || told_in_time) {

@@ -298,6 +298,7 @@ struct sb_connection {
   int platform, group;
   uint64_t credential_hash;
   int64_t not_before_ms;
+  int64_t told_at_ms; /* when the 429 went out on this connection */
 };
 struct sb_client *sb_client_get(struct sandbox *sb, enum sb_platform p,
                                 int group, const char *credential, size_t len);
