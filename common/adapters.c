@@ -427,7 +427,7 @@ static int64_t header_int(const char *line, size_t len, size_t name_len) {
     p++;
   int64_t v = 0;
   int digits = 0;
-  while (p < end && *p >= '0' && *p <= '9' && digits < 18) {
+  while (p < end && *p >= '0' && *p <= '9' && digits < 12) {
     v = v * 10 + (*p++ - '0');
     digits++;
   }
@@ -519,8 +519,10 @@ enum lp_response_class lp_adapters_classify(
       w = h->reset_s * 1000;
     else if (h->x_reset_epoch_s >= 0)
       w = h->x_reset_epoch_s * 1000 - now_epoch_ms;
-    /* Smile.io and LoyaltyLion say nothing: their windows are 1 s. */
-    *wait_ms = w > 0 ? w : 1000;
+    /* Smile.io and LoyaltyLion say nothing: their windows are 1 s. A
+     * wait beyond 5 minutes is taken as a misread header (e.g. a reset
+     * in milliseconds) and capped, not honoured for days. */
+    *wait_ms = w > 0 ? (w < 300000 ? w : 300000) : 1000;
     snprintf(reason, reason_size, "rate limited (HTTP 429)");
     return LP_RESP_RATE_LIMITED;
   }

@@ -21,7 +21,8 @@
  * ARGV: 1 cost, 2 member cap, 3 frequency cap, 4 default budget,
  * 5 campaign, 6 rule, 7 platform, 8 counter ttl s, 9 lease ms, 10 record
  * ttl s, 11 needs approval, 12 rate interval µs, 13 rate burst,
- * 14 approval ttl ms, 15 decision bytes, 16 decision id, 17 check member.
+ * 14 approval ttl ms, 15 decision bytes, 16 decision id, 17 check member,
+ * 18 claim token (the claimant's; finish and renew must present it).
  * Replies: {0, attempts, takeover, wait ms} claimed; {1, state, platform,
  * reference, status, guardrail} final; {2, ms} busy; {3, guardrail}
  * blocked; {4} pending; {5} unknown member.
@@ -41,16 +42,42 @@ static const char begin_script[] =
     "             math.ceil((tat + iv - us) / 1000) + 1000)\n"
     "  return math.ceil(wait / 1000)\n"
     "end\n"
+    "local function release(rc)\n"
+    "  if tonumber(rc) > 0 then\n"
+    "    for _, k in ipairs({KEYS[2], KEYS[4]}) do\n"
+    "      if redis.call('EXISTS', k) == 1 then redis.call('DECRBY', k, rc) "
+    "end\n"
+    "    end\n"
+    "  end\n"
+    "  if redis.call('EXISTS', KEYS[3]) == 1 then redis.call('DECR', KEYS[3]) "
+    "end\n"
+    "end\n"
+    "local scopes = {'all', 'rule:' .. ARGV[6], 'campaign:' .. ARGV[5],\n"
+    "                'platform:' .. ARGV[7]}\n"
+    "local function killed()\n"
+    "  local k = redis.call('HMGET', KEYS[6], unpack(scopes))\n"
+    "  for i = 1, 4 do\n"
+    "    if k[i] then return 'kill_switch:' .. scopes[i] end\n"
+    "  end\n"
+    "  return nil\n"
+    "end\n"
     "local r = redis.call('HMGET', KEYS[1], 's', 'lease', 'n', 'p', 'ref',\n"
-    "                     'st', 'g')\n"
+    "                     'st', 'g', 'rc')\n"
     "if r[1] == 'inflight' then\n"
     "  local lease = tonumber(r[2]) or 0\n"
     "  if lease > now then return {2, lease - now} end\n"
-    "  redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[9]))\n"
+    "  redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[9]), 'tok',\n"
+    "             ARGV[18])\n"
     "  return {0, tonumber(r[3]) or 0, 1, rate()}\n"
     "elseif r[1] == 'approved' then\n"
+    "  local g = killed()\n"
+    "  if g then\n"
+    "    release(r[8] or '0')\n"
+    "    redis.call('HSET', KEYS[1], 's', 'blocked', 'g', g, 'res', 0)\n"
+    "    return {3, g}\n"
+    "  end\n"
     "  redis.call('HSET', KEYS[1], 's', 'inflight', 'lease',\n"
-    "             now + tonumber(ARGV[9]))\n"
+    "             now + tonumber(ARGV[9]), 'tok', ARGV[18])\n"
     "  return {0, tonumber(r[3]) or 0, 0, rate()}\n"
     "elseif r[1] then\n"
     "  return {1, r[1], r[4] or '', r[5] or '', r[6] or '0', r[7] or ''}\n"
@@ -63,12 +90,8 @@ static const char begin_script[] =
     "  redis.call('EXPIRE', KEYS[1], ARGV[10])\n"
     "  return {3, g}\n"
     "end\n"
-    "local scopes = {'all', 'rule:' .. ARGV[6], 'campaign:' .. ARGV[5],\n"
-    "                'platform:' .. ARGV[7]}\n"
-    "local k = redis.call('HMGET', KEYS[6], unpack(scopes))\n"
-    "for i = 1, 4 do\n"
-    "  if k[i] then return block('kill_switch:' .. scopes[i]) end\n"
-    "end\n"
+    "local g = killed()\n"
+    "if g then return block(g) end\n"
     "local cost = tonumber(ARGV[1])\n"
     "local cap = tonumber(ARGV[2])\n"
     "if cap > 0 and cost > 0 and\n"
@@ -107,31 +130,51 @@ static const char begin_script[] =
     "end\n"
     "redis.call('HSET', KEYS[1], 's', 'inflight', 'lease',\n"
     "           now + tonumber(ARGV[9]), 'n', 0, 'res', 1, 'rc', ARGV[1],\n"
-    "           'p', ARGV[7])\n"
+    "           'p', ARGV[7], 'tok', ARGV[18])\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[10])\n"
     "return {0, 0, 0, rate()}\n";
 
 /*
  * finish. KEYS: 1 record, 2 member cost, 3 member frequency, 4 campaign
- * spend. ARGV: 1 "done" | "failed", 2 platform, 3 reference, 4 status,
- * 5 attempts, 6 record ttl s, 7 reason. A failure returns the reserved
- * cost and frequency slot. Replies 0, or {1, state} when the record was
- * not in flight (nothing changed).
+ * spend. ARGV: 1 "done" | "failed" | "abandon" (never sent: return the
+ * reservation and forget the claim, as if begin had not run) | "unclaim"
+ * (never sent, an approved decision: back to approved), 2 platform, 3
+ * reference, 4 status, 5 attempts, 6 record ttl s, 7 reason, 8 claim token. A
+ * failure returns the reserved cost and frequency slot. Replies 0, or {1,
+ * state} when the record was not in flight under this claim (another executor
+ * took it over, or it finished): nothing changed.
  */
 static const char finish_script[] =
-    "local r = redis.call('HMGET', KEYS[1], 's', 'res', 'rc')\n"
-    "if r[1] ~= 'inflight' then return {1, r[1] or ''} end\n"
+    "local r = redis.call('HMGET', KEYS[1], 's', 'res', 'rc', 'tok')\n"
+    "if r[1] ~= 'inflight' or r[4] ~= ARGV[8] then\n"
+    "  return {1, r[1] or ''}\n"
+    "end\n"
+    "if ARGV[1] == 'unclaim' then\n"
+    "  redis.call('HSET', KEYS[1], 's', 'approved')\n"
+    "  redis.call('HDEL', KEYS[1], 'lease', 'tok')\n"
+    "  return 0\n"
+    "end\n"
     "local res = 2\n"
     "if ARGV[1] ~= 'done' then\n"
     "  res = 0\n"
+    "  if ARGV[1] == 'abandon' then r[2] = r[2] or '1' end\n"
     "  if r[2] == '1' then\n"
     "    local rc = tonumber(r[3]) or 0\n"
     "    if rc > 0 then\n"
-    "      redis.call('DECRBY', KEYS[2], r[3])\n"
-    "      redis.call('DECRBY', KEYS[4], r[3])\n"
+    "      for _, k in ipairs({KEYS[2], KEYS[4]}) do\n"
+    "        if redis.call('EXISTS', k) == 1 then\n"
+    "          redis.call('DECRBY', k, r[3])\n"
+    "        end\n"
+    "      end\n"
     "    end\n"
-    "    redis.call('DECR', KEYS[3])\n"
+    "    if redis.call('EXISTS', KEYS[3]) == 1 then\n"
+    "      redis.call('DECR', KEYS[3])\n"
+    "    end\n"
     "  end\n"
+    "end\n"
+    "if ARGV[1] == 'abandon' then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "  return 0\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 's', ARGV[1], 'p', ARGV[2], 'ref', ARGV[3],\n"
     "           'st', ARGV[4], 'n', ARGV[5], 'why', ARGV[7], 'res', res)\n"
@@ -139,11 +182,13 @@ static const char finish_script[] =
     "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "return 0\n";
 
-/* renew. KEYS: 1 record. ARGV: 1 lease ms. */
+/* renew. KEYS: 1 record. ARGV: 1 lease ms, 2 claim token. 1 renewed, 0
+ * the claim is no longer this claimant's. */
 static const char renew_script[] =
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "if redis.call('HGET', KEYS[1], 's') ~= 'inflight' then return 0 end\n"
+    "local r = redis.call('HMGET', KEYS[1], 's', 'tok')\n"
+    "if r[1] ~= 'inflight' or r[2] ~= ARGV[2] then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[1]))\n"
     "return 1\n";
 
@@ -170,10 +215,13 @@ static const char settle_script[] =
     "if ARGV[2] ~= 'approved' then\n"
     "  local rc = redis.call('HGET', KEYS[2], 'rc') or '0'\n"
     "  if tonumber(rc) > 0 then\n"
-    "    redis.call('DECRBY', KEYS[5], rc)\n"
-    "    redis.call('DECRBY', KEYS[7], rc)\n"
+    "    for _, k in ipairs({KEYS[5], KEYS[7]}) do\n"
+    "      if redis.call('EXISTS', k) == 1 then redis.call('DECRBY', k, rc) "
+    "end\n"
+    "    end\n"
     "  end\n"
-    "  redis.call('DECR', KEYS[6])\n"
+    "  if redis.call('EXISTS', KEYS[6]) == 1 then redis.call('DECR', KEYS[6]) "
+    "end\n"
     "  redis.call('HSET', KEYS[4], 'res', 0)\n"
     "end\n"
     "redis.call('ZADD', KEYS[3], now, ARGV[1])\n"
@@ -502,15 +550,15 @@ int lp_exec_store_begin(struct lp_exec_store *s, struct lp_exec_begin *ops,
              (long long)op->rate_interval_us);
     snprintf(burst, sizeof(burst), "%d",
              op->rate_burst > 0 ? op->rate_burst : 1);
-    const char *argv[3 + 11 + 17];
-    size_t argl[3 + 11 + 17];
+    const char *argv[3 + 11 + 18];
+    size_t argl[3 + 11 + 18];
     size_t a = 0;
     argv[a++] = "EVALSHA";
     argv[a++] = s->sha[SCRIPT_BEGIN];
     argv[a++] = "11";
     for (int k = 0; k < 11; k++)
       argv[a++] = keys[k];
-    const char *args[17] = {cost,
+    const char *args[18] = {cost,
                             mcap,
                             fcap,
                             budget,
@@ -526,8 +574,9 @@ int lp_exec_store_begin(struct lp_exec_store *s, struct lp_exec_begin *ops,
                             appr_ttl,
                             NULL,
                             d->decision_id,
-                            op->check_member ? "1" : "0"};
-    for (int k = 0; k < 17; k++)
+                            op->check_member ? "1" : "0",
+                            op->token ? op->token : ""};
+    for (int k = 0; k < 18; k++)
       argv[a++] = args[k];
     for (size_t k = 0; k < a; k++)
       argl[k] = argv[k] ? strlen(argv[k]) : 0;
@@ -577,13 +626,17 @@ int lp_exec_store_finish(struct lp_exec_store *s, struct lp_exec_finish *ops,
                           cost_k,
                           freq_k,
                           spend_k,
-                          op->done ? "done" : "failed",
+                          op->outcome == LP_EXEC_ABANDON   ? "abandon"
+                          : op->outcome == LP_EXEC_UNCLAIM ? "unclaim"
+                          : op->done                       ? "done"
+                                                           : "failed",
                           op->platform ? op->platform : "",
                           op->reference ? op->reference : "",
                           status,
                           attempts,
                           rttl,
-                          op->reason ? op->reason : ""};
+                          op->reason ? op->reason : "",
+                          op->token ? op->token : ""};
     size_t argl[LP_ARRAY_LEN(argv)];
     for (size_t k = 0; k < LP_ARRAY_LEN(argv); k++)
       argl[k] = strlen(argv[k]);
@@ -614,29 +667,41 @@ int lp_exec_store_finish(struct lp_exec_store *s, struct lp_exec_finish *ops,
   return rc;
 }
 
-int lp_exec_store_renew(struct lp_exec_store *s,
-                        const struct lp_reward_decision *d, char *errstr,
-                        size_t errstr_size) {
+int lp_exec_store_renew(struct lp_exec_store *s, struct lp_exec_renew *ops,
+                        size_t n, char *errstr, size_t errstr_size) {
+  if (n == 0)
+    return 0;
   if (ensure_connected(s, errstr, errstr_size))
     return -1;
-  char *tag = member_tag(d);
-  char *rec = lp_xasprintf("%s:x:%s:%s", s->ns, tag, d->decision_id);
-  redisReply *r = redisCommand(s->ctx, "EVALSHA %s 1 %s %ld",
-                               s->sha[SCRIPT_RENEW], rec, s->conf.lease_ms);
-  free(rec);
-  free(tag);
-  s->calls++;
-  s->round_trips++;
-  if (!r) {
-    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
-    disconnect(s);
-    return -1;
+  char lease[24];
+  snprintf(lease, sizeof(lease), "%ld", s->conf.lease_ms);
+  for (size_t i = 0; i < n; i++) {
+    char *tag = member_tag(ops[i].d);
+    char *rec = lp_xasprintf("%s:x:%s:%s", s->ns, tag, ops[i].d->decision_id);
+    const char *argv[] = {"EVALSHA", s->sha[SCRIPT_RENEW],
+                          "1",       rec,
+                          lease,     ops[i].token ? ops[i].token : ""};
+    size_t argl[LP_ARRAY_LEN(argv)];
+    for (size_t k = 0; k < LP_ARRAY_LEN(argv); k++)
+      argl[k] = strlen(argv[k]);
+    redisAppendCommandArgv(s->ctx, (int)LP_ARRAY_LEN(argv), argv, argl);
+    free(rec);
+    free(tag);
   }
-  int rc = r->type == REDIS_REPLY_INTEGER
-               ? 0
-               : lp_err(errstr, errstr_size, "redis renew: %s",
-                        r->type == REDIS_REPLY_ERROR ? r->str : "unexpected");
-  freeReplyObject(r);
+  s->calls += n;
+  s->round_trips++;
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    redisReply *r;
+    if (get_reply(s, &r, errstr, errstr_size))
+      return -1;
+    if (r->type == REDIS_REPLY_INTEGER)
+      ops[i].lost = r->integer == 0;
+    else
+      rc = lp_err(errstr, errstr_size, "redis renew: %s",
+                  r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    freeReplyObject(r);
+  }
   return rc;
 }
 
@@ -651,9 +716,17 @@ static int simple(struct lp_exec_store *s, redisReply *r, char *errstr,
     disconnect(s);
     return -1;
   }
-  int rc = r->type == REDIS_REPLY_ERROR
-               ? lp_err(errstr, errstr_size, "redis: %s", r->str)
-               : 0;
+  int rc = 0;
+  if (r->type == REDIS_REPLY_ERROR) {
+    rc = lp_err(errstr, errstr_size, "redis: %s", r->str);
+    /* A restarted or failed-over Redis has lost the scripts, or is not
+     * the primary: reconnecting (which reloads them) is the cure. */
+    if (strncmp(r->str, "NOSCRIPT", 8) == 0 ||
+        strncmp(r->str, "READONLY", 8) == 0 ||
+        strncmp(r->str, "LOADING", 7) == 0 ||
+        strncmp(r->str, "MASTERDOWN", 10) == 0)
+      disconnect(s);
+  }
   freeReplyObject(r);
   return rc;
 }
@@ -724,6 +797,8 @@ void lp_exec_approval_clear(struct lp_exec_approval *a) {
  * entry exists, 1 when it does not, -1 on a Redis error. */
 static int read_entry(struct lp_exec_store *s, struct lp_exec_approval *a,
                       char *errstr, size_t errstr_size) {
+  if (ensure_connected(s, errstr, errstr_size))
+    return -1;
   redisReply *r = redisCommand(
       s->ctx, "HMGET %s:approval:d:%s d rule campaign at until fate actor",
       s->ns, a->decision_id);
@@ -792,10 +867,15 @@ int lp_exec_store_approvals(struct lp_exec_store *s,
       *out = NULL;
       return -1;
     }
-    if (rc == 0)
-      (*out)[kept++] = (*out)[i];
-    else
+    if (rc == 0) {
+      if (kept != i) {
+        (*out)[kept] = (*out)[i];
+        memset(&(*out)[i], 0, sizeof((*out)[i]));
+      }
+      kept++;
+    } else {
       lp_exec_approval_clear(&(*out)[i]);
+    }
   }
   *n = kept;
   return 0;
@@ -938,9 +1018,13 @@ int lp_exec_store_take_ready(struct lp_exec_store *s, size_t max, long hide_ms,
       *out = NULL;
       return -1;
     }
-    if (rc == 0)
-      (*out)[kept++] = (*out)[i];
-    else {
+    if (rc == 0) {
+      if (kept != i) {
+        (*out)[kept] = (*out)[i];
+        memset(&(*out)[i], 0, sizeof((*out)[i]));
+      }
+      kept++;
+    } else {
       /* The entry expired from Redis: nothing left to do for it. */
       lp_exec_store_ready_done(s, (*out)[i].decision_id, errstr, errstr_size);
       lp_exec_approval_clear(&(*out)[i]);

@@ -89,7 +89,8 @@ struct lp_exec_begin {
   size_t decision_len;
   int64_t rate_interval_us; /* platform pacing: 1e6 / rate; 0 = none */
   int rate_burst;
-  int check_member; /* an unknown member (no profile) is refused */
+  int check_member;  /* an unknown member (no profile) is refused */
+  const char *token; /* this claimant's claim token (borrowed) */
   /* Outputs. */
   enum lp_exec_verdict verdict;
   int takeover;    /* CLAIMED after a lost claim: reconcile first */
@@ -119,23 +120,35 @@ struct lp_exec_finish {
   const struct lp_reward_decision *d; /* borrowed */
   const char *campaign;               /* as given to begin */
   int done;                           /* 1 done (spend), 0 failed (release) */
+  /* LP_EXEC_RECORD (default): done or failed as above. LP_EXEC_ABANDON: the
+   * claim was never acted on (nothing sent): its reservation returns and
+   * the record is deleted, as if begin had not run. LP_EXEC_UNCLAIM: the
+   * same for an approved decision, which goes back to approved. */
+  enum { LP_EXEC_RECORD = 0, LP_EXEC_ABANDON, LP_EXEC_UNCLAIM } outcome;
   const char *platform;
   const char *reference; /* may be NULL */
   int http_status;
   int attempts;
   const char *reason; /* may be NULL */
-  int not_inflight;   /* output: the record was not in flight (a racing
-                         finish or an expired record); nothing changed */
+  const char *token;  /* the token the claim was made with */
+  int not_inflight;   /* output: the record was not in flight under this
+                         claim (taken over, or finished); nothing changed */
 };
 
 /* Records n outcomes in one pipeline. 0, or -1 with errstr (retry). */
 int lp_exec_store_finish(struct lp_exec_store *s, struct lp_exec_finish *ops,
                          size_t n, char *errstr, size_t errstr_size);
 
-/* Extends a claim's lease (a long retry). 0, or -1 with errstr. */
-int lp_exec_store_renew(struct lp_exec_store *s,
-                        const struct lp_reward_decision *d, char *errstr,
-                        size_t errstr_size);
+/* Extends claims' leases, in one pipeline. A claim whose lease ran out
+ * and was taken over by another claimant comes back lost: its holder must
+ * not call the platform for it. 0, or -1 with errstr. */
+struct lp_exec_renew {
+  const struct lp_reward_decision *d; /* borrowed */
+  const char *token;                  /* borrowed */
+  int lost;                           /* output */
+};
+int lp_exec_store_renew(struct lp_exec_store *s, struct lp_exec_renew *ops,
+                        size_t n, char *errstr, size_t errstr_size);
 
 /* A platform answered 429 "not before until_ms" (epoch ms): every
  * executor's next claims for it (paced at interval_us with burst, as in

@@ -54,6 +54,12 @@ struct job {
   int64_t due_us;
   int attempts;       /* HTTP attempts of the action (not checks) */
   int begin_failures; /* in a row, for backoff */
+  char token[24];     /* this job's claim token (exec_store.h) */
+  int64_t renewed_us; /* the claim was made or last renewed then */
+  int lost;           /* the claim was taken over: begin again */
+  int checks;         /* failed checks of an unknown outcome */
+  int abandon;        /* shutdown: give the unsent claim back */
+  char queue_id[40];  /* from the approval queue: its decision id */
   int takeover;       /* claimed after a lost claim: check first */
   int needs_approval;
   struct lp_http_request req;   /* the action */
@@ -105,6 +111,7 @@ struct exec {
   int64_t redis_backoff_until_us;
   int64_t next_approval_us;
   int64_t full_since_us; /* the in-flight window has been full since */
+  int tearing_down;
   int redis_failures;
   uint64_t rng;
   struct lp_buf buf;
@@ -174,11 +181,10 @@ static void output_done(struct exec *ex, struct job *j) {
     char err[256];
     /* Not removed (Redis down): it comes back after the hide time and
      * is reported again, which the audit trail tolerates. */
-    if (lp_exec_store_ready_done(ex->store, j->d.decision_id, err, sizeof(err)))
+    if (lp_exec_store_ready_done(ex->store, j->queue_id, err, sizeof(err)))
       LP_WARN("approval queue: could not mark done",
-              "\"decision_id\":%s,"
-              "\"error\":%s",
-              lp_log_str(j->d.decision_id), lp_log_str(err));
+              "\"decision_id\":%s,\"error\":%s", lp_log_str(j->queue_id),
+              lp_log_str(err));
   }
   lp_metrics_observe_latency_us(lp_mono_us() - j->start_us);
   job_free(ex, j);
@@ -188,6 +194,8 @@ static void dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
   (void)rk;
   struct exec *ex = opaque;
   struct job *j = m->_private;
+  if (ex->tearing_down)
+    return; /* purged at exit: the job is about to go, unfinished */
   if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     lp_metrics_add(LP_M_PRODUCED, 1);
     output_done(ex, j);
@@ -319,6 +327,7 @@ static void emit_result(struct exec *ex, struct job *j) {
   if (lp_avro_encode_action_result(ex->avro, &r, &ex->buf, err, sizeof(err))) {
     snprintf(ex->fatal, sizeof(ex->fatal), "encode action result: %s", err);
     *ex->stop = 1;
+    j->pending++; /* never finished: its offset is never stored */
     return;
   }
   count_outcome(j->outcome);
@@ -378,6 +387,8 @@ static void take(struct exec *ex, rd_kafka_message_t *m) {
 static void prepare(struct exec *ex, struct job *j) {
   j->ex = ex;
   j->start_us = lp_mono_us();
+  ex->rng = ex->rng * 6364136223846793005ULL + 1442695040888963407ULL;
+  snprintf(j->token, sizeof(j->token), "%016llx", (unsigned long long)ex->rng);
   j->platform = LP_PLATFORM_NONE;
   lp_buf_init(&j->body);
   j->next = ex->jobs;
@@ -451,6 +462,7 @@ static void poll_approvals(struct exec *ex) {
     j->raw = j->queued;
     j->raw_len = a->decision_len;
     snprintf(j->actor, sizeof(j->actor), "%s", a->actor);
+    snprintf(j->queue_id, sizeof(j->queue_id), "%s", a->decision_id);
     j->member_key = lp_xstrdup("");
     prepare(ex, j);
     if (!j->decoded || j->state != J_BEGIN)
@@ -503,6 +515,7 @@ static void apply_verdict(struct exec *ex, struct job *j,
   case LP_EXEC_CLAIMED:
     j->attempts = b->attempts;
     j->takeover = b->takeover;
+    j->renewed_us = now;
     j->state = J_WAIT;
     j->due_us = now + b->wait_ms * 1000;
     if (b->takeover) {
@@ -574,7 +587,8 @@ static void run_begins(struct exec *ex) {
     double rate = ex->conf->rate[j->platform];
     b->rate_interval_us = rate > 0 ? (int64_t)(1e6 / rate) : 0;
     b->rate_burst = (int)ex->conf->burst[j->platform];
-    b->check_member = (int)ex->conf->check_member;
+    b->check_member = ex->conf->check_member;
+    b->token = j->token;
     batch[n++] = j;
   }
   if (n == 0)
@@ -609,6 +623,9 @@ static void run_finishes(struct exec *ex) {
     f->http_status = j->http_status;
     f->attempts = j->attempts;
     f->reason = j->reason;
+    f->token = j->token;
+    if (j->abandon)
+      f->outcome = j->msg ? LP_EXEC_ABANDON : LP_EXEC_UNCLAIM;
     batch[n++] = j;
   }
   if (n == 0)
@@ -620,11 +637,19 @@ static void run_finishes(struct exec *ex) {
   }
   ex->redis_failures = 0;
   for (size_t i = 0; i < n; i++) {
+    struct job *j = batch[i];
     if (ops[i].not_inflight)
-      LP_WARN("finish found the claim no longer in flight (another "
-              "executor took it over after the lease ran out)",
-              "\"decision_id\":%s", lp_log_str(batch[i]->d.decision_id));
-    emit(ex, batch[i]);
+      LP_WARN("finish found the claim no longer this executor's (taken "
+              "over after its lease ran out); the outcome stands in the "
+              "audit trail only",
+              "\"decision_id\":%s", lp_log_str(j->d.decision_id));
+    if (j->abandon) {
+      /* Given back unsent at shutdown: no output, the offset stays
+       * unstored, and the decision is redelivered to the next owner. */
+      job_free(ex, j);
+      continue;
+    }
+    emit(ex, j);
   }
 }
 
@@ -709,17 +734,48 @@ static void start_http(struct exec *ex, struct job *j,
   curl_multi_add_handle(ex->multi, e);
 }
 
-/* Renews the claim before a late send: a lease must outlive the call. */
-static int lease_ok(struct exec *ex, struct job *j) {
-  if (lp_mono_us() - j->start_us < ex->conf->lease_ms * 500)
-    return 1;
-  char err[256];
-  if (lp_exec_store_renew(ex->store, &j->d, err, sizeof(err))) {
-    on_redis_error(ex, err);
-    return 0;
+/* Renews every claim this executor holds, a third of a lease after its
+ * last renewal, whatever the job is doing (waiting out a backoff or a 429
+ * hold, in a call, checking). A claim found lost (its lease ran out and
+ * another executor took it over) is not acted on again: the job begins
+ * anew and finds the other's claim or outcome. */
+static void renew_claims(struct exec *ex) {
+  int64_t now = lp_mono_us(), every = ex->conf->lease_ms * 1000 / 3;
+  if (now < ex->redis_backoff_until_us)
+    return;
+  struct job *batch[PIPELINE_MAX];
+  struct lp_exec_renew ops[PIPELINE_MAX];
+  size_t n = 0;
+  for (struct job *j = ex->jobs; j && n < PIPELINE_MAX; j = j->next) {
+    if ((j->state != J_WAIT && j->state != J_SEND && j->state != J_CHECK) ||
+        now - j->renewed_us < every)
+      continue;
+    ops[n] = (struct lp_exec_renew){&j->d, j->token, 0};
+    batch[n++] = j;
   }
-  j->start_us = lp_mono_us(); /* the lease counts from now */
-  return 1;
+  if (n == 0)
+    return;
+  char err[256];
+  if (lp_exec_store_renew(ex->store, ops, n, err, sizeof(err))) {
+    on_redis_error(ex, err);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    struct job *j = batch[i];
+    if (!ops[i].lost) {
+      j->renewed_us = now;
+      continue;
+    }
+    LP_WARN("claim lost: another executor took the decision over",
+            "\"decision_id\":%s", lp_log_str(j->d.decision_id));
+    if (j->state == J_WAIT) {
+      j->state = J_BEGIN;
+      j->due_us = 0;
+      j->takeover = 0;
+    } else {
+      j->lost = 1; /* in a call: decided when it returns */
+    }
+  }
 }
 
 /* After a 429: no request to p before wait_ms from now. */
@@ -742,6 +798,8 @@ static void hold_platform(struct exec *ex, enum lp_platform p,
     on_redis_error(ex, err);
 }
 
+static void give_up(struct job *j, const char *reason);
+
 static void start_due(struct exec *ex) {
   int64_t now = lp_mono_us();
   for (struct job *j = ex->jobs; j; j = j->next) {
@@ -751,8 +809,9 @@ static void start_due(struct exec *ex) {
       continue;
     if (ex->in_flight[j->platform] >= ex->conf->platform_in_flight)
       continue;
-    if (!lease_ok(ex, j))
-      return;
+    /* Only on a claim renewed within half a lease (Redis may be down). */
+    if (now - j->renewed_us > ex->conf->lease_ms * 500)
+      continue;
     if (j->takeover && lp_adapters_resend_safe(j->platform, &j->d) == 0) {
       char err[256];
       lp_http_request_clear(&j->check);
@@ -761,6 +820,15 @@ static void start_due(struct exec *ex) {
         start_http(ex, j, &j->check, J_CHECK);
         continue;
       }
+    }
+    if (j->attempts >= ex->conf->retry_max) {
+      char r[300];
+      snprintf(r, sizeof(r),
+               "gave up after %d attempts (the last one's outcome unknown, "
+               "not applied according to the platform)",
+               j->attempts);
+      give_up(j, r);
+      continue;
     }
     j->attempts++;
     start_http(ex, j, &j->req, J_SEND);
@@ -826,8 +894,15 @@ static void on_action_done(struct exec *ex, struct job *j, CURLcode rc,
       give_up(j, r);
       return;
     }
-    j->takeover = safe == 0; /* check the platform before resending */
-    retry_later(ex, j, safe == 0 ? 0 : backoff_ms(ex, j->attempts), why);
+    if (safe == 0) {
+      /* Check the platform before anything is sent again, after a pause
+       * that lets a request it is still processing show up. */
+      j->takeover = 1;
+      j->state = J_WAIT;
+      j->due_us = lp_mono_us() + 1000 * 1000;
+      return;
+    }
+    retry_later(ex, j, backoff_ms(ex, j->attempts), why);
     return;
   }
   j->http_status = (int)status;
@@ -883,6 +958,13 @@ static void on_check_done(struct exec *ex, struct job *j, CURLcode rc,
                                      (const char *)j->body.data, j->body.len,
                                      j->reference, sizeof(j->reference), err,
                                      sizeof(err));
+  if (j->lost) { /* taken over meanwhile: begin anew */
+    j->lost = 0;
+    j->takeover = 0;
+    j->state = J_BEGIN;
+    j->due_us = 0;
+    return;
+  }
   if (found == 1) {
     LP_INFO("earlier attempt found applied; not resent",
             "\"decision_id\":%s,\"reference\":%s", lp_log_str(j->d.decision_id),
@@ -900,6 +982,15 @@ static void on_check_done(struct exec *ex, struct job *j, CURLcode rc,
   }
   LP_WARN("check failed, retrying", "\"decision_id\":%s,\"error\":%s",
           lp_log_str(j->d.decision_id), lp_log_str(err));
+  if (++j->checks >= 10) {
+    char r[600];
+    snprintf(r, sizeof(r),
+             "outcome unknown: %d checks of the platform's transactions "
+             "failed (last: %s); not resent",
+             j->checks, err);
+    give_up(j, r);
+    return;
+  }
   j->state = J_WAIT; /* takeover stays set: check again */
   j->due_us = lp_mono_us() + backoff_ms(ex, 2) * 1000;
 }
@@ -1221,24 +1312,33 @@ static int setup(struct exec *ex, struct lp_kafka_props *kafka, char *err,
 }
 
 static void teardown(struct exec *ex) {
+  /* Kafka first, while the jobs its callbacks point to still exist:
+   * closing the consumer revokes (and commits), flushing serves the last
+   * delivery reports. Reports still owed after that are ignored. */
+  if (ex->consumer) {
+    rd_kafka_consumer_close(ex->consumer);
+    rd_kafka_destroy(ex->consumer);
+    ex->consumer = NULL;
+  }
+  if (ex->producer) {
+    rd_kafka_flush(ex->producer, (int)ex->conf->shutdown_timeout_ms);
+    ex->tearing_down = 1;
+    rd_kafka_purge(ex->producer,
+                   RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(ex->producer, 0);
+  }
   while (ex->jobs) {
     struct job *j = ex->jobs;
     if (j->easy)
       ex->in_flight[j->platform]--;
     job_free(ex, j);
   }
-  if (ex->consumer) {
-    rd_kafka_consumer_close(ex->consumer);
-    rd_kafka_destroy(ex->consumer);
-  }
   if (ex->actions_topic)
     rd_kafka_topic_destroy(ex->actions_topic);
   if (ex->dlq_topic)
     rd_kafka_topic_destroy(ex->dlq_topic);
-  if (ex->producer) {
-    rd_kafka_flush(ex->producer, (int)ex->conf->shutdown_timeout_ms);
+  if (ex->producer)
     rd_kafka_destroy(ex->producer);
-  }
   while (ex->retries) {
     struct retry *r = ex->retries;
     ex->retries = r->next;
@@ -1266,13 +1366,24 @@ static int next_timeout_ms(struct exec *ex, int cap) {
   int64_t now = lp_mono_us(), best = now + (int64_t)cap * 1000;
   for (struct job *j = ex->jobs; j; j = j->next) {
     int64_t due = j->due_us;
-    if (j->state == J_WAIT && ex->hold_until_us[j->platform] > due)
-      due = ex->hold_until_us[j->platform];
-    if ((j->state == J_BEGIN || j->state == J_WAIT) && due < best)
+    if (j->state == J_WAIT) {
+      /* A full platform wakes the loop itself when a call returns. */
+      if (ex->in_flight[j->platform] >= ex->conf->platform_in_flight)
+        continue;
+      if (ex->hold_until_us[j->platform] > due)
+        due = ex->hold_until_us[j->platform];
+      if (now - j->renewed_us > ex->conf->lease_ms * 500 &&
+          ex->redis_backoff_until_us > due)
+        due = ex->redis_backoff_until_us; /* waits for a renewal */
+    } else if (j->state == J_BEGIN || j->state == J_FINISH) {
+      if (ex->redis_backoff_until_us > due)
+        due = ex->redis_backoff_until_us;
+    } else {
+      continue;
+    }
+    if (due < best)
       best = due;
   }
-  if (ex->redis_backoff_until_us > now && ex->redis_backoff_until_us < best)
-    best = ex->redis_backoff_until_us;
   int64_t ms = (best - now) / 1000;
   return ms < 0 ? 0 : (int)ms;
 }
@@ -1325,8 +1436,11 @@ static void step(struct exec *ex, int consume) {
   }
   if (consume)
     poll_approvals(ex);
-  run_begins(ex);
-  start_due(ex);
+  renew_claims(ex);
+  if (consume) { /* stopping: no new claims, no new calls */
+    run_begins(ex);
+    start_due(ex);
+  }
   run_finishes(ex);
   lp_metrics_set(LP_M_IN_FLIGHT, (int64_t)ex->n_jobs);
   int timeout = got > 0 ? 0 : next_timeout_ms(ex, 20);
@@ -1365,6 +1479,14 @@ int lp_executor_run(const struct lp_executor_config *conf,
    * decision is redelivered and checked by whoever takes it next. */
   LP_INFO("shutting down: finishing calls in flight", "\"jobs\":%zu",
           ex.n_jobs);
+  /* Claims never acted on (claimed, nothing sent yet) are given back, so
+   * the next owner starts them fresh instead of waiting out a lease and
+   * treating them as unknown outcomes. */
+  for (struct job *j = ex.jobs; j; j = j->next)
+    if (j->state == J_WAIT && j->attempts == 0 && !j->takeover) {
+      j->abandon = 1;
+      j->state = J_FINISH;
+    }
   int64_t deadline = lp_mono_us() + conf->shutdown_timeout_ms * 1000;
   while (lp_mono_us() < deadline) {
     int busy = 0;

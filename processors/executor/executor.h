@@ -59,7 +59,7 @@ struct lp_executor_config {
   long campaign_period_s;
   char *approval_above;
   long approval_ttl_s;
-  long check_member;
+  int check_member; /* LP_CONF_BOOL writes an int */
   long dlq_max_original;
   char *http_bind;
   long http_port;

@@ -239,8 +239,21 @@ static int cmd_budget(const struct op_opts *o, const char *action) {
   return 0;
 }
 
-/* Prints every key matching pattern with its hash fields (records). */
-static void print_records(redisContext *c, const char *pattern) {
+/* Copies s into out with Redis glob characters escaped, so a shop or
+ * customer id matches only itself in SCAN MATCH. */
+static void glob_escape(const char *s, char *out, size_t size) {
+  size_t o = 0;
+  for (; *s && o + 2 < size; s++) {
+    if (strchr("*?[]\\", *s))
+      out[o++] = '\\';
+    out[o++] = *s;
+  }
+  out[o] = '\0';
+}
+
+/* Calls fn for every key matching pattern (SCAN: never blocks Redis). */
+static void scan_keys(redisContext *c, const char *pattern,
+                      void (*fn)(redisContext *, const char *)) {
   char cursor[32] = "0";
   do {
     redisReply *r =
@@ -251,21 +264,36 @@ static void print_records(redisContext *c, const char *pattern) {
       return;
     }
     snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-    for (size_t i = 0; i < r->element[1]->elements; i++) {
-      const char *key = r->element[1]->element[i]->str;
-      redisReply *h = redisCommand(c, "HGETALL %s", key);
-      const char *id = strrchr(key, ':');
-      printf("{\"decision_id\":%s", lp_log_str(id ? id + 1 : key));
-      for (size_t k = 0;
-           h && h->type == REDIS_REPLY_ARRAY && k + 1 < h->elements; k += 2)
-        printf(",%s:%s", lp_log_str(h->element[k]->str),
-               lp_log_str(h->element[k + 1]->str));
-      printf("}\n");
-      if (h)
-        freeReplyObject(h);
-    }
+    for (size_t i = 0; i < r->element[1]->elements; i++)
+      fn(c, r->element[1]->element[i]->str);
     freeReplyObject(r);
   } while (strcmp(cursor, "0") != 0);
+}
+
+static void print_record(redisContext *c, const char *key) {
+  redisReply *h = redisCommand(c, "HGETALL %s", key);
+  const char *id = strrchr(key, ':');
+  printf("{\"decision_id\":%s", lp_log_str(id ? id + 1 : key));
+  for (size_t k = 0; h && h->type == REDIS_REPLY_ARRAY && k + 1 < h->elements;
+       k += 2)
+    printf(",%s:%s", lp_log_str(h->element[k]->str),
+           lp_log_str(h->element[k + 1]->str));
+  printf("}\n");
+  if (h)
+    freeReplyObject(h);
+}
+
+static void print_cost(redisContext *c, const char *key) {
+  redisReply *v = redisCommand(c, "GET %s", key);
+  char cost[32];
+  lp_money_format(v && v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10)
+                                                     : 0,
+                  cost, sizeof(cost));
+  const char *period = strrchr(key, ':');
+  printf("{\"reward_cost_period\":%s,\"cost\":\"%s\"}\n",
+         lp_log_str(period ? period + 1 : ""), cost);
+  if (v)
+    freeReplyObject(v);
 }
 
 static int cmd_member(const struct op_opts *o) {
@@ -275,28 +303,13 @@ static int cmd_member(const struct op_opts *o) {
   if (!c)
     return 1;
   const char *ns = o->ns ? o->ns : "loyalty";
-  char pattern[512];
-  snprintf(pattern, sizeof(pattern), "%s:x:{%s:%s}:*", ns, o->shop,
-           o->customer);
-  print_records(c, pattern);
-  snprintf(pattern, sizeof(pattern), "%s:g:{%s:%s}:cost:*", ns, o->shop,
-           o->customer);
-  redisReply *r = redisCommand(c, "KEYS %s", pattern);
-  for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements;
-       i++) {
-    redisReply *v = redisCommand(c, "GET %s", r->element[i]->str);
-    char cost[32];
-    lp_money_format(
-        v && v->type == REDIS_REPLY_STRING ? strtoll(v->str, NULL, 10) : 0,
-        cost, sizeof(cost));
-    const char *period = strrchr(r->element[i]->str, ':');
-    printf("{\"reward_cost_period\":%s,\"cost\":\"%s\"}\n",
-           lp_log_str(period ? period + 1 : ""), cost);
-    if (v)
-      freeReplyObject(v);
-  }
-  if (r)
-    freeReplyObject(r);
+  char shop[512], customer[512], pattern[1200];
+  glob_escape(o->shop, shop, sizeof(shop));
+  glob_escape(o->customer, customer, sizeof(customer));
+  snprintf(pattern, sizeof(pattern), "%s:x:{%s:%s}:*", ns, shop, customer);
+  scan_keys(c, pattern, print_record);
+  snprintf(pattern, sizeof(pattern), "%s:g:{%s:%s}:cost:*", ns, shop, customer);
+  scan_keys(c, pattern, print_cost);
   redisFree(c);
   return 0;
 }

@@ -26,6 +26,11 @@
 
 static int redis_port;
 static int ns_counter;
+static struct lp_exec_store *store_a; /* claims with token "A", the other "B" */
+
+static const char *token_of(const struct lp_exec_store *s) {
+  return s == store_a ? "A" : "B";
+}
 
 struct fixture {
   char ns[32];
@@ -72,6 +77,7 @@ static int setup_with(void **state, int64_t budget, int64_t member_cap,
   assert_true(f->redis && !f->redis->err);
   f->a = open_store(f);
   f->b = open_store(f);
+  store_a = f->a;
   for (int i = 0; i < 40; i++) {
     char c[16];
     snprintf(c, sizeof(c), "m%d", i);
@@ -98,6 +104,7 @@ static int setup_expiring(void **state) {
   lp_exec_store_destroy(&f->b);
   f->a = open_store(f);
   f->b = open_store(f);
+  store_a = f->a;
   return rc;
 }
 static int setup_short_lease(void **state) {
@@ -140,6 +147,7 @@ static enum lp_exec_verdict begin1(struct lp_exec_store *s, struct dec *x,
   b.campaign = x->d.rule_id;
   b.platform = "loyaltylion";
   b.check_member = 1;
+  b.token = token_of(s);
   char err[256];
   if (lp_exec_store_begin(s, &b, 1, err, sizeof(err)))
     fail_msg("begin: %s", err);
@@ -157,7 +165,8 @@ static void finish1(struct lp_exec_store *s, struct dec *x, int done,
                              .platform = "loyaltylion",
                              .reference = ref,
                              .http_status = done ? 201 : 400,
-                             .attempts = 1};
+                             .attempts = 1,
+                             .token = token_of(s)};
   char err[256];
   if (lp_exec_store_finish(s, &f, 1, err, sizeof(err)))
     fail_msg("finish: %s", err);
@@ -192,13 +201,20 @@ static void test_takeover_after_lease(void **state) {
   struct lp_exec_begin b;
   assert_int_equal(begin1(f->b, &x, &b), LP_EXEC_CLAIMED);
   assert_int_equal(b.takeover, 1);
+  /* A, back from its stall, finds its claim lost and must not act. */
+  char err0[256];
+  struct lp_exec_renew rn[2] = {{&x.d, "A", 0}, {&x.d, "B", 0}};
+  assert_int_equal(lp_exec_store_renew(f->a, rn, 2, err0, sizeof(err0)), 0);
+  assert_true(rn[0].lost);
+  assert_false(rn[1].lost);
   finish1(f->b, &x, 1, "tx-1");
   /* A's late finish changes nothing: B's outcome stands. */
   struct lp_exec_finish late = {.d = &x.d,
                                 .campaign = "r",
                                 .done = 0,
                                 .platform = "loyaltylion",
-                                .attempts = 1};
+                                .attempts = 1,
+                                .token = "A"};
   char err[256];
   assert_int_equal(lp_exec_store_finish(f->a, &late, 1, err, sizeof(err)), 0);
   assert_true(late.not_inflight);
@@ -380,6 +396,7 @@ static enum lp_exec_verdict park(struct fixture *f, struct dec *x) {
   b.platform = "loyaltylion";
   b.needs_approval = 1;
   b.check_member = 1;
+  b.token = "A";
   b.decision_bytes = x->id; /* any bytes: the test reads them back */
   b.decision_len = strlen(x->id);
   char err[256];
@@ -492,6 +509,50 @@ static void test_approval_expiry(void **state) {
   free(list);
 }
 
+/* A claim given back unsent (shutdown) returns its reservation and
+ * leaves no record: the next delivery starts afresh. */
+static void test_abandon(void **state) {
+  struct fixture *f = *state;
+  char err[256];
+  struct dec x, y;
+  make(&x, 1000, "m1", "c1", 6000000); /* 6.00 of a 10.00 budget */
+  assert_int_equal(begin1(f->a, &x, NULL), LP_EXEC_CLAIMED);
+  struct lp_exec_finish ab = {.d = &x.d,
+                              .campaign = "c1",
+                              .outcome = LP_EXEC_ABANDON,
+                              .platform = "loyaltylion",
+                              .token = "A"};
+  assert_int_equal(lp_exec_store_finish(f->a, &ab, 1, err, sizeof(err)), 0);
+  assert_false(ab.not_inflight);
+  make(&y, 1001, "m2", "c1", 6000000); /* fits only if the 6.00 came back */
+  assert_int_equal(begin1(f->b, &y, NULL), LP_EXEC_CLAIMED);
+  struct lp_exec_begin b;
+  assert_int_equal(begin1(f->b, &x, &b), LP_EXEC_BLOCKED); /* fresh: 12 > 10 */
+  assert_string_equal(b.guardrail, "campaign_budget");
+}
+
+/* A kill switch set while a decision waited for approval blocks it when
+ * it is taken, and returns its reservation. */
+static void test_approved_then_killed(void **state) {
+  struct fixture *f = *state;
+  char err[256];
+  struct dec x, y;
+  make(&x, 1100, "m1", "big", 8000000);
+  assert_int_equal(park(f, &x), LP_EXEC_PENDING);
+  assert_int_equal(
+      lp_exec_store_settle(f->a, x.id, "approved", "alice", err, sizeof(err)),
+      0);
+  assert_int_equal(
+      lp_exec_store_kill_set(f->a, "rule:big", "ops", err, sizeof(err)), 0);
+  struct lp_exec_begin b;
+  assert_int_equal(begin1(f->b, &x, &b), LP_EXEC_BLOCKED);
+  assert_string_equal(b.guardrail, "kill_switch:rule:big");
+  assert_int_equal(lp_exec_store_kill_clear(f->a, "rule:big", err, sizeof(err)),
+                   0);
+  make(&y, 1101, "m2", "big", 8000000); /* fits: the 8.00 came back */
+  assert_int_equal(begin1(f->a, &y, NULL), LP_EXEC_CLAIMED);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2 || (redis_port = atoi(argv[1])) <= 0) {
     fprintf(stderr, "usage: exec_store REDIS_PORT\n");
@@ -512,6 +573,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_approval_queue, setup_budget,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_approval_expiry, setup_expiring,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_abandon, setup_budget, teardown),
+      cmocka_unit_test_setup_teardown(test_approved_then_killed, setup_budget,
                                       teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
