@@ -57,6 +57,8 @@
   }
 
 static const struct lp_config_entry config_table[] = {
+    {"bind", LP_CONF_STRING, "127.0.0.1", C(bind),
+     "Address to listen on (keep 127.0.0.1 outside a container)", 0, 0},
     {"port", LP_CONF_INT, "0", C(port),
      "TCP port on 127.0.0.1 (0 = a free port; --port)", 0, 65535},
     {"port.file", LP_CONF_STRING, "", C(port_file),
@@ -418,7 +420,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   sb = sb_new(&settings);
-  server = sb_server_start(sb, (int)settings.port,
+  server = sb_server_start(sb, settings.bind, (int)settings.port,
                            (unsigned)settings.connections_max,
                            (size_t)settings.body_max, err, sizeof(err));
   if (!server) {
@@ -434,8 +436,8 @@ int main(int argc, char **argv) {
     port_written = 1;
   }
   LP_INFO("listening",
-          "\"host\":\"127.0.0.1\",\"port\":%d,\"seed\":%ld,\"ledger_max\":%ld",
-          port, settings.seed, settings.ledger_max);
+          "\"host\":%s,\"port\":%d,\"seed\":%ld,\"ledger_max\":%ld",
+          lp_log_str(settings.bind), port, settings.seed, settings.ledger_max);
   while (!stop)
     sigsuspend(&orig);
   LP_INFO("stopping", NULL);

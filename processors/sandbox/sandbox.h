@@ -66,6 +66,7 @@ struct sb_faults {
 
 /* Start-up settings (the config table of main.c writes them). */
 struct sb_settings {
+  char *bind; /* owned by the config (lp_config_free) */
   long port;
   char *port_file; /* owned by the config (lp_config_free) */
   long seed;

@@ -178,9 +178,15 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     LP_WARN("libmicrohttpd", "\"detail\":%s", lp_log_str(msg));
 }
 
-struct sb_server *sb_server_start(struct sandbox *sb, int port,
-                                  unsigned max_connections, size_t body_max,
-                                  char *errstr, size_t errstr_size) {
+struct sb_server *sb_server_start(struct sandbox *sb, const char *bind,
+                                  int port, unsigned max_connections,
+                                  size_t body_max, char *errstr,
+                                  size_t errstr_size) {
+  struct in_addr addr;
+  if (inet_pton(AF_INET, bind, &addr) != 1) {
+    lp_err(errstr, errstr_size, "bind: \"%s\" is not an IPv4 address", bind);
+    return NULL;
+  }
   struct sb_server *s = lp_xcalloc(1, sizeof(*s));
   s->sb = sb;
   s->body_max = body_max;
@@ -188,7 +194,7 @@ struct sb_server *sb_server_start(struct sandbox *sb, int port,
   memset(&sa, 0, sizeof(sa));
   sa.sin_family = AF_INET;
   sa.sin_port = htons((uint16_t)port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_addr = addr;
   s->daemon = MHD_start_daemon(
       MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
           MHD_USE_ERROR_LOG,
@@ -200,7 +206,7 @@ struct sb_server *sb_server_start(struct sandbox *sb, int port,
       MHD_OPTION_END);
   if (!s->daemon) {
     free(s);
-    lp_err(errstr, errstr_size, "cannot listen on 127.0.0.1:%d", port);
+    lp_err(errstr, errstr_size, "cannot listen on %s:%d", bind, port);
     return NULL;
   }
   const union MHD_DaemonInfo *info =

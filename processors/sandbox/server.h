@@ -13,11 +13,13 @@
 
 struct sb_server;
 
-/* Listens on 127.0.0.1:port (0 = a free port). sb is borrowed and must
- * outlive the server. Returns NULL with errstr on failure. */
-struct sb_server *sb_server_start(struct sandbox *sb, int port,
-                                  unsigned max_connections, size_t body_max,
-                                  char *errstr, size_t errstr_size);
+/* Listens on bind:port (an IPv4 address, normally 127.0.0.1; port 0 = a
+ * free port). sb is borrowed and must outlive the server. Returns NULL
+ * with errstr on failure. */
+struct sb_server *sb_server_start(struct sandbox *sb, const char *bind,
+                                  int port, unsigned max_connections,
+                                  size_t body_max, char *errstr,
+                                  size_t errstr_size);
 int sb_server_port(const struct sb_server *s);
 /* Stops (joining every connection thread) and frees; NULLs the caller's
  * pointer; accepts NULL. Call sb_shutdown first so sleeping answers end. */

@@ -69,7 +69,7 @@ grep -q "development and tests only" "$LP_TMP/help.txt" || lp_fail "--help does 
 for key in loyaltylion.key smile.key klaviyo.key braze.key loyaltylion.rate \
   smile.rate klaviyo.events.burst klaviyo.events.steady klaviyo.profiles.burst \
   klaviyo.profiles.steady braze.track.limit braze.track.window.s \
-  braze.messaging.limit loyaltylion.retry_after dedupe.activities early.grace_ms \
+  braze.messaging.limit loyaltylion.retry_after dedupe.activities early.grace_ms bind \
   fault.latency_ms fault.error_rate fault.drop_rate fault.burst_429 \
   fault.loyaltylion.latency_ms fault.smile.error_rate fault.klaviyo.drop_rate \
   fault.braze.burst_429; do
