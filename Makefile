@@ -21,7 +21,7 @@ OPT := -O2 -g
 endif
 
 CC ?= cc
-PKGS := rdkafka avro-c libcurl hiredis jansson libmicrohttpd libcrypto
+PKGS := rdkafka avro-c libcurl hiredis jansson libmicrohttpd libcrypto nlopt
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # libcurl is compiled against but loaded at run time, only when a schema
 # registry is configured (avro_codec.c): not linked.
@@ -36,7 +36,7 @@ LDLIBS := $(PKG_LIBS) -lm -lpthread -ldl
 
 DEBIAN_PACKAGES := build-essential pkg-config librdkafka-dev libavro-dev \
   libcurl4-openssl-dev libhiredis-dev libjansson-dev libmicrohttpd-dev \
-  libssl-dev libcmocka-dev redis-server redis-tools jq procps curl \
+  libssl-dev libcmocka-dev libnlopt-dev redis-server redis-tools jq procps curl \
   clang-format
 
 COMMON_SRC := $(wildcard common/*.c)
