@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "clv.h"
+#include "clv_summary.h"
 #include "util.h"
 
 static const struct lp_bgnbd published = {0.243, 4.414, 0.793, 2.426};
@@ -174,12 +175,59 @@ static void test_edge_sweep(void **state) {
   assert_true(checked > 400);
 }
 
+/* The summary builder rebuilds the published CDNOW summary from the raw
+ * transactions (39-week calibration, weeks, day-level repeats). */
+static void test_summary_from_transactions(void **state) {
+  (void)state;
+  FILE *f = fopen("tests/unit/fixtures/cdnow_sample.txt", "r");
+  assert_non_null(f);
+  struct lp_clv_builder *b = lp_clv_builder_new();
+  char line[256], id[16];
+  long master, ymd, cds;
+  double usd;
+  size_t rows = 0;
+  while (fgets(line, sizeof(line), f))
+    if (sscanf(line, "%ld %15s %ld %ld %lf", &master, id, &ymd, &cds, &usd) ==
+        5) {
+      lp_clv_builder_add(b, id, lp_clv_day_of_ymd(ymd), usd);
+      rows++;
+    }
+  fclose(f);
+  assert_int_equal(rows, 6919);
+  const struct lp_clv_summary *s;
+  size_t n = lp_clv_builder_summarise(b, lp_clv_day_of_ymd(19970930),
+                                      lp_clv_day_of_ymd(19980630), 7.0, &s);
+  assert_int_equal(n, 2357);
+  size_t m;
+  struct lp_clv_member *want = load_cdnow(&m);
+  assert_int_equal(m, n);
+  double sum_x = 0, sum_hold = 0;
+  for (size_t i = 0; i < n; i++) {
+    /* sample ids 0001..2357 sort in file order */
+    assert_true(s[i].s.x == want[i].x);
+    assert_true(fabs(s[i].s.t_x - want[i].t_x) < 0.006);
+    assert_true(fabs(s[i].s.T - want[i].T) < 0.006);
+    assert_true(fabs(s[i].s.m - want[i].m) < 0.006);
+    sum_x += s[i].s.x;
+    sum_hold += s[i].holdout_x;
+  }
+  assert_true(sum_x == 2457);    /* repeat purchases in calibration */
+  assert_true(sum_hold == 1882); /* and in the holdout */
+  free(want);
+  lp_clv_builder_destroy(&b);
+  assert_int_equal(lp_clv_day_of_ymd(19700101), 0);
+  assert_int_equal(lp_clv_day_of_ymd(19970930) - lp_clv_day_of_ymd(19970101),
+                   272);
+  assert_true(lp_clv_day_of_ymd(19971332) == INT64_MIN);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_formulas_at_fixed_parameters),
       cmocka_unit_test(test_cdnow_fits),
       cmocka_unit_test(test_bad_data_refused),
       cmocka_unit_test(test_edge_sweep),
+      cmocka_unit_test(test_summary_from_transactions),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
