@@ -166,17 +166,15 @@ static double gg_objective(unsigned n, const double *th, double *grad,
   return isfinite(v) ? v : HUGE_VAL;
 }
 
-/* Minimises objective over dim log-parameters from θ = 0.1 each (as
- * lifetimes does); 0 when converged. */
-static int minimise(unsigned dim, nlopt_func objective, struct fit_data *f,
-                    double *th, struct lp_fit_info *info, char *errstr,
-                    size_t errstr_size) {
+/* One local minimisation from th (in place); the NLopt result. */
+static nlopt_result minimise_from(unsigned dim, nlopt_func objective,
+                                  struct fit_data *f, double *th,
+                                  double *best) {
   nlopt_opt opt = nlopt_create(NLOPT_LN_BOBYQA, dim);
   if (!opt)
-    return lp_err(errstr, errstr_size, "nlopt: cannot create a minimiser");
+    return NLOPT_FAILURE;
   double lo[4], hi[4];
   for (unsigned i = 0; i < dim; i++) {
-    th[i] = 0.1;
     lo[i] = -30; /* e^±30: far outside any sensible parameter */
     hi[i] = 30;
   }
@@ -186,12 +184,22 @@ static int minimise(unsigned dim, nlopt_func objective, struct fit_data *f,
   nlopt_set_xtol_rel(opt, 1e-10);
   nlopt_set_ftol_abs(opt, 1e-13);
   nlopt_set_maxeval(opt, 20000);
-  double best = 0;
-  nlopt_result rc = nlopt_optimize(opt, th, &best);
+  nlopt_result rc = nlopt_optimize(opt, th, best);
   nlopt_destroy(opt);
-  info->iterations = f->evals;
-  info->converged = rc > 0 && rc != NLOPT_MAXEVAL_REACHED &&
-                    rc != NLOPT_MAXTIME_REACHED && isfinite(best);
+  return rc;
+}
+
+/*
+ * Minimises objective over dim log-parameters. The likelihood surface has
+ * ridges (BG/NBD drifts towards a, b -> infinity, the NBD limit, from
+ * some starts), so several starts are run, lifetimes' θ = 0.1 first, and
+ * the best converged optimum kept. 0 when one converged.
+ */
+static int minimise(unsigned dim, nlopt_func objective, struct fit_data *f,
+                    double *th_out, struct lp_fit_info *info, char *errstr,
+                    size_t errstr_size) {
+  static const double starts[][4] = {
+      {0.1, 0.1, 0.1, 0.1}, {-1, 0, -0.5, 0.5}, {1, 1, 1, 1}, {-2, -1, 0, 2}};
   static const char *const why[] = {
       [NLOPT_SUCCESS] = "success",
       [NLOPT_STOPVAL_REACHED] = "stop value reached",
@@ -199,6 +207,24 @@ static int minimise(unsigned dim, nlopt_func objective, struct fit_data *f,
       [NLOPT_XTOL_REACHED] = "parameter tolerance reached",
       [NLOPT_MAXEVAL_REACHED] = "evaluation limit reached",
       [NLOPT_MAXTIME_REACHED] = "time limit reached"};
+  double best = HUGE_VAL;
+  nlopt_result best_rc = NLOPT_FAILURE, last_rc = NLOPT_FAILURE;
+  for (size_t s = 0; s < LP_ARRAY_LEN(starts); s++) {
+    double th[4], v = HUGE_VAL;
+    memcpy(th, starts[s], sizeof(th));
+    nlopt_result rc = minimise_from(dim, objective, f, th, &v);
+    last_rc = rc;
+    int ok = rc > 0 && rc != NLOPT_MAXEVAL_REACHED &&
+             rc != NLOPT_MAXTIME_REACHED && isfinite(v);
+    if (ok && v < best) {
+      best = v;
+      best_rc = rc;
+      memcpy(th_out, th, dim * sizeof(*th));
+    }
+  }
+  info->iterations = f->evals;
+  info->converged = isfinite(best);
+  nlopt_result rc = info->converged ? best_rc : last_rc;
   snprintf(info->message, sizeof(info->message), "%s",
            rc > 0 && rc <= NLOPT_MAXTIME_REACHED ? why[rc]
                                                  : "minimiser failed");

@@ -3,7 +3,7 @@
 # passthrough on the same devbroker and the same input, in the same run;
 # then the executor's decisions/s against the sandbox platforms with 20 ms
 # added latency and 64 calls in flight, and its Redis round trips per
-# decision.
+# decision; then the trainer's CDNOW fit time and scoring rate.
 # Each figure is the median of BENCH_RUNS runs (default 3), alternating the
 # two so machine noise hits both alike. Prints "bench: name=value" lines.
 set -euo pipefail
@@ -155,3 +155,15 @@ done
 echo "bench: executor_dps=$(printf '%s\n' "${dps[@]}" | median)"
 echo "bench: executor_redis_rtt=$(printf '%s\n' "${rtt[@]}" | median)"
 echo "bench: executor_redis_calls_per_decision=$(printf '%s\n' "${calls[@]}" | median)"
+
+# ---- trainer: CDNOW fit time, and the scoring rate on one core ----
+fits=() scores=()
+for run in $(seq "$RUNS"); do
+  out=$("$BIN/trainer" --cdnow tests/unit/fixtures/cdnow_sample.txt \
+    --out "$LP_TMP/model.json" --bench-score 2000000 2>&1 >/dev/null)
+  fits+=("$(sed -n 's/^trainer: fit_s=\([0-9.]*\).*/\1/p' <<<"$out")")
+  scores+=("$(sed -n 's/^trainer: score_per_s=\([0-9]*\).*/\1/p' <<<"$out")")
+  echo "bench: trainer run $run: fit ${fits[-1]} s, ${scores[-1]} scores/s" >&2
+done
+echo "bench: cdnow_fit_s=$(printf '%s\n' "${fits[@]}" | median)"
+echo "bench: score_per_s=$(printf '%s\n' "${scores[@]}" | median)"
