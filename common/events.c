@@ -194,12 +194,14 @@ static int check_money(int64_t v, int allow_negative, const char *field,
   return 0;
 }
 
-/* Event times before 2000 or after 2200 are corrupted, not real events. */
+/* Event times before 1990 (before online shops; the CDNOW history the
+ * models are checked on is from 1997) or after 2200 are corrupted, not
+ * real events. */
 static int check_time(int64_t ms, const char *field, char *errstr,
                       size_t errstr_size) {
-  if (ms < 946684800000LL || ms > 7258118400000LL)
+  if (ms < 631152000000LL || ms > 7258118400000LL)
     return lp_err(errstr, errstr_size,
-                  "%s: %lld is outside 2000-01-01..2200-01-01 (epoch ms)",
+                  "%s: %lld is outside 1990-01-01..2200-01-01 (epoch ms)",
                   field, (long long)ms);
   return 0;
 }

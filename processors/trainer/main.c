@@ -18,6 +18,7 @@
 #include "clv.h"
 #include "clv_summary.h"
 #include "log.h"
+#include "orders_topic.h"
 #include "util.h"
 
 static const char usage[] =
@@ -25,7 +26,8 @@ static const char usage[] =
     "  trainer - fit the BG/NBD and Gamma-Gamma member-value models\n"
     "\n"
     "SYNOPSIS\n"
-    "  trainer --cdnow FILE [--calibration-end YYYYMMDD]\n"
+    "  trainer (--cdnow FILE | --topic T [--offset N] [-b SERVERS |\n"
+    "          -f BOOTSTRAP_FILE]) [--calibration-end YYYYMMDD]\n"
     "          [--holdout-end YYYYMMDD] [--unit weeks|days] [--out FILE]\n"
     "          [--redis HOST:PORT] [--namespace NS] [--help]\n"
     "\n"
@@ -47,6 +49,13 @@ static const char usage[] =
     "OPTIONS\n"
     "  --cdnow FILE            CDNOW-format log: master id, member id,\n"
     "                          YYYYMMDD, units, value (whitespace separated)\n"
+    "  --topic T               or read OrderEvents from Kafka topic T, from\n"
+    "                          --offset (default 0: the beginning) to its\n"
+    "                          current end; each order counts once, on the\n"
+    "                          day of its first created/paid event, at its\n"
+    "                          total; cancelled orders do not count\n"
+    "  -b, --bootstrap S       Kafka bootstrap servers (with --topic)\n"
+    "  -f, --bootstrap-file F  or read them from devbroker's file\n"
     "  --calibration-end D     last day of the fitting window (default\n"
     "                          19970930, CDNOW's 39 weeks)\n"
     "  --holdout-end D         last day of the holdout (default 19980630)\n"
@@ -105,11 +114,17 @@ static json_t *fit_json(const struct lp_fit_info *i) {
 
 int main(int argc, char **argv) {
   lp_log_init("trainer", LP_LOG_INFO);
-  const char *cdnow = NULL, *out_path = NULL, *redis = NULL;
+  const char *cdnow = NULL, *out_path = NULL, *redis = NULL, *topic = NULL;
+  const char *bootstrap = NULL, *bootstrap_file = "";
+  long long start_offset = 0;
   const char *ns = "loyalty", *unit = "weeks";
   long cal_end = 19970930, hold_end = 19980630, bench_n = 0;
   static const struct option opts[] = {
       {"cdnow", required_argument, NULL, 'c'},
+      {"topic", required_argument, NULL, 't'},
+      {"offset", required_argument, NULL, 'O'},
+      {"bootstrap", required_argument, NULL, 'b'},
+      {"bootstrap-file", required_argument, NULL, 'f'},
       {"calibration-end", required_argument, NULL, 'e'},
       {"holdout-end", required_argument, NULL, 'H'},
       {"unit", required_argument, NULL, 'u'},
@@ -120,8 +135,20 @@ int main(int argc, char **argv) {
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
-  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "hb:f:", opts, NULL)) != -1) {
     switch (c) {
+    case 't':
+      topic = optarg;
+      break;
+    case 'O':
+      start_offset = atoll(optarg);
+      break;
+    case 'b':
+      bootstrap = optarg;
+      break;
+    case 'f':
+      bootstrap_file = optarg;
+      break;
     case 'c':
       cdnow = optarg;
       break;
@@ -159,21 +186,32 @@ int main(int argc, char **argv) {
                                                      : 0;
   int64_t cal_day = lp_clv_day_of_ymd(cal_end),
           hold_day = lp_clv_day_of_ymd(hold_end);
-  if (!cdnow || days_per_unit == 0 || cal_day == INT64_MIN ||
+  if (!cdnow == !topic || days_per_unit == 0 || cal_day == INT64_MIN ||
       hold_day == INT64_MIN || optind < argc) {
-    fputs("trainer: --cdnow FILE is required; --unit weeks|days; dates as "
-          "YYYYMMDD (see trainer --help)\n",
+    fputs("trainer: one of --cdnow FILE or --topic T is required; --unit "
+          "weeks|days; dates as YYYYMMDD (see trainer --help)\n",
           stderr);
     return 2;
   }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   struct lp_clv_builder *b = lp_clv_builder_new();
-  long rows;
-  if (read_cdnow(cdnow, b, &rows)) {
+  long rows = 0, skipped = 0;
+  char rerr[512];
+  if (cdnow
+          ? read_cdnow(cdnow, b, &rows)
+          : trainer_read_orders(bootstrap, bootstrap_file, topic, start_offset,
+                                b, &rows, &skipped, rerr, sizeof(rerr))) {
+    if (!cdnow)
+      fprintf(stderr, "trainer: %s\n", rerr);
     lp_clv_builder_destroy(&b);
     return 1;
   }
+  if (skipped)
+    fprintf(stderr,
+            "trainer: %ld records of %s did not decode and were "
+            "skipped\n",
+            skipped, topic);
   const struct lp_clv_summary *s;
   size_t n = lp_clv_builder_summarise(b, cal_day, hold_day, days_per_unit, &s);
   struct lp_clv_member *members = lp_xcalloc(n ? n : 1, sizeof(*members));
@@ -257,7 +295,7 @@ int main(int argc, char **argv) {
   }
   free(text);
   fprintf(stderr,
-          "trainer: %ld transactions, %zu members, fitted in %.2f s\n"
+          "trainer: %ld purchases, %zu members, fitted in %.2f s\n"
           "  BG/NBD r=%.6f alpha=%.6f a=%.6f b=%.6f LL=%.4f (%d evaluations, "
           "%s)\n"
           "  Gamma-Gamma p=%.6f q=%.6f gamma=%.6f LL=%.4f (%d evaluations, "

@@ -4,7 +4,8 @@
 # alpha 4.414, a 0.793, b 2.426, LL -9582.4 within 1%; Fader & Hardie
 # 2013: p 6.25, q 3.74, gamma 15.44 within 2%), the holdout comparison is
 # printed, the model is stored in Redis; a bad log is refused with the
-# line and the stored model stays.
+# line and the stored model stays; the same history read from the orders
+# topic gives the same fit (to 1e-4).
 set -euo pipefail
 . tests/lib.sh
 lp_start_redis
@@ -49,4 +50,21 @@ if "$BIN/trainer" --cdnow "$LP_TMP/flat.txt" >/dev/null 2>"$LP_TMP/flat.log"; th
   lp_fail "a log without repeat purchases was fitted"
 fi
 grep -q 'nothing written, the model in force stays' "$LP_TMP/flat.log" || lp_fail "flat: $(cat "$LP_TMP/flat.log")"
+# The same history as order events on the orders topic (as loyaltyctl
+# cdnow produces them): the same summaries, hence the same fit.
+lp_start_broker "orders:4,dlq:1"
+lp_ctl cdnow --file "$FX/cdnow_sample.txt" --shop cdnow
+printf 'not an order\n' | lp_ctl produce --type order --format json --key junk:1
+"$BIN/trainer" --topic orders -f "$BOOTSTRAP_FILE" --out "$LP_TMP/topic.json" \
+  2>"$LP_TMP/topic.log"
+cat "$LP_TMP/topic.log"
+grep -q '1 records of orders did not decode and were skipped' "$LP_TMP/topic.log" ||
+  lp_fail "the undecodable record was not reported"
+lp_assert_eq "$(jq .members "$LP_TMP/topic.json")" 2357 "members from the topic"
+for k in r alpha a b; do
+  within "$(jq ".bgnbd.$k" "$LP_TMP/topic.json")" "$(jq ".bgnbd.$k" "$M")" 1e-4 \
+    "topic fit = file fit: $k"
+done
+within "$(jq .gamma_gamma.p "$LP_TMP/topic.json")" "$(jq .gamma_gamma.p "$M")" 1e-4 \
+  "topic fit = file fit: Gamma-Gamma p"
 echo "ok: trainer"
