@@ -258,6 +258,17 @@ static int build_marketing(const struct lp_adapters_conf *c, enum lp_platform p,
           "metric", "attributes", "name", klaviyo_metric(k), "profile", "data",
           "type", "profile", "attributes", "external_id", ext, "properties",
           decision_properties(d), "time", when, "unique_id", d->decision_id);
+      /* Klaviyo refuses event times before 2000 (or more than a year
+       * ahead): for such a decision (a replay of old history) the event
+       * goes without "time", Klaviyo stamps it on receipt, and the
+       * decision's own time travels as a property. */
+      if (d->event_time_ms < 946684800000LL) {
+        json_t *attrs =
+            json_object_get(json_object_get(ev, "data"), "attributes");
+        json_object_del(attrs, "time");
+        json_object_set_new(json_object_get(attrs, "properties"),
+                            "decision_time", json_string(when));
+      }
       set_body(r, ev);
       r->summary = lp_xasprintf(
           "POST /api/events metric=\"%s\" template=%s", klaviyo_metric(k),

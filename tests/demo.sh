@@ -102,7 +102,7 @@ pending=$("$BIN/loyaltyctl" approvals --redis "127.0.0.1:$REDIS_PORT" | wc -l)
 printf 'awaiting approval: %d (cost above 50.00; loyaltyctl approvals / approve)\n' "$pending"
 printf 'dead letters:     %d\n' "$dead"
 jq -r '"  " + .source_topic + "@" + (.source_offset|tostring) + ": " + .reason' \
-  "$LP_TMP/dlq.jsonl" | head -n 5
+  "$LP_TMP/dlq.jsonl" | sed -n '1,5p' # sed reads on: no SIGPIPE under pipefail
 printf 'wall time:        %.1f s from the first record produced to the executor done (%.0f events/s incl. start-up; make bench measures throughput)\n' \
   "$secs" "$(awk -v e="$events" -v s="$secs" 'BEGIN{print e / s}')"
 echo 'sample decision:'

@@ -193,6 +193,20 @@ static void test_klaviyo_event(void **state) {
                       "Acme");
   json_decref(b);
   lp_http_request_clear(&r);
+  /* A decision older than Klaviyo accepts (before 2000): no "time", the
+   * decision's time as a property instead. */
+  d.event_time_ms = 852120000000LL; /* 1997-01-01 */
+  assert_int_equal(
+      lp_adapters_build(&c, LP_PLATFORM_KLAVIYO, &d, &r, err, sizeof(err)), 0);
+  b = json_loads(r.body, 0, NULL);
+  a = json_object_get(json_object_get(b, "data"), "attributes");
+  assert_null(json_object_get(a, "time"));
+  assert_string_equal(json_string_value(json_object_get(
+                          json_object_get(a, "properties"), "decision_time")),
+                      "1997-01-01T12:00:00Z");
+  json_decref(b);
+  lp_http_request_clear(&r);
+  d.event_time_ms = 1709294400000LL;
   assert_int_equal(lp_adapters_resend_safe(LP_PLATFORM_KLAVIYO, &d), 1);
   assert_int_equal(lp_adapters_resend_safe(LP_PLATFORM_LOYALTYLION, &d), 0);
   assert_int_equal(lp_adapters_resend_safe(LP_PLATFORM_BRAZE, &d), -1);
