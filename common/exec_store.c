@@ -5,6 +5,7 @@
  */
 #include "exec_store.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,8 +381,20 @@ static int ensure_connected(struct lp_exec_store *s, char *errstr,
   return 0;
 }
 
-/* Reads one pipelined reply. 0, or -1 with errstr (disconnected, or a
- * NOSCRIPT after a Redis restart: reconnecting reloads the scripts). */
+/* Errors that a new connection cures: a restarted or failed-over Redis
+ * has lost the scripts (reconnecting reloads them), is loading, busy, or
+ * not the primary. */
+static int needs_reconnect(const char *msg) {
+  static const char *const prefixes[] = {"NOSCRIPT", "LOADING", "BUSY",
+                                         "MASTERDOWN", "READONLY"};
+  for (size_t i = 0; i < LP_ARRAY_LEN(prefixes); i++)
+    if (strncmp(msg, prefixes[i], strlen(prefixes[i])) == 0)
+      return 1;
+  return 0;
+}
+
+/* Reads one pipelined reply. 0, or -1 with errstr (disconnected, or an
+ * error that needs a reconnect). */
 static int get_reply(struct lp_exec_store *s, redisReply **r, char *errstr,
                      size_t errstr_size) {
   *r = NULL;
@@ -391,12 +404,7 @@ static int get_reply(struct lp_exec_store *s, redisReply **r, char *errstr,
     disconnect(s);
     return -1;
   }
-  if ((*r)->type == REDIS_REPLY_ERROR &&
-      (strncmp((*r)->str, "NOSCRIPT", 8) == 0 ||
-       strncmp((*r)->str, "LOADING", 7) == 0 ||
-       strncmp((*r)->str, "BUSY", 4) == 0 ||
-       strncmp((*r)->str, "MASTERDOWN", 10) == 0 ||
-       strncmp((*r)->str, "READONLY", 8) == 0)) {
+  if ((*r)->type == REDIS_REPLY_ERROR && needs_reconnect((*r)->str)) {
     lp_err(errstr, errstr_size, "redis: %s", (*r)->str);
     freeReplyObject(*r);
     *r = NULL;
@@ -719,12 +727,7 @@ static int simple(struct lp_exec_store *s, redisReply *r, char *errstr,
   int rc = 0;
   if (r->type == REDIS_REPLY_ERROR) {
     rc = lp_err(errstr, errstr_size, "redis: %s", r->str);
-    /* A restarted or failed-over Redis has lost the scripts, or is not
-     * the primary: reconnecting (which reloads them) is the cure. */
-    if (strncmp(r->str, "NOSCRIPT", 8) == 0 ||
-        strncmp(r->str, "READONLY", 8) == 0 ||
-        strncmp(r->str, "LOADING", 7) == 0 ||
-        strncmp(r->str, "MASTERDOWN", 10) == 0)
+    if (needs_reconnect(r->str))
       disconnect(s);
   }
   freeReplyObject(r);
@@ -788,6 +791,25 @@ int lp_exec_store_budget_set(struct lp_exec_store *s, const char *campaign,
 
 /* ---- the approval queue ---- */
 
+/* One command, one round trip: the reply, or NULL with errstr (then
+ * disconnected). Connects first when needed. */
+static redisReply *command(struct lp_exec_store *s, char *errstr,
+                           size_t errstr_size, const char *fmt, ...) {
+  if (ensure_connected(s, errstr, errstr_size))
+    return NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  redisReply *r = redisvCommand(s->ctx, fmt, ap);
+  va_end(ap);
+  s->calls++;
+  s->round_trips++;
+  if (!r) {
+    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
+    disconnect(s);
+  }
+  return r;
+}
+
 void lp_exec_approval_clear(struct lp_exec_approval *a) {
   free(a->decision);
   memset(a, 0, sizeof(*a));
@@ -797,18 +819,12 @@ void lp_exec_approval_clear(struct lp_exec_approval *a) {
  * entry exists, 1 when it does not, -1 on a Redis error. */
 static int read_entry(struct lp_exec_store *s, struct lp_exec_approval *a,
                       char *errstr, size_t errstr_size) {
-  if (ensure_connected(s, errstr, errstr_size))
+  redisReply *r =
+      command(s, errstr, errstr_size,
+              "HMGET %s:approval:d:%s d rule campaign at until fate actor",
+              s->ns, a->decision_id);
+  if (!r)
     return -1;
-  redisReply *r = redisCommand(
-      s->ctx, "HMGET %s:approval:d:%s d rule campaign at until fate actor",
-      s->ns, a->decision_id);
-  s->calls++;
-  s->round_trips++;
-  if (!r) {
-    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
-    disconnect(s);
-    return -1;
-  }
   int rc = 1;
   if (r->type == REDIS_REPLY_ARRAY && r->elements == 7 &&
       r->element[0]->type == REDIS_REPLY_STRING) {
@@ -825,6 +841,40 @@ static int read_entry(struct lp_exec_store *s, struct lp_exec_approval *a,
   }
   freeReplyObject(r);
   return rc;
+}
+
+/* Reads the entries of the k ids in *out, keeping those that exist (in
+ * order) and setting *n. An id whose entry expired is dropped (and, when
+ * from_ready, taken out of the ready set: nothing is left to do for it).
+ * 0, or -1 with errstr and *out freed. */
+static int read_entries(struct lp_exec_store *s, struct lp_exec_approval **out,
+                        size_t k, size_t *n, int from_ready, char *errstr,
+                        size_t errstr_size) {
+  size_t kept = 0;
+  for (size_t i = 0; i < k; i++) {
+    struct lp_exec_approval *a = &(*out)[i];
+    int rc = read_entry(s, a, errstr, errstr_size);
+    if (rc < 0) {
+      for (size_t j = 0; j < k; j++)
+        lp_exec_approval_clear(&(*out)[j]);
+      free(*out);
+      *out = NULL;
+      return -1;
+    }
+    if (rc > 0) {
+      if (from_ready)
+        lp_exec_store_ready_done(s, a->decision_id, errstr, errstr_size);
+      lp_exec_approval_clear(a);
+      continue;
+    }
+    if (kept != i) {
+      (*out)[kept] = *a;
+      memset(a, 0, sizeof(*a));
+    }
+    kept++;
+  }
+  *n = kept;
+  return 0;
 }
 
 /* Fills ids from an array reply of strings; returns how many. */
@@ -844,41 +894,13 @@ int lp_exec_store_approvals(struct lp_exec_store *s,
                             char *errstr, size_t errstr_size) {
   *out = NULL;
   *n = 0;
-  if (ensure_connected(s, errstr, errstr_size))
-    return -1;
   redisReply *r =
-      redisCommand(s->ctx, "ZRANGE %s:approval:pending 0 -1", s->ns);
-  s->calls++;
-  s->round_trips++;
-  if (!r) {
-    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
-    disconnect(s);
+      command(s, errstr, errstr_size, "ZRANGE %s:approval:pending 0 -1", s->ns);
+  if (!r)
     return -1;
-  }
   size_t k = reply_ids(r, out);
   freeReplyObject(r);
-  size_t kept = 0;
-  for (size_t i = 0; i < k; i++) {
-    int rc = read_entry(s, &(*out)[i], errstr, errstr_size);
-    if (rc < 0) {
-      for (size_t j = 0; j < k; j++)
-        lp_exec_approval_clear(&(*out)[j]);
-      free(*out);
-      *out = NULL;
-      return -1;
-    }
-    if (rc == 0) {
-      if (kept != i) {
-        (*out)[kept] = (*out)[i];
-        memset(&(*out)[i], 0, sizeof((*out)[i]));
-      }
-      kept++;
-    } else {
-      lp_exec_approval_clear(&(*out)[i]);
-    }
-  }
-  *n = kept;
-  return 0;
+  return read_entries(s, out, k, n, 0, errstr, errstr_size);
 }
 
 int lp_exec_store_settle(struct lp_exec_store *s, const char *decision_id,
@@ -890,17 +912,11 @@ int lp_exec_store_settle(struct lp_exec_store *s, const char *decision_id,
                   "fate \"%s\": not approved, rejected "
                   "or expired",
                   fate);
-  if (ensure_connected(s, errstr, errstr_size))
+  redisReply *r =
+      command(s, errstr, errstr_size, "HMGET %s:approval:d:%s x k2 k3 k4",
+              s->ns, decision_id);
+  if (!r)
     return -1;
-  redisReply *r = redisCommand(s->ctx, "HMGET %s:approval:d:%s x k2 k3 k4",
-                               s->ns, decision_id);
-  s->calls++;
-  s->round_trips++;
-  if (!r) {
-    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
-    disconnect(s);
-    return -1;
-  }
   int found = r->type == REDIS_REPLY_ARRAY && r->elements == 4;
   for (size_t i = 0; found && i < 4; i++)
     found = r->element[i]->type == REDIS_REPLY_STRING;
@@ -954,18 +970,12 @@ int lp_exec_store_expire_due(struct lp_exec_store *s, size_t max,
                              size_t *expired, char *errstr,
                              size_t errstr_size) {
   *expired = 0;
-  if (ensure_connected(s, errstr, errstr_size))
+  redisReply *r =
+      command(s, errstr, errstr_size,
+              "ZRANGEBYSCORE %s:approval:pending -inf %lld LIMIT 0 %lld", s->ns,
+              (long long)lp_now_ms(), (long long)max);
+  if (!r)
     return -1;
-  redisReply *r = redisCommand(
-      s->ctx, "ZRANGEBYSCORE %s:approval:pending -inf %lld LIMIT 0 %lld", s->ns,
-      (long long)lp_now_ms(), (long long)max);
-  s->calls++;
-  s->round_trips++;
-  if (!r) {
-    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
-    disconnect(s);
-    return -1;
-  }
   struct lp_exec_approval *ids;
   size_t k = reply_ids(r, &ids);
   freeReplyObject(r);
@@ -989,18 +999,11 @@ int lp_exec_store_take_ready(struct lp_exec_store *s, size_t max, long hide_ms,
                              char *errstr, size_t errstr_size) {
   *out = NULL;
   *n = 0;
-  if (ensure_connected(s, errstr, errstr_size))
-    return -1;
   redisReply *r =
-      redisCommand(s->ctx, "EVALSHA %s 1 %s:approval:ready %lld %ld",
-                   s->sha[SCRIPT_TAKE], s->ns, (long long)max, hide_ms);
-  s->calls++;
-  s->round_trips++;
-  if (!r) {
-    lp_err(errstr, errstr_size, "redis: %s", s->ctx->errstr);
-    disconnect(s);
+      command(s, errstr, errstr_size, "EVALSHA %s 1 %s:approval:ready %lld %ld",
+              s->sha[SCRIPT_TAKE], s->ns, (long long)max, hide_ms);
+  if (!r)
     return -1;
-  }
   if (r->type == REDIS_REPLY_ERROR) {
     lp_err(errstr, errstr_size, "redis take: %s", r->str);
     freeReplyObject(r);
@@ -1008,30 +1011,7 @@ int lp_exec_store_take_ready(struct lp_exec_store *s, size_t max, long hide_ms,
   }
   size_t k = reply_ids(r, out);
   freeReplyObject(r);
-  size_t kept = 0;
-  for (size_t i = 0; i < k; i++) {
-    int rc = read_entry(s, &(*out)[i], errstr, errstr_size);
-    if (rc < 0) {
-      for (size_t j = 0; j < k; j++)
-        lp_exec_approval_clear(&(*out)[j]);
-      free(*out);
-      *out = NULL;
-      return -1;
-    }
-    if (rc == 0) {
-      if (kept != i) {
-        (*out)[kept] = (*out)[i];
-        memset(&(*out)[i], 0, sizeof((*out)[i]));
-      }
-      kept++;
-    } else {
-      /* The entry expired from Redis: nothing left to do for it. */
-      lp_exec_store_ready_done(s, (*out)[i].decision_id, errstr, errstr_size);
-      lp_exec_approval_clear(&(*out)[i]);
-    }
-  }
-  *n = kept;
-  return 0;
+  return read_entries(s, out, k, n, 1, errstr, errstr_size);
 }
 
 int lp_exec_store_ready_done(struct lp_exec_store *s, const char *decision_id,
