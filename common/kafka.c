@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* librdkafka log lines (syslog levels) as JSON log lines. */
@@ -75,4 +76,18 @@ int lp_kafka_resolve_bootstrap(struct lp_kafka_props *props,
                   bootstrap_file);
   lp_kafka_props_set(props, "bootstrap.servers", line);
   return 0;
+}
+
+void lp_kafka_store_offset(void *consumer, const char *topic, int32_t partition,
+                           int64_t position) {
+  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = position;
+  rd_kafka_resp_err_t err = rd_kafka_offsets_store(consumer, l);
+  if (err)
+    LP_WARN("offset store failed", "\"topic\":%s,\"partition\":%d,\"error\":%s",
+            lp_log_str(topic), (int)partition,
+            lp_log_str(rd_kafka_err2str(err)));
+  else
+    lp_metrics_add(LP_M_OFFSETS_STORED, 1);
+  rd_kafka_topic_partition_list_destroy(l);
 }

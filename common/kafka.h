@@ -32,4 +32,13 @@ int lp_kafka_resolve_bootstrap(struct lp_kafka_props *props,
                                const char *bootstrap_file, char *errstr,
                                size_t errstr_size);
 
+/*
+ * Stores position (the next offset to consume) of topic/partition for
+ * the consumer's next commit, logging a failure and counting a success
+ * (LP_M_OFFSETS_STORED). Matches lp_offsets_visit_fn with the consumer
+ * as opaque, so it can be handed to lp_offsets_drain_committable.
+ */
+void lp_kafka_store_offset(void *consumer, const char *topic, int32_t partition,
+                           int64_t position);
+
 #endif

@@ -593,21 +593,6 @@ static void complete_pending(struct app *app) {
   complete_batch(app, bt);
 }
 
-static void store_offset(void *opaque, const char *topic, int32_t partition,
-                         int64_t position) {
-  struct app *app = opaque;
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = position;
-  rd_kafka_resp_err_t err = rd_kafka_offsets_store(app->consumer, l);
-  if (err)
-    LP_WARN("offset store failed", "\"topic\":%s,\"partition\":%d,\"error\":%s",
-            lp_log_str(topic), (int)partition,
-            lp_log_str(rd_kafka_err2str(err)));
-  else
-    lp_metrics_add(LP_M_OFFSETS_STORED, 1);
-  rd_kafka_topic_partition_list_destroy(l);
-}
-
 /* Waits for outstanding outputs (bounded), then stores and commits every
  * finished offset synchronously. Used on revoke and at shutdown. */
 static void finish_and_commit(struct app *app) {
@@ -619,7 +604,8 @@ static void finish_and_commit(struct app *app) {
       break;
   }
   rd_kafka_poll(app->producer, 0);
-  lp_offsets_drain_committable(app->offsets, store_offset, app);
+  lp_offsets_drain_committable(app->offsets, lp_kafka_store_offset,
+                               app->consumer);
   rd_kafka_resp_err_t err = rd_kafka_commit(app->consumer, NULL, 0);
   if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
     LP_WARN("commit failed", "\"error\":%s", lp_log_str(rd_kafka_err2str(err)));
@@ -873,7 +859,8 @@ static void run(struct app *app) {
     }
     produce_retries(app);
     rd_kafka_poll(app->producer, 0);
-    lp_offsets_drain_committable(app->offsets, store_offset, app);
+    lp_offsets_drain_committable(app->offsets, lp_kafka_store_offset,
+                                 app->consumer);
     size_t in_flight = lp_offsets_total_in_flight(app->offsets);
     lp_metrics_set(LP_M_IN_FLIGHT, (int64_t)in_flight);
     if (in_flight >= (size_t)app->conf.max_in_flight) {

@@ -1022,24 +1022,10 @@ static void drive_http(struct exec *ex, int timeout_ms) {
 
 /* ---- Kafka plumbing ---- */
 
-static void store_offset(void *opaque, const char *topic, int32_t partition,
-                         int64_t position) {
-  struct exec *ex = opaque;
-  rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = position;
-  rd_kafka_resp_err_t err = rd_kafka_offsets_store(ex->consumer, l);
-  if (err)
-    LP_WARN("offset store failed", "\"topic\":%s,\"partition\":%d,\"error\":%s",
-            lp_log_str(topic), (int)partition,
-            lp_log_str(rd_kafka_err2str(err)));
-  else
-    lp_metrics_add(LP_M_OFFSETS_STORED, 1);
-  rd_kafka_topic_partition_list_destroy(l);
-}
-
 static void commit_now(struct exec *ex) {
   rd_kafka_poll(ex->producer, 0);
-  lp_offsets_drain_committable(ex->offsets, store_offset, ex);
+  lp_offsets_drain_committable(ex->offsets, lp_kafka_store_offset,
+                               ex->consumer);
   rd_kafka_resp_err_t err = rd_kafka_commit(ex->consumer, NULL, 0);
   if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
     LP_WARN("commit failed", "\"error\":%s", lp_log_str(rd_kafka_err2str(err)));
@@ -1391,7 +1377,8 @@ static int next_timeout_ms(struct exec *ex, int cap) {
 static void step(struct exec *ex, int consume) {
   produce_retries(ex);
   rd_kafka_poll(ex->producer, 0);
-  lp_offsets_drain_committable(ex->offsets, store_offset, ex);
+  lp_offsets_drain_committable(ex->offsets, lp_kafka_store_offset,
+                               ex->consumer);
   int full = ex->n_jobs >= (size_t)ex->conf->max_in_flight;
   int64_t now = lp_mono_us();
   if (consume && full) {
