@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <nlopt.h>
@@ -74,6 +75,60 @@ double lp_bgnbd_expected(const struct lp_bgnbd *m, double x, double t_x,
   return e > 0 && isfinite(e) ? e : 0;
 }
 
+double lp_bgnbd_expected_if_alive(const struct lp_bgnbd *m, double x, double T,
+                                  double t) {
+  double e = bracket(m, x, T, t);
+  return e > 0 && isfinite(e) ? e : 0;
+}
+
+void lp_bgnbd_expected_if_alive_n(const struct lp_bgnbd *m, double x, double T,
+                                  const double *t, size_t n, double *out) {
+  LP_ASSERT(n <= LP_CLV_MAX_HORIZONS);
+  /* bracket() for n horizons at once: the series' coefficient ratio does
+   * not depend on t, so one division per term serves every horizon and
+   * the n products run side by side. (1−z)^β is exp(β L) with
+   * L = −log1p(t/(α+T)). */
+  double beta = m->a - 1, ap = m->a + m->b - 1 - m->r;
+  double cc = m->a + m->b + x - 1;
+  double z[LP_CLV_MAX_HORIZONS], u[LP_CLV_MAX_HORIZONS],
+      sum[LP_CLV_MAX_HORIZONS];
+  size_t far = 0; /* the horizon with the largest z converges last */
+  for (size_t j = 0; j < LP_CLV_MAX_HORIZONS; j++) {
+    /* Unused lanes stay 0: the loop below has a fixed trip count, which
+     * lets the compiler vectorise it. */
+    z[j] = j < n && t[j] > 0 ? t[j] / (m->alpha + T + t[j]) : 0;
+    u[j] = sum[j] = ap * z[j];
+    if (z[j] > z[far])
+      far = j;
+  }
+  /* Each term is the last times ratio·z: the smaller z, the faster it
+   * shrinks, so the series has converged for every horizon once it has
+   * for the farthest. */
+  for (long k = 1; n && z[far] > 0 && k < 2000000; k++) {
+    double ratio = (ap + k) * (beta + k) / ((cc + k) * (k + 1));
+    for (size_t j = 0; j < LP_CLV_MAX_HORIZONS; j++) {
+      u[j] *= ratio * z[j];
+      sum[j] += u[j];
+    }
+    if (fabs(u[far]) <= 1e-17 * fabs(sum[far]) || u[far] == 0)
+      break;
+  }
+  for (size_t j = 0; j < n; j++) {
+    if (t[j] <= 0) {
+      out[j] = 0;
+      continue;
+    }
+    double L = -log1p(t[j] / (m->alpha + T));
+    double bl = beta * L, ebl = exp(bl);
+    /* (1 − e^{βL})/β; expm1 only where the subtraction would cancel. */
+    double lead = fabs(beta) < 1e-12 ? -L
+                  : fabs(bl) < 1e-3  ? -expm1(bl) / beta
+                                     : (1 - ebl) / beta;
+    double e = cc * lead - ebl * sum[j];
+    out[j] = e > 0 && isfinite(e) ? e : 0;
+  }
+}
+
 double lp_bgnbd_expected_new(const struct lp_bgnbd *m, double t) {
   double e = bracket(m, 0, 0, t);
   return e > 0 && isfinite(e) ? e : 0;
@@ -112,19 +167,39 @@ double lp_gamma_gamma_expected_spend(const struct lp_gamma_gamma *g, double x,
   return g->p * (g->gamma + x * m) / den;
 }
 
+double lp_clv_from_expected(double spend, const double *cum, int months,
+                            double monthly_discount) {
+  double prev = 0, clv = 0, disc = 1;
+  for (int k = 0; k < months; k++) {
+    disc /= 1 + monthly_discount;
+    clv += spend * (cum[k] - prev) * disc;
+    prev = cum[k];
+  }
+  return isfinite(clv) && clv > 0 ? clv : 0;
+}
+
 double lp_clv_value(const struct lp_bgnbd *m, const struct lp_gamma_gamma *g,
                     double x, double t_x, double T, double mean_spend,
                     int months, double units_per_month,
                     double monthly_discount) {
+  if (months <= 0)
+    return 0;
   double spend = lp_gamma_gamma_expected_spend(g, x, mean_spend);
-  double prev = 0, clv = 0, disc = 1;
-  for (int k = 1; k <= months; k++) {
-    double e = lp_bgnbd_expected(m, x, t_x, T, k * units_per_month);
-    disc /= 1 + monthly_discount;
-    clv += spend * (e - prev) * disc;
-    prev = e;
+  double alive = lp_bgnbd_p_alive(m, x, t_x, T); /* once, not per month */
+  double *cum = lp_xmalloc((size_t)months * sizeof(*cum));
+  double t[LP_CLV_MAX_HORIZONS];
+  /* The months' cumulative expectations, LP_CLV_MAX_HORIZONS at a time. */
+  for (int k0 = 0; k0 < months; k0 += LP_CLV_MAX_HORIZONS) {
+    size_t n = 0;
+    for (int k = k0; k < months && n < LP_CLV_MAX_HORIZONS; k++)
+      t[n++] = (k + 1) * units_per_month;
+    lp_bgnbd_expected_if_alive_n(m, x, T, t, n, cum + k0);
+    for (size_t j = 0; j < n; j++)
+      cum[k0 + (int)j] *= alive;
   }
-  return isfinite(clv) && clv > 0 ? clv : 0;
+  double clv = lp_clv_from_expected(spend, cum, months, monthly_discount);
+  free(cum);
+  return clv;
 }
 
 /* ---- fitting ---- */

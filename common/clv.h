@@ -12,7 +12,8 @@
  * (0 when x = 0), T = time from the first purchase to the end of the
  * data window, m = mean value of the x repeat purchases.
  *
- * Scoring functions allocate nothing and never return NaN or infinity
+ * Scoring functions (lp_clv_value aside, which allocates its months)
+ * allocate nothing and never return NaN or infinity
  * for valid parameters (all > 0) and 0 <= t_x <= T: P(alive) is in [0, 1].
  */
 #ifndef LP_CLV_H
@@ -64,6 +65,17 @@ double lp_bgnbd_p_alive(const struct lp_bgnbd *m, double x, double t_x,
 double lp_bgnbd_expected(const struct lp_bgnbd *m, double x, double t_x,
                          double T, double t);
 
+/* The same for a member known to be alive: E[Y(t) | x, t_x, T] is this
+ * times P(alive), so several horizons share one P(alive). */
+double lp_bgnbd_expected_if_alive(const struct lp_bgnbd *m, double x, double T,
+                                  double t);
+
+/* The same at n <= LP_CLV_MAX_HORIZONS horizons t[] at once, into out[]:
+ * one pass of the series serves them all (a processor's scores need 15). */
+#define LP_CLV_MAX_HORIZONS 16
+void lp_bgnbd_expected_if_alive_n(const struct lp_bgnbd *m, double x, double T,
+                                  const double *t, size_t n, double *out);
+
 /* E[X(t)]: expected repeat purchases in (0, t] of a new member. */
 double lp_bgnbd_expected_new(const struct lp_bgnbd *m, double t);
 
@@ -93,5 +105,10 @@ double lp_clv_value(const struct lp_bgnbd *m, const struct lp_gamma_gamma *g,
                     double x, double t_x, double T, double mean_spend,
                     int months, double units_per_month,
                     double monthly_discount);
+
+/* The same sum from E(M) = spend and cum[k] = E[Y((k+1) f)], k < months,
+ * already computed (the processors' scoring shares them). */
+double lp_clv_from_expected(double spend, const double *cum, int months,
+                            double monthly_discount);
 
 #endif

@@ -34,6 +34,12 @@
     "Successful rule reloads")                                                 \
   X(RULE_RELOAD_FAILURES, "loyalty_rule_reload_failures_total", "counter",     \
     "Rejected rule reloads (old rules stay in force)")                         \
+  X(MODEL_LOADS, "loyalty_model_loads_total", "counter",                       \
+    "Member-value models put in force (at start or picked up while running)")  \
+  X(MODEL_REJECTS, "loyalty_model_rejects_total", "counter",                   \
+    "Published models rejected as invalid (the previous one stays)")           \
+  X(MODEL_IN_FORCE, "loyalty_model_in_force", "gauge",                         \
+    "1 when a member-value model is in force (scores available to rules)")     \
   X(OFFSETS_STORED, "loyalty_offsets_stored_total", "counter",                 \
     "Input offsets stored for commit")                                         \
   X(IN_FLIGHT, "loyalty_in_flight_records", "gauge",                           \

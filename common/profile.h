@@ -14,6 +14,8 @@
 
 #include "events.h"
 
+struct lp_model;
+
 /* Cumulative spend attributed to one category or brand. */
 struct lp_affinity {
   char *name;
@@ -32,6 +34,10 @@ struct lp_profile {
                              what "first order" and milestones count, so a
                              cancelled first order cannot earn a second
                              welcome bonus */
+  int64_t purchase_days;  /* distinct UTC days with a counted order, as
+                             the CLV models count purchases (approximate
+                             when orders arrive out of time order, see
+                             profile_apply.h); never taken back */
   int64_t first_order_ms; /* 0 when no order yet */
   int64_t last_order_ms;  /* 0 when no order yet */
   enum lp_consent marketing_consent;
@@ -50,6 +56,10 @@ struct lp_profile {
    * rules can reward an order once whichever of its events comes first
    * (rule field event.is_new_order = !order_previously_applied). */
   int order_previously_applied;
+  /* The member-value model in force when the event is decided (borrowed,
+   * model.h), or NULL: rules then see no scores. Set by the processor,
+   * never stored. */
+  const struct lp_model *model;
 };
 
 void lp_profile_clear(struct lp_profile *p);

@@ -131,8 +131,8 @@ static void escape_into(struct lp_buf *b, const char *s) {
   }
 }
 
-static const char *const order_fixed[] = {"spend", "orders", "first", "last",
-                                          "placed"};
+static const char *const order_fixed[] = {"spend", "orders", "first",
+                                          "last",  "placed", "days"};
 static const char *const record_fixed[] = {"s", "x"};
 static const char *const customer_fixed[] = {"cu",       "consent", "tags",
                                              "birthday", "email",   "created"};
@@ -153,8 +153,8 @@ struct ent {
 struct ints {
   const char *const *fixed;
   size_t n_fixed;
-  int64_t fv[5];
-  int fpresent[5];
+  int64_t fv[6];
+  int fpresent[6];
   struct ent *e;
   size_t n, cap;
 };
@@ -298,6 +298,12 @@ static char *ints_serialize(const struct ints *s) {
   return out;
 }
 
+/* UTC day number of an epoch-ms time (floor). */
+static int64_t day_of(int64_t ms) {
+  int64_t q = ms / 86400000LL;
+  return ms % 86400000LL < 0 ? q - 1 : q;
+}
+
 /* "c:"/"b:" + escaped name into key (reset first). */
 static void build_aff_key(struct lp_buf *key, char prefix, const char *name) {
   lp_buf_reset(key);
@@ -306,7 +312,7 @@ static void build_aff_key(struct lp_buf *key, char prefix, const char *name) {
   escape_into(key, name);
 }
 
-enum { F_SPEND, F_ORDERS, F_FIRST, F_LAST, F_PLACED };
+enum { F_SPEND, F_ORDERS, F_FIRST, F_LAST, F_PLACED, F_DAYS };
 enum { R_S, R_X };
 
 static void add_affinity(struct ints *prof, struct ints *rec,
@@ -346,6 +352,15 @@ void lp_profile_apply_order(const char *own, const char *rec_text,
         prof.fv[F_PLACED] = prof.fv[F_ORDERS];
       *ints_fixed(&prof, F_PLACED) += 1; /* never taken back */
       *ints_fixed(&prof, F_ORDERS) += 1;
+      /* A part written before "days" existed: one day per order placed. */
+      if (!prof.fpresent[F_DAYS])
+        prof.fv[F_DAYS] = prof.fv[F_PLACED] - 1;
+      if (prof.fv[F_FIRST] == 0 ||
+          (day_of(ev->event_time_ms) != day_of(prof.fv[F_FIRST]) &&
+           day_of(ev->event_time_ms) != day_of(prof.fv[F_LAST])))
+        *ints_fixed(&prof, F_DAYS) += 1;
+      else
+        (void)ints_fixed(&prof, F_DAYS);
       int64_t *first = ints_fixed(&prof, F_FIRST);
       if (*first == 0 || ev->event_time_ms < *first)
         *first = ev->event_time_ms;
@@ -501,7 +516,7 @@ int lp_profile_from_snapshot(const char *text, size_t len,
                              struct lp_profile *out, char *errstr,
                              size_t errstr_size) {
   memset(out, 0, sizeof(*out));
-  int placed_seen = 0;
+  int placed_seen = 0, days_seen = 0;
   const char *p = text, *stop = text + len;
   /* Size the affinity arrays once: a line per category or brand. */
   size_t n_c = 0, n_b = 0;
@@ -540,6 +555,9 @@ int lp_profile_from_snapshot(const char *text, size_t len,
       else if (KEY_IS("placed")) {
         rc = parse_i64(v, vlen, &out->orders_placed);
         placed_seen = 1;
+      } else if (KEY_IS("days")) {
+        rc = parse_i64(v, vlen, &out->purchase_days);
+        days_seen = 1;
       } else if (KEY_IS("first"))
         rc = parse_i64(v, vlen, &out->first_order_ms);
       else if (KEY_IS("last"))
@@ -598,6 +616,8 @@ int lp_profile_from_snapshot(const char *text, size_t len,
   }
   if (!placed_seen) /* written before "placed" existed */
     out->orders_placed = out->order_count;
+  if (!days_seen) /* written before "days" existed */
+    out->purchase_days = out->orders_placed;
   if (out->n_categories)
     qsort(out->categories, out->n_categories, sizeof(*out->categories),
           cmp_affinity);

@@ -13,7 +13,10 @@
  *   order part (written only by order events):
  *     spend, orders (counted now: cancellations and full refunds take one
  *     back), first, last, placed (orders ever counted, never taken back;
- *     absent in parts written before it existed = orders), then
+ *     absent in parts written before it existed = orders), days
+ *     (distinct UTC days with a counted order: an order adds a day unless
+ *     it falls on the day of the first or the last order so far, exact
+ *     when a member's orders arrive in time order; absent = placed), then
  *     c:<category> and b:<brand> spend
  *   customer part (written only by customer events):
  *     cu (event time of the newest applied customer event), consent, tags,

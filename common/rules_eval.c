@@ -11,11 +11,13 @@
 #include "rules.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "decision.h"
+#include "model.h"
 #include "rules_internal.h"
 #include "util.h"
 
@@ -32,7 +34,9 @@ struct ctx {
   int64_t time_ms;
   int have_segment;
   const char *segment;
-  struct lp_arena *arena; /* where decisions go; NULL: the heap */
+  int have_scores;
+  struct lp_scores scores; /* of p at time_ms, when have_scores */
+  struct lp_arena *arena;  /* where decisions go; NULL: the heap */
 };
 
 /* A scalar field value: present or absent, numeric or string. */
@@ -70,6 +74,26 @@ static const char *segment_of(struct ctx *x) {
   return x->segment;
 }
 
+/* The member's model scores, computed on first use (most events read
+ * none). */
+static const struct lp_scores *scores_of(struct ctx *x) {
+  if (!x->have_scores) {
+    lp_model_score(x->p->model, x->p, x->time_ms, &x->scores);
+    x->have_scores = 1;
+  }
+  return &x->scores;
+}
+
+/* A score as micros, saturated (scores are finite, see model.h). */
+static int64_t micros_of(double v) {
+  double u = v * 1e6;
+  if (u >= 9e18)
+    return INT64_MAX;
+  if (u <= -9e18)
+    return INT64_MIN;
+  return (int64_t)llround(u);
+}
+
 static int order_has_brand(const struct lp_order_event *o, const char *b) {
   for (size_t i = 0; b && i < o->n_line_items; i++)
     if (o->line_items[i].brand && strcmp(o->line_items[i].brand, b) == 0)
@@ -82,6 +106,55 @@ static int order_has_category(const struct lp_order_event *o, const char *c) {
     if (o->line_items[i].category && strcmp(o->line_items[i].category, c) == 0)
       return 1;
   return 0;
+}
+
+/* Reads a model score field; absent without a model or an order. */
+static struct value score_value(struct ctx *x, enum lp_field_id f) {
+  struct value v = {0, 0, NULL};
+  const struct lp_scores *s = scores_of(x);
+  if (f == LP_F_PROFILE_VALUE_SEGMENT && x->p->model) {
+    /* Members without an order are new; the segment is always known. */
+    v.present = 1;
+    v.s = lp_value_segment_name(s->segment);
+    return v;
+  }
+  if (!s->scored)
+    return v;
+  v.present = 1;
+  switch (f) {
+  case LP_F_PROFILE_P_ALIVE:
+    v.i = micros_of(s->p_alive);
+    break;
+  case LP_F_PROFILE_CHURN_RISK:
+    v.s = lp_churn_band_name(s->churn);
+    break;
+  case LP_F_PROFILE_EXPECTED_ORDERS_30D:
+    v.i = micros_of(s->expected_30d);
+    break;
+  case LP_F_PROFILE_EXPECTED_ORDERS_90D:
+    v.i = micros_of(s->expected_90d);
+    break;
+  case LP_F_PROFILE_EXPECTED_ORDERS_365D:
+    v.i = micros_of(s->expected_365d);
+    break;
+  case LP_F_PROFILE_EXPECTED_AOV: /* money: to the cent */
+    v.i = micros_of(round(s->expected_spend * 100) / 100);
+    break;
+  case LP_F_PROFILE_CLV_12M:
+    v.i = micros_of(round(s->clv_12m * 100) / 100);
+    break;
+  case LP_F_PROFILE_DAYS_TO_NEXT_PURCHASE:
+    v.present = s->has_next;
+    v.i = floor_div(s->next_purchase_ms - x->time_ms, MS_PER_DAY);
+    break;
+  case LP_F_PROFILE_NEXT_BEST_REWARD:
+    v.present = s->next_best >= 0;
+    v.s = v.present ? x->p->model->rewards[s->next_best].id : NULL;
+    break;
+  default:
+    LP_ASSERT(!"not a score field");
+  }
+  return v;
 }
 
 /* Reads a scalar (non-set) field. */
@@ -178,6 +251,17 @@ static struct value get_value(struct ctx *x, enum lp_field_id f) {
   case LP_F_PROFILE_SEGMENT:
     v.s = segment_of(x);
     break;
+  case LP_F_PROFILE_P_ALIVE:
+  case LP_F_PROFILE_CHURN_RISK:
+  case LP_F_PROFILE_EXPECTED_ORDERS_30D:
+  case LP_F_PROFILE_EXPECTED_ORDERS_90D:
+  case LP_F_PROFILE_EXPECTED_ORDERS_365D:
+  case LP_F_PROFILE_EXPECTED_AOV:
+  case LP_F_PROFILE_CLV_12M:
+  case LP_F_PROFILE_DAYS_TO_NEXT_PURCHASE:
+  case LP_F_PROFILE_VALUE_SEGMENT:
+  case LP_F_PROFILE_NEXT_BEST_REWARD:
+    return score_value(x, f);
   case LP_F_EVENT_BRANDS:
   case LP_F_EVENT_CATEGORIES:
   case LP_F_EVENT_DISCOUNT_CODES:
@@ -391,6 +475,7 @@ static char *feature_text(struct ctx *x, enum lp_field_id f) {
     return lp_dup_in(x->arena, lp_i64_digits_back(tmp + sizeof(tmp) - 1, v.i));
   }
   case LP_FT_MONEY:
+  case LP_FT_DECIMAL:
     lp_money_format(v.i, tmp, sizeof(tmp));
     return lp_dup_in(x->arena, tmp);
   case LP_FT_BOOL:
@@ -577,7 +662,10 @@ static void append_decision(struct ctx *x, const struct lp_rule *r,
   struct lp_explanation *e = &d->explanation;
   e->rule_id = lp_dup_in(x->arena, r->id);
   e->rule_version = r->version;
-  e->model_version = NULL;
+  /* The model in force, whether or not this rule read a score: an audit
+   * can tell which model every decision was made under. */
+  e->model_version =
+      x->p->model ? lp_dup_in(x->arena, x->p->model->version) : NULL;
   e->summary = make_summary(x, r);
   e->n_features = r->n_features;
   size_t fsize = (r->n_features ? r->n_features : 1) * sizeof(*e->features);

@@ -26,8 +26,10 @@ enum lp_field_type {
   LP_FT_MONEY,   /* int64 micros, decimal string in rules */
   LP_FT_BOOL,
   LP_FT_STRING,
-  LP_FT_SET,  /* set of strings */
-  LP_FT_TIME, /* epoch ms, ISO 8601 string in rules */
+  LP_FT_SET,     /* set of strings */
+  LP_FT_TIME,    /* epoch ms, ISO 8601 string in rules */
+  LP_FT_DECIMAL, /* int64 micros (a probability, an expected count):
+                    a number or decimal string in rules */
 };
 
 /* The fields a condition can read. Order matches lp_rule_fields[]. */
@@ -65,6 +67,17 @@ enum lp_field_id {
   LP_F_PROFILE_CONSENT,
   LP_F_PROFILE_TIER,
   LP_F_PROFILE_SEGMENT,
+  /* Model scores (model.h): absent without a model or an order. */
+  LP_F_PROFILE_P_ALIVE,
+  LP_F_PROFILE_CHURN_RISK,
+  LP_F_PROFILE_EXPECTED_ORDERS_30D,
+  LP_F_PROFILE_EXPECTED_ORDERS_90D,
+  LP_F_PROFILE_EXPECTED_ORDERS_365D,
+  LP_F_PROFILE_EXPECTED_AOV,
+  LP_F_PROFILE_CLV_12M,
+  LP_F_PROFILE_DAYS_TO_NEXT_PURCHASE,
+  LP_F_PROFILE_VALUE_SEGMENT,
+  LP_F_PROFILE_NEXT_BEST_REWARD,
   LP_F_COUNT
 };
 

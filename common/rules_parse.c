@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 
+#include "model.h"
 #include "rules_internal.h"
 #include "util.h"
 
@@ -94,6 +95,24 @@ const struct lp_field_def lp_rule_fields[LP_F_COUNT] = {
                               consent_values},
     [LP_F_PROFILE_TIER] = {"profile.tier", LP_FT_STRING, BOTH, 1, NULL},
     [LP_F_PROFILE_SEGMENT] = {"profile.segment", LP_FT_STRING, BOTH, 0, NULL},
+    [LP_F_PROFILE_P_ALIVE] = {"profile.p_alive", LP_FT_DECIMAL, BOTH, 1, NULL},
+    [LP_F_PROFILE_CHURN_RISK] = {"profile.churn_risk", LP_FT_STRING, BOTH, 1,
+                                 lp_churn_band_names},
+    [LP_F_PROFILE_EXPECTED_ORDERS_30D] = {"profile.expected_orders_30d",
+                                          LP_FT_DECIMAL, BOTH, 1, NULL},
+    [LP_F_PROFILE_EXPECTED_ORDERS_90D] = {"profile.expected_orders_90d",
+                                          LP_FT_DECIMAL, BOTH, 1, NULL},
+    [LP_F_PROFILE_EXPECTED_ORDERS_365D] = {"profile.expected_orders_365d",
+                                           LP_FT_DECIMAL, BOTH, 1, NULL},
+    [LP_F_PROFILE_EXPECTED_AOV] = {"profile.expected_aov", LP_FT_MONEY, BOTH, 1,
+                                   NULL},
+    [LP_F_PROFILE_CLV_12M] = {"profile.clv_12m", LP_FT_MONEY, BOTH, 1, NULL},
+    [LP_F_PROFILE_DAYS_TO_NEXT_PURCHASE] = {"profile.days_to_next_purchase",
+                                            LP_FT_INT, BOTH, 1, NULL},
+    [LP_F_PROFILE_VALUE_SEGMENT] = {"profile.value_segment", LP_FT_STRING, BOTH,
+                                    1, lp_value_segment_names},
+    [LP_F_PROFILE_NEXT_BEST_REWARD] = {"profile.next_best_reward", LP_FT_STRING,
+                                       BOTH, 1, NULL},
 };
 
 const char *const lp_rule_op_names[LP_OP_COUNT] = {
@@ -111,9 +130,10 @@ const char *const lp_rule_op_names[LP_OP_COUNT] = {
 };
 
 static const char *const type_names[] = {
-    [LP_FT_INT] = "integer",  [LP_FT_MONEY] = "money",
-    [LP_FT_BOOL] = "boolean", [LP_FT_STRING] = "string",
-    [LP_FT_SET] = "set",      [LP_FT_TIME] = "time",
+    [LP_FT_INT] = "integer",     [LP_FT_MONEY] = "money",
+    [LP_FT_BOOL] = "boolean",    [LP_FT_STRING] = "string",
+    [LP_FT_SET] = "set",         [LP_FT_TIME] = "time",
+    [LP_FT_DECIMAL] = "decimal",
 };
 
 /* Whether op applies to a field of type t. */
@@ -123,6 +143,7 @@ static int op_applies(enum lp_rule_op op, enum lp_field_type t) {
   switch (t) {
   case LP_FT_INT:
   case LP_FT_MONEY:
+  case LP_FT_DECIMAL:
   case LP_FT_TIME:
     return op != LP_OP_CONTAINS;
   case LP_FT_BOOL:
@@ -429,6 +450,7 @@ static void literal_scalar(struct lp_buf *b, enum lp_field_type t, int64_t v,
     lp_buf_appendf(b, "%" PRId64, v);
     break;
   case LP_FT_MONEY:
+  case LP_FT_DECIMAL:
     lp_money_format(v, tmp, sizeof(tmp));
     lp_buf_append_str(b, tmp);
     break;
@@ -459,6 +481,7 @@ static int scalar_value(struct loader *L, struct path *p, enum lp_field_id f,
     *num = json_integer_value(v);
     return 0;
   case LP_FT_MONEY:
+  case LP_FT_DECIMAL:
     return money_value(L, p, v, num);
   case LP_FT_BOOL:
     if (!json_is_boolean(v))

@@ -31,6 +31,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "metrics.h"
+#include "model_watch.h"
 #include "offsets.h"
 #include "profile_store.h"
 #include "rules.h"
@@ -48,6 +49,9 @@ struct app_config {
   long redis_timeout_ms;
   long memo_ttl_s;
   char *rules_path;
+  char *model_key;
+  char *model_file;
+  long model_poll_ms;
   char *default_shop;
   char *registry_url;
   long batch_size;
@@ -87,6 +91,16 @@ static struct lp_config_entry config_table[] = {
      60, 315360000},
     {"rules.path", LP_CONF_STRING, "deploy/rules", C(rules_path),
      "Rule file, or directory of *.json rule files (SIGHUP reloads)", 0, 0},
+    {"model.key", LP_CONF_STRING, "model:clv", C(model_key),
+     "Redis key (after redis.namespace and ':') the trainer publishes the "
+     "member-value model to, polled every model.poll.ms; a new valid model "
+     "is used without a restart. Pin a replay to one version with "
+     "model:clv:<version>; empty = no model, no scores",
+     0, 0},
+    {"model.file", LP_CONF_STRING, "", C(model_file),
+     "Read the model from this file instead (at start and on SIGHUP)", 0, 0},
+    {"model.poll.ms", LP_CONF_INT, "2000", C(model_poll_ms),
+     "How often model.key is read for a new model", 50, 3600000},
     {"shop.default", LP_CONF_STRING, "", C(default_shop),
      "Shop for Shopify JSON records without an X-Shopify-Shop-Domain "
      "header",
@@ -179,6 +193,10 @@ struct app {
   struct lp_offsets *offsets;
   struct lp_profile_store *store;
   struct lp_ruleset *rules;
+  struct lp_model_watch *model_watch; /* NULL: no model configured */
+  struct lp_model model;              /* in force when have_model */
+  int have_model;
+  int64_t next_model_poll_us;
   struct lp_avro_codec *avro;
   struct lp_http_server *http;
   struct retry *retries;
@@ -364,11 +382,15 @@ static void decide(struct app *app, struct batch *bt, struct record *rec,
                    const struct lp_profile *before) {
   clear_decisions(rec);
   rec->encoded = 0;
+  /* The rules see the model in force with the profile (a shallow view:
+   * the profile's memory stays the store's). */
+  struct lp_profile view = *before;
+  view.model = app->have_model ? &app->model : NULL;
   if (app->spec->kind == LP_STREAM_ORDERS)
-    lp_rules_decide_order(app->rules, &rec->order, before, &bt->arena, &rec->ds,
+    lp_rules_decide_order(app->rules, &rec->order, &view, &bt->arena, &rec->ds,
                           &rec->nd);
   else
-    lp_rules_decide_customer(app->rules, &rec->customer, before, &bt->arena,
+    lp_rules_decide_customer(app->rules, &rec->customer, &view, &bt->arena,
                              &rec->ds, &rec->nd);
   if (rec->nd > rec->enc_end_cap) {
     rec->enc_end_cap = rec->nd;
@@ -741,6 +763,42 @@ static void reload_rules(struct app *app) {
           lp_log_str(lp_ruleset_digest(rs)));
 }
 
+/* Reads the model source; a new valid model replaces the one in force
+ * once the batch in flight is finished (it was decided under the old). */
+static void poll_model(struct app *app) {
+  char err[1024];
+  struct lp_model m;
+  switch (lp_model_watch_poll(app->model_watch, &m, err, sizeof(err))) {
+  case LP_MODEL_UNCHANGED:
+    return;
+  case LP_MODEL_NEW:
+    complete_pending(app);
+    app->model = m;
+    app->have_model = 1;
+    lp_metrics_add(LP_M_MODEL_LOADS, 1);
+    lp_metrics_set(LP_M_MODEL_IN_FORCE, 1);
+    LP_INFO("model in force", "\"version\":%s,\"time_unit\":%s,\"source\":%s",
+            lp_log_str(m.version), lp_log_str(m.time_unit),
+            lp_log_str(lp_model_watch_source(app->model_watch)));
+    return;
+  case LP_MODEL_REJECTED:
+    lp_metrics_add(LP_M_MODEL_REJECTS, 1);
+    LP_ERROR(app->have_model ? "model rejected; the previous model stays in "
+                               "force"
+                             : "model rejected; no model in force, rules see "
+                               "no scores",
+             "\"error\":%s,\"in_force\":%s", lp_log_str(err),
+             lp_log_str(app->have_model ? app->model.version : NULL));
+    return;
+  case LP_MODEL_UNAVAILABLE:
+    LP_WARN(app->have_model ? "model source unavailable; the model in force "
+                              "stays"
+                            : "no model available yet; rules see no scores",
+            "\"reason\":%s", lp_log_str(err));
+    return;
+  }
+}
+
 static int setup(struct app *app, char *err, size_t errsize) {
   struct app_config *c = &app->conf;
   app->rules = lp_ruleset_load(c->rules_path, err, errsize);
@@ -749,6 +807,17 @@ static int setup(struct app *app, char *err, size_t errsize) {
   LP_INFO("rules loaded", "\"rules\":%zu,\"digest\":%s,\"path\":%s",
           lp_ruleset_count(app->rules),
           lp_log_str(lp_ruleset_digest(app->rules)), lp_log_str(c->rules_path));
+  if (*c->model_file || *c->model_key) {
+    char *key = lp_xasprintf("%s:%s", c->redis_namespace, c->model_key);
+    struct lp_model_watch_config mc = {
+        c->redis_host, (int)c->redis_port, (int)c->redis_timeout_ms,
+        *c->model_file ? NULL : key, *c->model_file ? c->model_file : NULL};
+    app->model_watch = lp_model_watch_new(&mc);
+    free(key);
+    app->pending = -1;
+    poll_model(app);
+    app->next_model_poll_us = lp_mono_us() + c->model_poll_ms * 1000;
+  }
   app->avro = lp_avro_codec_new(*c->registry_url ? c->registry_url : NULL, err,
                                 errsize);
   if (!app->avro)
@@ -856,6 +925,13 @@ static void run(struct app *app) {
       complete_pending(app); /* decided under the rules it started with */
       reload_requested = 0;
       reload_rules(app);
+      if (app->model_watch && *app->conf.model_file)
+        poll_model(app);
+    }
+    if (app->model_watch && !*app->conf.model_file &&
+        lp_mono_us() >= app->next_model_poll_us) {
+      poll_model(app);
+      app->next_model_poll_us = lp_mono_us() + app->conf.model_poll_ms * 1000;
     }
     produce_retries(app);
     rd_kafka_poll(app->producer, 0);
@@ -954,6 +1030,7 @@ static void teardown(struct app *app) {
   lp_offsets_destroy(&app->offsets);
   lp_profile_store_destroy(&app->store);
   lp_ruleset_destroy(&app->rules);
+  lp_model_watch_destroy(&app->model_watch);
   lp_avro_codec_destroy(&app->avro);
   while (app->retries) {
     struct retry *r = app->retries;

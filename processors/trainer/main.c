@@ -18,6 +18,7 @@
 #include "clv.h"
 #include "clv_summary.h"
 #include "log.h"
+#include "model.h"
 #include "orders_topic.h"
 #include "util.h"
 
@@ -29,7 +30,8 @@ static const char usage[] =
     "  trainer (--cdnow FILE | --topic T [--offset N] [-b SERVERS |\n"
     "          -f BOOTSTRAP_FILE]) [--calibration-end YYYYMMDD]\n"
     "          [--holdout-end YYYYMMDD] [--unit weeks|days] [--out FILE]\n"
-    "          [--redis HOST:PORT] [--namespace NS] [--help]\n"
+    "          [--scoring FILE] [--redis HOST:PORT] [--namespace NS]\n"
+    "          [--help]\n"
     "\n"
     "DESCRIPTION\n"
     "  Reads a transaction log, builds per-member summaries (repeat\n"
@@ -38,8 +40,10 @@ static const char usage[] =
     "  BG/NBD (Fader, Hardie & Lee 2005) and Gamma-Gamma (Fader & Hardie\n"
     "  2013) by maximum likelihood, and writes the model as JSON: version,\n"
     "  parameters, data window, time unit, log-likelihoods, evaluations and\n"
-    "  convergence. With --redis it also stores it as <ns>:model:clv,\n"
-    "  where running processors pick it up. Prints a summary on stderr,\n"
+    "  convergence, and the scoring settings. With --redis it stores it\n"
+    "  as <ns>:model:clv:<version> and then <ns>:model:clv, where running\n"
+    "  processors pick it up within their model.poll.ms (a replay can pin\n"
+    "  the versioned key). Prints a summary on stderr,\n"
     "  with predicted against actual repeat purchases in the holdout\n"
     "  window when the data reach past the calibration end.\n"
     "\n"
@@ -60,13 +64,19 @@ static const char usage[] =
     "                          19970930, CDNOW's 39 weeks)\n"
     "  --holdout-end D         last day of the holdout (default 19980630)\n"
     "  --unit U                weeks (default) or days\n"
+    "  --scoring FILE          scoring settings (JSON object: discount rate,\n"
+    "                          churn bands, segment thresholds, the reward\n"
+    "                          catalogue; docs/models.md), stored in the\n"
+    "                          model and part of its version\n"
     "  --out FILE              write the model JSON there (default stdout)\n"
     "  --redis HOST:PORT       also store it in Redis\n"
     "  --namespace NS          Redis key prefix (default loyalty)\n"
-    "  --bench-score N         after fitting, time N member scorings\n"
-    "                          (P(alive), expected purchases over 30, 90\n"
-    "                          and 365 days, expected spend) on one core\n"
-    "                          and print score_per_s\n"
+    "  --bench-score N         after fitting, time N member scorings as a\n"
+    "                          processor does them (P(alive), expected\n"
+    "                          purchases over 30, 90 and 365 days, expected\n"
+    "                          spend, 12-month CLV, churn band, segment,\n"
+    "                          next purchase, next-best reward) on one\n"
+    "                          core and print score_per_s\n"
     "\n"
     "EXIT STATUS\n"
     "  0 fitted and written, 1 bad data or no convergence (nothing\n"
@@ -115,7 +125,7 @@ static json_t *fit_json(const struct lp_fit_info *i) {
 int main(int argc, char **argv) {
   lp_log_init("trainer", LP_LOG_INFO);
   const char *cdnow = NULL, *out_path = NULL, *redis = NULL, *topic = NULL;
-  const char *bootstrap = NULL, *bootstrap_file = "";
+  const char *bootstrap = NULL, *bootstrap_file = "", *scoring_path = NULL;
   long long start_offset = 0;
   const char *ns = "loyalty", *unit = "weeks";
   long cal_end = 19970930, hold_end = 19980630, bench_n = 0;
@@ -132,6 +142,7 @@ int main(int argc, char **argv) {
       {"redis", required_argument, NULL, 'r'},
       {"namespace", required_argument, NULL, 'n'},
       {"bench-score", required_argument, NULL, 'B'},
+      {"scoring", required_argument, NULL, 's'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0}};
   int c;
@@ -173,6 +184,9 @@ int main(int argc, char **argv) {
     case 'B':
       bench_n = atol(optarg);
       break;
+    case 's':
+      scoring_path = optarg;
+      break;
     case 'h':
       fputs(usage, stdout);
       return 0;
@@ -192,6 +206,18 @@ int main(int argc, char **argv) {
           "weeks|days; dates as YYYYMMDD (see trainer --help)\n",
           stderr);
     return 2;
+  }
+  json_t *scoring = NULL;
+  if (scoring_path) {
+    json_error_t je;
+    scoring = json_load_file(scoring_path, JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(scoring)) {
+      fprintf(stderr, "trainer: %s: line %d column %d: %s\n", scoring_path,
+              je.line, je.column,
+              scoring ? "expected a JSON object of scoring settings" : je.text);
+      json_decref(scoring);
+      return 2;
+    }
   }
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -253,6 +279,12 @@ int main(int argc, char **argv) {
     for (const char *p = tmp; *p; p++)
       h = (h ^ (uint8_t)*p) * 1099511628211ULL;
   }
+  /* The scoring settings change the scores, so they are in the version. */
+  char *stext =
+      scoring ? json_dumps(scoring, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  for (const char *p = stext; p && *p; p++)
+    h = (h ^ (uint8_t)*p) * 1099511628211ULL;
+  free(stext);
   snprintf(version, sizeof(version), "clv-%ld-%08llx", cal_end,
            (unsigned long long)(h & 0xffffffffULL));
   json_t *model = json_pack(
@@ -263,8 +295,21 @@ int main(int argc, char **argv) {
       fit_json(&fi_b), "gamma_gamma", "p", g.p, "q", g.q, "gamma", g.gamma,
       "fit", fit_json(&fi_g));
   json_object_del(json_object_get(model, "window"), "first_day");
+  if (scoring)
+    json_object_set(model, "scoring", scoring);
   char *text = json_dumps(model, JSON_INDENT(2) | JSON_ENSURE_ASCII);
   json_decref(model);
+  /* What the processors will read must pass their check: a bad scoring
+   * setting is reported here, and nothing is written. */
+  struct lp_model parsed;
+  if (lp_model_parse(text, strlen(text), scoring_path ? scoring_path : "model",
+                     &parsed, err, sizeof(err)) != 0) {
+    fprintf(stderr, "trainer: %s; nothing written, the model in force stays\n",
+            err);
+    free(text);
+    rc = 1;
+    goto done;
+  }
   FILE *out = out_path ? fopen(out_path, "w") : stdout;
   if (!out) {
     fprintf(stderr, "trainer: %s: cannot write\n", out_path);
@@ -281,9 +326,16 @@ int main(int argc, char **argv) {
     snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - redis) : 0,
              redis);
     redisContext *rc_ = colon ? redisConnect(host, atoi(colon + 1)) : NULL;
-    redisReply *r = rc_ && !rc_->err
-                        ? redisCommand(rc_, "SET %s:model:clv %s", ns, text)
-                        : NULL;
+    /* The versioned copy first: once the current key names a version,
+     * that version can be pinned. */
+    redisReply *r =
+        rc_ && !rc_->err
+            ? redisCommand(rc_, "SET %s:model:clv:%s %s", ns, version, text)
+            : NULL;
+    if (r && r->type != REDIS_REPLY_ERROR) {
+      freeReplyObject(r);
+      r = redisCommand(rc_, "SET %s:model:clv %s", ns, text);
+    }
     if (!r || r->type == REDIS_REPLY_ERROR) {
       fprintf(stderr, "trainer: redis %s: could not store the model\n", redis);
       rc = 1;
@@ -309,18 +361,33 @@ int main(int argc, char **argv) {
           holdout > 0 ? 100.0 * (predicted - holdout) / holdout : 0.0, version);
   fprintf(stderr, "trainer: fit_s=%.3f\n", secs);
   if (bench_n > 0 && n > 0) {
-    /* What a processor computes per event, over the real members. */
+    /* What a processor computes per event (lp_model_score), over
+     * profiles made from the real members' summaries. */
+    struct lp_profile *profs = lp_xcalloc(n, sizeof(*profs));
+    const double unit_ms = days_per_unit * 86400000.0;
+    const int64_t at = (int64_t)1e12;
+    for (size_t i = 0; i < n; i++) {
+      struct lp_profile *pr = &profs[i];
+      pr->exists = 1;
+      pr->order_count = pr->orders_placed = pr->purchase_days =
+          (int64_t)members[i].x + 1;
+      pr->first_order_ms = at - (int64_t)(members[i].T * unit_ms);
+      pr->last_order_ms =
+          pr->first_order_ms + (int64_t)(members[i].t_x * unit_ms);
+      pr->lifetime_spend_micros =
+          (int64_t)(members[i].m * 1e6) * pr->order_count;
+    }
     struct timespec b0, b1;
-    double sink = 0, per_day = 1.0 / days_per_unit;
+    double sink = 0;
     clock_gettime(CLOCK_MONOTONIC, &b0);
     for (long k = 0; k < bench_n; k++) {
-      const struct lp_clv_member *mb = &members[(size_t)k % n];
-      sink += lp_bgnbd_p_alive(&m, mb->x, mb->t_x, mb->T);
-      sink += lp_bgnbd_expected(&m, mb->x, mb->t_x, mb->T, 30 * per_day);
-      sink += lp_bgnbd_expected(&m, mb->x, mb->t_x, mb->T, 90 * per_day);
-      sink += lp_bgnbd_expected(&m, mb->x, mb->t_x, mb->T, 365 * per_day);
-      sink += lp_gamma_gamma_expected_spend(&g, mb->x, mb->m);
+      struct lp_scores sc;
+      lp_model_score(&parsed, &profs[(size_t)k % n], at, &sc);
+      sink += sc.p_alive + sc.expected_30d + sc.expected_90d +
+              sc.expected_365d + sc.expected_spend + sc.clv_12m +
+              (double)sc.segment + (double)sc.next_best;
     }
+    free(profs);
     clock_gettime(CLOCK_MONOTONIC, &b1);
     double bs = (double)(b1.tv_sec - b0.tv_sec) +
                 (double)(b1.tv_nsec - b0.tv_nsec) / 1e9;
@@ -328,6 +395,7 @@ int main(int argc, char **argv) {
             sink);
   }
 done:
+  json_decref(scoring);
   free(members);
   lp_clv_builder_destroy(&b);
   return rc;

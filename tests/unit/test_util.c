@@ -369,6 +369,54 @@ static void make_order(struct lp_order_event *ev, const char *order_id,
   ev->line_items[0].brand = lp_xstrdup(brand);
 }
 
+/* Purchase days, as the CLV models count purchases: a second order on the
+ * day of the first or the last adds none, a cancellation takes none back,
+ * and a part written before "days" existed counts a day per order. */
+static void test_purchase_days(void **state) {
+  (void)state;
+  struct lp_order_event ev;
+  char *own = lp_xstrdup(""), *next = NULL, *rec = NULL;
+  int prev;
+  const char *ids[] = {"d1", "d2", "d3", "d4"};
+  /* 09:00 day 0, 18:00 day 0, day 3, day 3 again */
+  const int64_t at[] = {0, 9 * 3600000LL, 3 * 86400000LL,
+                        3 * 86400000LL + 3600000LL};
+  const int64_t days[] = {1, 1, 2, 2};
+  for (int i = 0; i < 4; i++) {
+    make_order(&ev, ids[i], LP_ORDER_CREATED, 1000000, "tea", "b");
+    ev.event_time_ms = 1699920000000LL + at[i]; /* 2023-11-14 00:00Z */
+    lp_profile_apply_order(own, NULL, &ev, 64, &next, &rec, &prev);
+    struct lp_profile p;
+    char err[128];
+    assert_int_equal(
+        lp_profile_from_snapshot(next, strlen(next), &p, err, sizeof(err)), 0);
+    assert_int_equal(p.purchase_days, days[i]);
+    assert_int_equal(p.orders_placed, i + 1);
+    lp_profile_clear(&p);
+    free(own);
+    free(rec);
+    own = next;
+    lp_order_event_clear(&ev);
+  }
+  free(own);
+  /* Written before "days": 3 orders placed -> 3 days, and the next order
+   * on a new day makes 4. */
+  const char *old = "spend\t3000000\norders\t3\nfirst\t1600000000000\n"
+                    "last\t1600000000000\nplaced\t3\n";
+  struct lp_profile p;
+  char err[128];
+  assert_int_equal(
+      lp_profile_from_snapshot(old, strlen(old), &p, err, sizeof(err)), 0);
+  assert_int_equal(p.purchase_days, 3);
+  lp_profile_clear(&p);
+  make_order(&ev, "d9", LP_ORDER_CREATED, 1000000, "tea", "b");
+  lp_profile_apply_order(old, NULL, &ev, 64, &next, &rec, &prev);
+  assert_non_null(strstr(next, "days\t4\n"));
+  free(next);
+  free(rec);
+  lp_order_event_clear(&ev);
+}
+
 static void test_apply_order_and_reverse(void **state) {
   (void)state;
   struct lp_order_event ev;
@@ -378,7 +426,7 @@ static void test_apply_order_and_reverse(void **state) {
   lp_profile_apply_order("", NULL, &ev, 64, &own, &rec, &prev);
   assert_false(prev);
   assert_string_equal(own, "spend\t40000000\norders\t1\nfirst\t1700000000000"
-                           "\nlast\t1700000000000\nplaced\t1\n"
+                           "\nlast\t1700000000000\nplaced\t1\ndays\t1\n"
                            "b:Leaf\\tCo\t40000000\nc:tea\t40000000\n");
   assert_string_equal(rec, "s\t40000000\nb:Leaf\\tCo\t40000000\n"
                            "c:tea\t40000000\n");
@@ -607,6 +655,7 @@ int main(void) {
       cmocka_unit_test(test_customer_validate),
       cmocka_unit_test(test_snapshot_parse),
       cmocka_unit_test(test_apply_order_and_reverse),
+      cmocka_unit_test(test_purchase_days),
       cmocka_unit_test(test_orders_placed),
       cmocka_unit_test(test_apply_cancel_first_and_cap),
       cmocka_unit_test(test_apply_customer),
