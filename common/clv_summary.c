@@ -102,6 +102,15 @@ void lp_clv_builder_add(struct lp_clv_builder *b, const char *member,
   m->p[m->n++] = (struct purchase){day, value};
 }
 
+int64_t lp_clv_builder_last_day(const struct lp_clv_builder *b) {
+  int64_t last = INT64_MIN;
+  for (size_t i = 0; i < b->n; i++)
+    for (size_t k = 0; k < b->m[i].n; k++)
+      if (b->m[i].p[k].day > last)
+        last = b->m[i].p[k].day;
+  return last;
+}
+
 static int by_day(const void *a, const void *b) {
   int64_t x = ((const struct purchase *)a)->day,
           y = ((const struct purchase *)b)->day;

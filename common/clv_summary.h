@@ -43,6 +43,9 @@ size_t lp_clv_builder_summarise(struct lp_clv_builder *b,
                                 double days_per_unit,
                                 const struct lp_clv_summary **out);
 
+/* The latest purchase day added, or INT64_MIN when none was. */
+int64_t lp_clv_builder_last_day(const struct lp_clv_builder *b);
+
 /* Days since 1970-01-01 of YYYYMMDD (e.g. 19970930), or INT64_MIN. */
 int64_t lp_clv_day_of_ymd(long ymd);
 

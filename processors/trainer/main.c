@@ -61,7 +61,8 @@ static const char usage[] =
     "  -b, --bootstrap S       Kafka bootstrap servers (with --topic)\n"
     "  -f, --bootstrap-file F  or read them from devbroker's file\n"
     "  --calibration-end D     last day of the fitting window (default\n"
-    "                          19970930, CDNOW's 39 weeks)\n"
+    "                          19970930, CDNOW's 39 weeks); \"last\": the\n"
+    "                          latest purchase day read, no holdout\n"
     "  --holdout-end D         last day of the holdout (default 19980630)\n"
     "  --unit U                weeks (default) or days\n"
     "  --scoring FILE          scoring settings (JSON object: discount rate,\n"
@@ -164,7 +165,7 @@ int main(int argc, char **argv) {
       cdnow = optarg;
       break;
     case 'e':
-      cal_end = atol(optarg);
+      cal_end = strcmp(optarg, "last") == 0 ? -1 : atol(optarg);
       break;
     case 'H':
       hold_end = atol(optarg);
@@ -198,7 +199,7 @@ int main(int argc, char **argv) {
   double days_per_unit = strcmp(unit, "weeks") == 0  ? 7.0
                          : strcmp(unit, "days") == 0 ? 1.0
                                                      : 0;
-  int64_t cal_day = lp_clv_day_of_ymd(cal_end),
+  int64_t cal_day = cal_end == -1 ? 0 : lp_clv_day_of_ymd(cal_end),
           hold_day = lp_clv_day_of_ymd(hold_end);
   if (!cdnow == !topic || days_per_unit == 0 || cal_day == INT64_MIN ||
       hold_day == INT64_MIN || optind < argc) {
@@ -232,6 +233,20 @@ int main(int argc, char **argv) {
       fprintf(stderr, "trainer: %s\n", rerr);
     lp_clv_builder_destroy(&b);
     return 1;
+  }
+  if (cal_end == -1) {
+    /* "last": fit on everything, up to the latest purchase day; no
+     * holdout. */
+    cal_day = lp_clv_builder_last_day(b);
+    if (cal_day == INT64_MIN) {
+      fprintf(stderr, "trainer: no purchases read; nothing written\n");
+      lp_clv_builder_destroy(&b);
+      return 1;
+    }
+    char iso[40];
+    lp_time_format_iso8601(cal_day * 86400000LL, iso, sizeof(iso));
+    cal_end = atol(iso) * 10000 + atol(iso + 5) * 100 + atol(iso + 8);
+    hold_day = cal_day;
   }
   if (skipped)
     fprintf(stderr,
