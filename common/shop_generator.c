@@ -6,8 +6,9 @@
  * member has a rhythm: regular buyers, replenishers (pet food about every
  * 90 days), premium enthusiasts, gift buyers, and lapsing members whose
  * next order sometimes comes after a 50–80 day silence (the "we miss you"
- * case). Randomness is splitmix64 seeded by the caller; money is integer
- * cents; no clock, no locale.
+ * case) or a 120–240 day one, or never (churn; regular buyers churn now
+ * and then too). Randomness is splitmix64 seeded by the caller; money is
+ * integer cents; no clock, no locale.
  */
 #include "shop_generator.h"
 
@@ -161,12 +162,21 @@ static int64_t next_gap_ms(struct lp_shop_gen *g, const struct member *m) {
   case GIFT:
     days = 30 + (int64_t)below(g, 150);
     break;
-  case LAPSING:
-    days = below(g, 3) == 0 ? 50 + (int64_t)below(g, 31)
-                            : 5 + (int64_t)below(g, 20);
+  case LAPSING: {
+    /* Frequent while active; then a silence (the "we miss you" case), a
+     * long one that puts them at risk, or gone for good (churn, which
+     * the member-value models must see in the history). */
+    uint64_t r = below(g, 12);
+    days = r == 0   ? 400 + (int64_t)below(g, 300)
+           : r == 1 ? 120 + (int64_t)below(g, 120)
+           : r <= 4 ? 50 + (int64_t)below(g, 31)
+                    : 5 + (int64_t)below(g, 20);
     break;
+  }
   default:
-    days = 15 + (int64_t)below(g, 30);
+    /* Now and then a regular buyer drops out too. */
+    days = below(g, 25) == 0 ? 400 + (int64_t)below(g, 300)
+                             : 15 + (int64_t)below(g, 30);
   }
   return days * DAY_MS + (int64_t)below(g, DAY_MS);
 }
