@@ -667,12 +667,31 @@ static void append_decision(struct ctx *x, const struct lp_rule *r,
   e->model_version =
       x->p->model ? lp_dup_in(x->arena, x->p->model->version) : NULL;
   e->summary = make_summary(x, r);
-  e->n_features = r->n_features;
-  size_t fsize = (r->n_features ? r->n_features : 1) * sizeof(*e->features);
+  /* A rule that read a score also records the member's score card (the
+   * scores a segment or band is derived from), so an audit sees what the
+   * model said, not only the one value the rule compared. */
+  static const enum lp_field_id card[] = {
+      LP_F_PROFILE_P_ALIVE, LP_F_PROFILE_CHURN_RISK, LP_F_PROFILE_CLV_12M,
+      LP_F_PROFILE_EXPECTED_AOV, LP_F_PROFILE_VALUE_SEGMENT};
+  uint8_t extra[LP_ARRAY_LEN(card)];
+  size_t n_extra = 0;
+  int read_score = 0;
+  for (size_t i = 0; i < r->n_features; i++)
+    read_score |= r->features[i] >= LP_F_PROFILE_P_ALIVE;
+  for (size_t c = 0; read_score && c < LP_ARRAY_LEN(card); c++) {
+    int have = 0;
+    for (size_t i = 0; i < r->n_features && !have; i++)
+      have = r->features[i] == card[c];
+    if (!have)
+      extra[n_extra++] = (uint8_t)card[c];
+  }
+  e->n_features = r->n_features + n_extra;
+  size_t fsize = (e->n_features ? e->n_features : 1) * sizeof(*e->features);
   e->features = x->arena ? lp_arena_alloc(x->arena, fsize) : lp_xmalloc(fsize);
   memset(e->features, 0, fsize);
-  for (size_t i = 0; i < r->n_features; i++) {
-    enum lp_field_id f = (enum lp_field_id)r->features[i];
+  for (size_t i = 0; i < e->n_features; i++) {
+    enum lp_field_id f = (enum lp_field_id)(
+        i < r->n_features ? r->features[i] : extra[i - r->n_features]);
     e->features[i].name = lp_dup_in(x->arena, lp_rule_fields[f].name);
     e->features[i].value = feature_text(x, f);
   }

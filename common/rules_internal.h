@@ -67,7 +67,8 @@ enum lp_field_id {
   LP_F_PROFILE_CONSENT,
   LP_F_PROFILE_TIER,
   LP_F_PROFILE_SEGMENT,
-  /* Model scores (model.h): absent without a model or an order. */
+  /* Model scores (model.h): absent without a model or an order. They
+   * stay last: rules_eval.c tells a score by id >= LP_F_PROFILE_P_ALIVE. */
   LP_F_PROFILE_P_ALIVE,
   LP_F_PROFILE_CHURN_RISK,
   LP_F_PROFILE_EXPECTED_ORDERS_30D,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: order-processor throughput against the bare consume->produce
 # passthrough on the same devbroker and the same input, in the same run;
-# then the executor's decisions/s against the sandbox platforms with 20 ms
+# (with the member-value model in force and the shipped rules, which read
+# its scores); then the executor's decisions/s against the sandbox platforms with 20 ms
 # added latency and 64 calls in flight, and its Redis round trips per
 # decision; then the trainer's CDNOW fit time and scoring rate.
 # Each figure is the median of BENCH_RUNS runs (default 3), alternating the
@@ -22,6 +23,11 @@ echo "bench: preloading $ORDERS orders for $CUSTOMERS members" >&2
 lp_ctl generate --customers "$CUSTOMERS" --orders "$ORDERS" --seed 11 2>&1 >&2
 total=$(lp_ctl consume --topic orders --type order --idle-ms 3000 2>/dev/null | wc -l)
 echo "bench: $total order events in the topic" >&2
+# The processor runs with a member-value model in force, as in production:
+# fitted on the same orders, published into each run's namespace.
+"$BIN/trainer" --topic orders -f "$BOOTSTRAP_FILE" --calibration-end last \
+  --scoring deploy/scoring.json --out "$LP_TMP/bench-model.json" 2>&1 |
+  sed -n 's/^  model /bench: model /p' >&2
 
 metric() { # metric PORT NAME -> value (0 when unreadable)
   local v
@@ -38,6 +44,8 @@ run_processor() { # run_processor RUN -> prints "eps rss_mb proc_us redis_us"
   # left by earlier runs makes Redis slower per event (measured: +20% CPU
   # per event for each 200k-order run kept).
   redis-cli -h 127.0.0.1 -p "$REDIS_PORT" flushall >/dev/null
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" -x SET "bench$run:model:clv" \
+    <"$LP_TMP/bench-model.json" >/dev/null
   "$BIN/order-processor" -X "bootstrap.file=$BOOTSTRAP_FILE" \
     -X redis.host=127.0.0.1 -X "redis.port=$REDIS_PORT" -X http.port=0 \
     -X rules.path=deploy/rules -X "redis.namespace=bench$run" \

@@ -3,7 +3,9 @@
 # redis-server on a free loopback port (data in a temp dir), the sandbox
 # platforms (LoyaltyLion, Klaviyo), both processors and the executor;
 # produces a synthetic shop's traffic (or CDNOW with DEMO_SOURCE=cdnow)
-# plus a few broken records; waits for the pipeline to drain; reconciles
+# plus a few broken records; fits the member-value models on that history
+# (trainer) before order-processor starts; waits for the pipeline to
+# drain; shows the segment mix and the model-driven decisions; reconciles
 # the sandbox ledger against the decisions; prints a summary; stops
 # everything it started.
 set -euo pipefail
@@ -19,7 +21,8 @@ echo "demo: starting devbroker and redis-server on 127.0.0.1"
 lp_start_broker
 lp_start_redis
 echo "demo: broker $BOOTSTRAP, redis 127.0.0.1:$REDIS_PORT, work dir $LP_TMP"
-lp_start_processor order-processor order-processor
+# order-processor starts once the member-value model is fitted (below), so
+# every order is decided with scores; customer-processor starts now.
 lp_start_processor customer-processor customer-processor
 # The sandbox stands in for the SaaS platforms; its rate limits are raised
 # (and the executor's pacing with them) so the demo does not take an hour
@@ -50,6 +53,21 @@ printf '%s\n' 'not json at all' | lp_ctl produce --type order --format json --ke
 printf '%s\n' '{"event_id":"e-bad","shop":"demo-shop.myshopify.com","order_id":"o-bad"}' |
   lp_ctl produce --type order --format json --key demo:broken
 printf 'c30100\n' | lp_ctl produce --type customer --format hex --key demo:broken
+
+# The member-value models, fitted on the order history just produced and
+# published to Redis, where order-processor reads them (and would pick up
+# a newer one while running).
+echo "demo: fitting BG/NBD and Gamma-Gamma on the order history (trainer)"
+if [ "$SOURCE" = cdnow ]; then
+  "$BIN/trainer" --cdnow ../shared/datasets/CDNOW_master.txt \
+    --out "$LP_TMP/model.json" --redis "127.0.0.1:$REDIS_PORT" 2>"$LP_TMP/trainer.log"
+else
+  "$BIN/trainer" --topic orders -f "$BOOTSTRAP_FILE" --calibration-end last \
+    --scoring deploy/scoring.json --out "$LP_TMP/model.json" \
+    --redis "127.0.0.1:$REDIS_PORT" 2>"$LP_TMP/trainer.log"
+fi
+sed -n 's/^  /demo:   /p' "$LP_TMP/trainer.log" | grep -v holdout
+lp_start_processor order-processor order-processor
 
 echo "demo: waiting for the processors to drain their topics"
 lp_ctl wait --group order-processor --topic orders --timeout-ms 300000
@@ -107,6 +125,22 @@ printf 'wall time:        %.1f s from the first record produced to the executor 
   "$secs" "$(awk -v e="$events" -v s="$secs" 'BEGIN{print e / s}')"
 echo 'sample decision:'
 head -n 1 "$LP_TMP/decisions.jsonl" | jq -c '{decision_id, rule_id, customer_id, action, explanation: .explanation.summary}'
+model=$(jq -r .version "$LP_TMP/model.json")
+# Score every member at the time of the last order produced.
+at=$(jq -r .event_time "$LP_TMP/decisions.jsonl" | sort | tail -n 1)
+"$BIN/loyaltyctl" segments --redis "127.0.0.1:$REDIS_PORT" --at "$at" >"$LP_TMP/segments.jsonl"
+printf 'member value (model %s, scored at %s):\n' "$model" "$at"
+jq -r 'select(.model) | "  members \(.members), predicted 12-month value \(.clv_12m), mean P(alive) \(.mean_p_alive)"' "$LP_TMP/segments.jsonl"
+echo '  segment mix:'
+jq -r 'select(.segment) | "    \(.segment) \(.members) \(.share * 100 | floor)% \(.clv_12m)"' "$LP_TMP/segments.jsonl" |
+  awk '{printf "    %-24s %6d members %3d%%  12-month value %s\n", $1, $2, $3, $4}'
+printf '  churn risk:      %s\n' "$(jq -r 'select(.churn_risk) | "\(.churn_risk) \(.members)"' "$LP_TMP/segments.jsonl" | paste -sd, - | sed 's/,/, /g')"
+printf '  next-best reward: %s\n' "$(jq -r 'select(has("next_best_reward")) | "\(.next_best_reward // "none") \(.members)"' "$LP_TMP/segments.jsonl" | paste -sd, - | sed 's/,/, /g')"
+echo 'decisions driven by the model (rules reading scores):'
+jq -r 'select(.explanation.features | any(.name | test("p_alive|churn_risk|clv_12m|value_segment|expected_|next_best"))) | .rule_id' \
+  "$LP_TMP/decisions.jsonl" | sort | uniq -c | sort -rn | awk '{printf "  %-32s %d\n", $2, $1}'
+jq -c 'select(.rule_id == "win-back-at-risk") | {rule_id, customer_id, action: {kind: .action.kind, percent: .action.discount_percent, brand: .action.brand}, model: .explanation.model_version, scores: (.explanation.features | map({key: (.name | sub("profile."; "")), value}) | from_entries)}' \
+  "$LP_TMP/decisions.jsonl" | sed -n '1p'
 echo "======================================================"
 echo "demo: events=$events decisions=$decisions issued=$issued duplicates=$duplicates dead_letters=$dead"
 [ "$duplicates" -eq 0 ] && [ "$missing" -eq 0 ] && [ "$unknown" -eq 0 ]

@@ -26,6 +26,7 @@
 #include "util.h"
 
 #include "operator.h"
+#include "segments.h"
 
 static const char usage[] =
     "NAME\n"
@@ -96,6 +97,8 @@ static void print_usage(FILE *out) {
   fputs(usage, out);
   fputs("\nOPERATOR COMMANDS (the executor's state in Redis)\n", out);
   fputs(lp_operator_usage, out);
+  fputs("\nMEMBER-VALUE SCORES (the model in force, docs/models.md)\n", out);
+  fputs(lp_segments_usage, out);
   fputs(usage_tail, out);
 }
 
@@ -870,6 +873,8 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (lp_operator_is_command(cmd))
     return lp_operator_main(argc, argv);
+  if (strcmp(cmd, "segments") == 0)
+    return lp_segments_main(argc, argv);
   struct opts o;
   memset(&o, 0, sizeof(o));
   o.seed = 42;
