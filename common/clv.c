@@ -159,8 +159,12 @@ double lp_gamma_gamma_ll(const struct lp_gamma_gamma *g,
 
 double lp_gamma_gamma_expected_spend(const struct lp_gamma_gamma *g, double x,
                                      double m) {
-  if (x <= 0 || m <= 0)
+  /* No repeat purchase: the population mean. Repeat purchases worth
+   * nothing (m = 0) are a valid limit: p γ / (p x + q − 1). */
+  if (x <= 0)
     x = 0, m = 0;
+  if (!(m > 0))
+    m = 0;
   double den = g->p * x + g->q - 1;
   if (den <= 0)
     return m; /* q <= 1 and no history: no finite population mean */

@@ -92,7 +92,8 @@ int lp_gamma_gamma_fit(const struct lp_clv_member *c, size_t n,
                        char *errstr, size_t errstr_size);
 
 /* E(M | x, m): the member's expected spend per purchase (the population
- * mean pγ/(q−1) when x = 0; needs q > 1). */
+ * mean pγ/(q−1) when x = 0, needs q > 1; m = 0 with x > 0 gives
+ * pγ/(px+q−1), so spending nothing never scores above the mean). */
 double lp_gamma_gamma_expected_spend(const struct lp_gamma_gamma *g, double x,
                                      double m);
 

@@ -86,6 +86,23 @@ static int setting(json_t *scoring, const char *key, double lo, double hi,
   return 0;
 }
 
+/* Every key of obj must be one of keys (NULL-terminated): a typo in a
+ * setting is an error, not a silent default. */
+static int known_keys(json_t *obj, const char *const *keys, const char *path,
+                      const char *source, char *errstr, size_t errstr_size) {
+  const char *k;
+  json_t *v;
+  json_object_foreach(obj, k, v) {
+    size_t i = 0;
+    while (keys[i] && strcmp(keys[i], k) != 0)
+      i++;
+    if (!keys[i])
+      return lp_err(errstr, errstr_size, "%s: %s.%s: unknown key", source, path,
+                    k);
+  }
+  return 0;
+}
+
 /* scoring.rewards: [{"id", "cost", "segments": [...]}, ...]. */
 static int parse_rewards(json_t *scoring, struct lp_model *m,
                          const char *source, char *errstr, size_t errstr_size) {
@@ -102,6 +119,12 @@ static int parse_rewards(json_t *scoring, struct lp_model *m,
     struct lp_model_reward *w = &m->rewards[i];
     json_t *id = json_object_get(r, "id"), *cost = json_object_get(r, "cost");
     json_t *segs = json_object_get(r, "segments");
+    static const char *const reward_keys[] = {"id", "cost", "segments", NULL};
+    char rpath[48];
+    snprintf(rpath, sizeof(rpath), "$.scoring.rewards[%zu]", i);
+    if (json_is_object(r) &&
+        known_keys(r, reward_keys, rpath, source, errstr, errstr_size))
+      return -1;
     if (!json_is_object(r) || !json_is_string(id) ||
         json_string_length(id) == 0 ||
         json_string_length(id) > LP_MODEL_NAME_MAX)
@@ -225,10 +248,24 @@ int lp_model_parse(const char *json, size_t len, const char *source,
   snprintf(m.gift_categories[0], sizeof(m.gift_categories[0]), "gifts");
   m.n_gift_categories = 1;
   scoring = json_object_get(root, "scoring");
+  static const char *const scoring_keys[] = {"annual_discount_rate",
+                                             "churn_high_below",
+                                             "churn_medium_below",
+                                             "high_value_spend",
+                                             "premium_ratio",
+                                             "value_ratio",
+                                             "new_days",
+                                             "gift_categories",
+                                             "reward_share",
+                                             "rewards",
+                                             NULL};
   if (scoring && !json_is_object(scoring)) {
     lp_err(errstr, errstr_size, "%s: $.scoring: must be an object", source);
     goto done;
   }
+  if (scoring && known_keys(scoring, scoring_keys, "$.scoring", source, errstr,
+                            errstr_size))
+    goto done;
   if (setting(scoring, "annual_discount_rate", 0, 1, &m.annual_discount, source,
               errstr, errstr_size) ||
       setting(scoring, "churn_high_below", 0, 1, &m.churn_high_below, source,
@@ -249,6 +286,13 @@ int lp_model_parse(const char *json, size_t len, const char *source,
            "%s: $.scoring: churn_high_below (%g) is above churn_medium_below "
            "(%g)",
            source, m.churn_high_below, m.churn_medium_below);
+    goto done;
+  }
+  if (new_days != (double)(int)new_days) {
+    lp_err(errstr, errstr_size,
+           "%s: $.scoring.new_days: must be a whole number "
+           "of days, got %g",
+           source, new_days);
     goto done;
   }
   m.new_days = (int)new_days;
@@ -310,8 +354,10 @@ void lp_model_member(const struct lp_model *m, const struct lp_profile *p,
   out->T = (double)(at_ms - p->first_order_ms) / unit_ms;
   if (out->T < out->t_x) /* an event older than the last order */
     out->T = out->t_x;
-  out->m = p->order_count > 0
-               ? (double)p->lifetime_spend_micros / 1e6 / (double)p->order_count
+  /* Spend per purchase day, as the trainer counts (several orders on one
+   * day are one purchase of their sum). */
+  out->m = counted > 0
+               ? (double)p->lifetime_spend_micros / 1e6 / (double)counted
                : 0;
   if (out->m < 0)
     out->m = 0;
