@@ -7,6 +7,7 @@
  * How a record is read
  * --------------------
  * 1. Framing: 0xC3 0x01 + fingerprint selects a known writer schema (ours,
+ *    a previous version of ours still in the topics, see previous_schemas,
  *    or one added with lp_avro_codec_add_schema); 0x00 + id selects a
  *    registry schema (preloaded, cached, or fetched once with libcurl,
  *    which is loaded only when a registry is configured).
@@ -154,7 +155,8 @@ static const char *const customer_kind_symbols[] = {"created", "updated"};
 static const char *const consent_symbols[] = {"unknown", "subscribed",
                                               "unsubscribed"};
 static const char *const action_kind_symbols[] = {
-    "points", "reward", "discount_code", "tier_change", "message"};
+    "points",      "reward",  "discount_code",
+    "tier_change", "message", "score_sync"};
 static const char *const approval_symbols[] = {"none", "recommended",
                                                "required"};
 static const char *const action_outcome_symbols[] = {
@@ -243,6 +245,14 @@ static const struct field_desc customer_fields[] = {
 RECORD_DESC(customer_desc, "CustomerEvent", struct lp_customer_event,
             customer_fields);
 
+/* A score_sync action's profile attribute: the same C struct as a
+ * feature, its own Avro record (Action.attributes' items). */
+static const struct field_desc attribute_fields[] = {
+    F_STR(struct lp_feature, name),
+    F_OPT(struct lp_feature, value),
+};
+RECORD_DESC(attribute_desc, "Attribute", struct lp_feature, attribute_fields);
+
 static const struct field_desc action_fields[] = {
     F_ENUM(struct lp_action, kind, 0, action_kind_enum),
     F_LONG(struct lp_action, points, 1),
@@ -254,6 +264,7 @@ static const struct field_desc action_fields[] = {
     F_OPT(struct lp_action, channel),
     F_OPT(struct lp_action, brand),
     F_OPT(struct lp_action, category),
+    F_RECS(struct lp_action, attributes, n_attributes, attribute_desc),
 };
 RECORD_DESC(action_desc, "Action", struct lp_action, action_fields);
 
@@ -1526,6 +1537,95 @@ static int put_record(struct enc *e, const struct record_desc *d,
 }
 
 /* ------------------------------------------------------------------------
+ * Previous versions of our schemas
+ *
+ * A single-object record names its writer schema by fingerprint, so a
+ * reader must know every version still in a topic and, during a rolling
+ * upgrade (readers first), the version that processors not yet upgraded
+ * still write. These versions are known from the start as writer schemas
+ * (read like any older writer: the fields they lack take their defaults;
+ * their plans are compiled at start-up, so a version ours can no longer
+ * read fails there). Parsing Canonical Form is all a writer schema needs;
+ * the fingerprint is checked at start-up too. An entry can go once no
+ * topic's retention still holds records it wrote.
+ */
+
+struct previous_schema {
+  enum lp_record_type type;
+  uint64_t fingerprint;
+  const char *canonical;
+};
+
+static const struct previous_schema previous_schemas[] = {
+    /* RewardDecision before Action.attributes and ActionKind score_sync. */
+    {LP_REC_DECISION, UINT64_C(0x7ae4fc5c4fdac569),
+     "{\"name\":\"com.loyalty.events.RewardDecision\",\"type\":\"record\","
+     "\"fields\":[{\"name\":\"decision_id\",\"type\":\"string\"},"
+     "{\"name\":\"shop\",\"type\":\"string\"},{\"name\":\"customer_id\","
+     "\"type\":\"string\"},{\"name\":\"trigger_event_id\","
+     "\"type\":\"string\"},{\"name\":\"trigger_kind\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"rule_id\",\"type\":\"string\"},"
+     "{\"name\":\"rule_version\",\"type\":\"int\"},{\"name\":\"action\","
+     "\"type\":{\"name\":\"com.loyalty.events.Action\","
+     "\"type\":\"record\",\"fields\":[{\"name\":\"kind\","
+     "\"type\":{\"name\":\"com.loyalty.events.ActionKind\","
+     "\"type\":\"enum\",\"symbols\":[\"points\",\"reward\","
+     "\"discount_code\",\"tier_change\",\"message\"]}},"
+     "{\"name\":\"points\",\"type\":\"long\"},{\"name\":\"reward_id\","
+     "\"type\":[\"null\",\"string\"]},{\"name\":\"discount_percent\","
+     "\"type\":\"int\"},{\"name\":\"discount_amount_micros\","
+     "\"type\":\"long\"},{\"name\":\"tier\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"template_id\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"channel\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"brand\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"category\",\"type\":[\"null\",\"string\"]}]}},"
+     "{\"name\":\"estimated_cost_micros\",\"type\":\"long\"},"
+     "{\"name\":\"currency\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"event_time_ms\",\"type\":\"long\"},"
+     "{\"name\":\"approval\","
+     "\"type\":{\"name\":\"com.loyalty.events.ApprovalHint\","
+     "\"type\":\"enum\",\"symbols\":[\"none\",\"recommended\","
+     "\"required\"]}},{\"name\":\"explanation\","
+     "\"type\":{\"name\":\"com.loyalty.events.Explanation\","
+     "\"type\":\"record\",\"fields\":[{\"name\":\"rule_id\","
+     "\"type\":[\"null\",\"string\"]},{\"name\":\"rule_version\","
+     "\"type\":\"int\"},{\"name\":\"model_version\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"summary\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"features\",\"type\":{\"type\":\"array\","
+     "\"items\":{\"name\":\"com.loyalty.events.Feature\","
+     "\"type\":\"record\",\"fields\":[{\"name\":\"name\","
+     "\"type\":\"string\"},{\"name\":\"value\",\"type\":[\"null\","
+     "\"string\"]}]}}}]}}]}"},
+    /* ActionResult before ActionKind score_sync. */
+    {LP_REC_ACTION_RESULT, UINT64_C(0xf89b5032ab1bd2c1),
+     "{\"name\":\"com.loyalty.events.ActionResult\",\"type\":\"record\","
+     "\"fields\":[{\"name\":\"decision_id\",\"type\":\"string\"},"
+     "{\"name\":\"shop\",\"type\":\"string\"},{\"name\":\"customer_id\","
+     "\"type\":\"string\"},{\"name\":\"trigger_event_id\","
+     "\"type\":\"string\"},{\"name\":\"rule_id\",\"type\":\"string\"},"
+     "{\"name\":\"rule_version\",\"type\":\"int\"},"
+     "{\"name\":\"model_version\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"action_kind\","
+     "\"type\":{\"name\":\"com.loyalty.events.ActionKind\","
+     "\"type\":\"enum\",\"symbols\":[\"points\",\"reward\","
+     "\"discount_code\",\"tier_change\",\"message\"]}},"
+     "{\"name\":\"platform\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"outcome\","
+     "\"type\":{\"name\":\"com.loyalty.events.ActionOutcome\","
+     "\"type\":\"enum\",\"symbols\":[\"issued\",\"already_done\","
+     "\"pending_approval\",\"rejected\",\"expired\",\"blocked\","
+     "\"failed\"]}},{\"name\":\"guardrail\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"request_summary\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"http_status\",\"type\":\"int\"},"
+     "{\"name\":\"platform_reference\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"attempts\",\"type\":\"int\"},{\"name\":\"latency_ms\","
+     "\"type\":\"long\"},{\"name\":\"reason\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"actor\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"event_time_ms\",\"type\":\"long\"},"
+     "{\"name\":\"time_ms\",\"type\":\"long\"}]}"},
+};
+
+/* ------------------------------------------------------------------------
  * The codec
  */
 
@@ -1829,6 +1929,37 @@ done:
   return rc;
 }
 
+/* Adds a previous version of one of our schemas as a known writer. */
+static int load_previous(struct lp_avro_codec *c,
+                         const struct previous_schema *prev, char *errstr,
+                         size_t errstr_size) {
+  int t = (int)prev->type;
+  char why[256];
+  struct writer_schema *ws = writer_schema_new(
+      prev->canonical, strlen(prev->canonical), why, sizeof(why));
+  if (!ws)
+    return lp_err(errstr, errstr_size, "schema: previous %s: %s",
+                  record_names[t], why);
+  if (ws->fingerprint != prev->fingerprint) {
+    uint64_t fp = ws->fingerprint;
+    writer_schema_free(ws);
+    return lp_err(errstr, errstr_size,
+                  "schema: previous %s has fingerprint 0x%016" PRIx64
+                  ", expected 0x%016" PRIx64,
+                  record_names[t], fp, prev->fingerprint);
+  }
+  ws->plans[t] =
+      plan_compile(record_descs[t], ws->schema, NULL, why, sizeof(why));
+  if (!ws->plans[t]) {
+    writer_schema_free(ws);
+    return lp_err(errstr, errstr_size,
+                  "schema: previous %s 0x%016" PRIx64
+                  " can no longer be read: %s",
+                  record_names[t], prev->fingerprint, why);
+  }
+  return add_writer(c, ws, errstr, errstr_size);
+}
+
 struct lp_avro_codec *lp_avro_codec_new(const char *registry_url, char *errstr,
                                         size_t errstr_size) {
   struct lp_avro_codec *c = lp_xcalloc(1, sizeof(*c));
@@ -1836,6 +1967,9 @@ struct lp_avro_codec *lp_avro_codec_new(const char *registry_url, char *errstr,
   lp_buf_init(&c->http_body);
   for (int t = 0; t < LP_AVRO_REC_COUNT; t++)
     if (load_ours(c, t, errstr, errstr_size) != 0)
+      goto fail;
+  for (size_t i = 0; i < LP_ARRAY_LEN(previous_schemas); i++)
+    if (load_previous(c, &previous_schemas[i], errstr, errstr_size) != 0)
       goto fail;
   static const char dummy[1];
   c->reader = avro_reader_memory(dummy, 0);

@@ -18,8 +18,9 @@ static const char *const order_status_names[] = {"created", "paid", "cancelled",
 static const char *const customer_kind_names[] = {"created", "updated"};
 static const char *const consent_names[] = {"unknown", "subscribed",
                                             "unsubscribed"};
-static const char *const action_kind_names[] = {
-    "points", "reward", "discount_code", "tier_change", "message"};
+static const char *const action_kind_names[] = {"points",        "reward",
+                                                "discount_code", "tier_change",
+                                                "message",       "score_sync"};
 static const char *const approval_names[] = {"none", "recommended", "required"};
 static const char *const action_outcome_names[] = {
     "issued",  "already_done", "pending_approval", "rejected", "expired",
@@ -111,6 +112,11 @@ void lp_action_clear(struct lp_action *a) {
   free(a->channel);
   free(a->brand);
   free(a->category);
+  for (size_t i = 0; i < a->n_attributes; i++) {
+    free(a->attributes[i].name);
+    free(a->attributes[i].value);
+  }
+  free(a->attributes);
   memset(a, 0, sizeof(*a));
 }
 

@@ -111,8 +111,9 @@ enum lp_action_kind {
   LP_ACTION_DISCOUNT_CODE = 2,
   LP_ACTION_TIER_CHANGE = 3,
   LP_ACTION_MESSAGE = 4,
+  LP_ACTION_SCORE_SYNC = 5, /* write the member's scores to profiles */
 };
-#define LP_ACTION_KIND_COUNT 5
+#define LP_ACTION_KIND_COUNT 6
 const char *lp_action_kind_name(enum lp_action_kind k);
 int lp_action_kind_parse(const char *name, enum lp_action_kind *out);
 
@@ -123,6 +124,13 @@ enum lp_approval_hint {
 };
 const char *lp_approval_hint_name(enum lp_approval_hint a);
 int lp_approval_hint_parse(const char *name, enum lp_approval_hint *out);
+
+/* One input the decision read, as name and canonical text value; also
+ * one profile attribute a score_sync action writes. */
+struct lp_feature {
+  char *name;
+  char *value;
+};
 
 /* The action's parameters: only those meaningful for the kind are set. */
 struct lp_action {
@@ -136,12 +144,10 @@ struct lp_action {
   char *channel;                  /* MESSAGE: "email", "sms", "push" */
   char *brand;                    /* optional scope: e.g. favourite brand */
   char *category;                 /* optional scope: e.g. favourite category */
-};
-
-/* One input the decision read, as name and canonical text value. */
-struct lp_feature {
-  char *name;
-  char *value;
+  /* SCORE_SYNC: the profile attributes to write (name, value), in a
+   * fixed order; empty for other kinds. */
+  struct lp_feature *attributes;
+  size_t n_attributes;
 };
 
 struct lp_explanation {

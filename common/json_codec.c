@@ -27,7 +27,9 @@
  *   invalid UTF-8 in a record (validation makes that impossible for decoded
  *   records) is written as U+FFFD so the output is always valid JSON.
  * - Decision: "action" and "explanation" are nested objects; features are
- *   an array of {"name","value"} objects in the decision's (rule) order.
+ *   an array of {"name","value"} objects in the decision's (rule) order,
+ *   and so are a score_sync action's "attributes" (always written, [] when
+ *   there are none; optional on decode, at most 1000).
  *   Dead letter (encode only): bytes as standard padded base64 in
  *   "source_key_base64" (null when there is no key) and "original_base64".
  *   Action result (encode only): flat, enums as symbols ("action_kind",
@@ -92,6 +94,10 @@
 #define F_EMPTY_NULL 2u /* "" reads as absent (Shopify's empty sku ...) */
 
 #define PATH_MAX_LEN 160
+
+/* Profile attributes of one (score_sync) action: the Avro codec's limit
+ * for any array, so a decoded decision always encodes. */
+#define MAX_ACTION_ATTRIBUTES 1000
 
 /* ---------------------------------------------------------------------- */
 /* Small helpers                                                           */
@@ -1153,7 +1159,8 @@ fail:
 static int decode_action(const json_t *a, struct lp_action *act, char *errstr,
                          size_t errstr_size) {
   const char *name;
-  char q[64];
+  char q[64], path[PATH_MAX_LEN];
+  json_t *arr;
   long long n;
   int rc =
       get_raw_str(a, "action", "kind", F_REQUIRED, &name, errstr, errstr_size);
@@ -1162,7 +1169,7 @@ static int decode_action(const json_t *a, struct lp_action *act, char *errstr,
   if (lp_action_kind_parse(name, &act->kind) != 0)
     return lp_err(errstr, errstr_size,
                   "action.kind: unknown value %s (expected points, reward, "
-                  "discount_code, tier_change, message)",
+                  "discount_code, tier_change, message, score_sync)",
                   quoted(name, q, sizeof(q)));
   if ((rc = get_int(a, "action", "points", 0, LLONG_MIN, LLONG_MAX, &n, errstr,
                     errstr_size)) < 0)
@@ -1185,8 +1192,25 @@ static int decode_action(const json_t *a, struct lp_action *act, char *errstr,
           0 ||
       get_str(a, "action", "brand", 0, &act->brand, errstr, errstr_size) < 0 ||
       get_str(a, "action", "category", 0, &act->category, errstr, errstr_size) <
-          0)
+          0 ||
+      get_array(a, "action", "attributes", 0, MAX_ACTION_ATTRIBUTES,
+                "attributes", &arr, errstr, errstr_size) < 0)
     return -1;
+  if (arr && json_array_size(arr) > 0) {
+    /* Owned by act from here, so its clear frees partial work. */
+    act->n_attributes = json_array_size(arr);
+    act->attributes = lp_xcalloc(act->n_attributes, sizeof(*act->attributes));
+    for (size_t i = 0; i < act->n_attributes; i++) {
+      json_t *at;
+      if (array_object(arr, "action.attributes", i, path, sizeof(path), &at,
+                       errstr, errstr_size) < 0 ||
+          get_str(at, path, "name", F_REQUIRED, &act->attributes[i].name,
+                  errstr, errstr_size) < 0 ||
+          get_str(at, path, "value", 0, &act->attributes[i].value, errstr,
+                  errstr_size) < 0)
+        return -1;
+    }
+  }
   return 0;
 }
 
@@ -1493,6 +1517,16 @@ void lp_json_encode_decision(const struct lp_reward_decision *d,
   w_str(out, "channel", a->channel);
   w_str(out, "brand", a->brand);
   w_str(out, "category", a->category);
+  w_key(out, "attributes");
+  lp_buf_append_byte(out, '[');
+  for (size_t i = 0; i < a->n_attributes; i++) {
+    w_sep(out);
+    lp_buf_append_byte(out, '{');
+    w_str(out, "name", a->attributes[i].name);
+    w_str(out, "value", a->attributes[i].value);
+    lp_buf_append_byte(out, '}');
+  }
+  lp_buf_append_byte(out, ']');
   lp_buf_append_byte(out, '}');
   w_money(out, "estimated_cost", d->estimated_cost_micros);
   w_str(out, "currency", d->currency);

@@ -402,10 +402,18 @@ static void test_our_schemas(void **state) {
   static const char kind[] =
       "{\"name\":\"com.loyalty.events.ActionKind\",\"type\":\"enum\","
       "\"symbols\":[\"points\",\"reward\",\"discount_code\",\"tier_change\","
-      "\"message\"]}";
+      "\"message\",\"score_sync\"]}";
   assert_non_null(strstr(lp_avro_canonical_form(c, LP_REC_DECISION), kind));
   assert_non_null(
       strstr(lp_avro_canonical_form(c, LP_REC_ACTION_RESULT), kind));
+  /* Action's last field: the score_sync attributes, after category. */
+  assert_non_null(strstr(
+      lp_avro_canonical_form(c, LP_REC_DECISION),
+      "{\"name\":\"category\",\"type\":[\"null\",\"string\"]},{\"name\":"
+      "\"attributes\",\"type\":{\"type\":\"array\",\"items\":{\"name\":"
+      "\"com.loyalty.events.Attribute\",\"type\":\"record\",\"fields\":[{"
+      "\"name\":\"name\",\"type\":\"string\"},{\"name\":\"value\","
+      "\"type\":[\"null\",\"string\"]}]}}}]}}"));
   lp_avro_codec_destroy(&c);
   assert_null(c);
   lp_avro_codec_destroy(&c); /* NULL is fine */
@@ -621,6 +629,13 @@ static void assert_decision_equal(const struct lp_reward_decision *a,
   assert_str_or_null(a->action.channel, b->action.channel);
   assert_str_or_null(a->action.brand, b->action.brand);
   assert_str_or_null(a->action.category, b->action.category);
+  assert_int_equal(a->action.n_attributes, b->action.n_attributes);
+  for (size_t i = 0; i < a->action.n_attributes; i++) {
+    assert_str_or_null(a->action.attributes[i].name,
+                       b->action.attributes[i].name);
+    assert_str_or_null(a->action.attributes[i].value,
+                       b->action.attributes[i].value);
+  }
   assert_int_equal(a->estimated_cost_micros, b->estimated_cost_micros);
   assert_str_or_null(a->currency, b->currency);
   assert_int_equal(a->event_time_ms, b->event_time_ms);
@@ -967,6 +982,401 @@ static void test_action_result_repairs_text(void **state) {
   assert_string_equal(err, "action_kind: unknown value -1");
   assert_int_equal(out.len, before);
   lp_action_result_clear(&r);
+  lp_buf_free(&out);
+  lp_avro_codec_destroy(&c);
+}
+
+/* ------------------------------------------------------------------------
+ * score_sync decisions: the attributes array, both readers, older writers
+ */
+
+/* The minimal decision's fields with kind score_sync and three attributes
+ * (the last without a value), as the rules write them. */
+static void score_sync_decision(struct lp_reward_decision *d) {
+  memset(d, 0, sizeof(*d));
+  d->decision_id = lp_xstrdup("00000000000000000000000000000000");
+  d->shop = lp_xstrdup("s");
+  d->customer_id = lp_xstrdup("c");
+  d->trigger_event_id = lp_xstrdup("e");
+  d->rule_id = lp_xstrdup("r");
+  d->action.kind = LP_ACTION_SCORE_SYNC;
+  d->action.n_attributes = 3;
+  d->action.attributes = lp_xcalloc(3, sizeof(struct lp_feature));
+  d->action.attributes[0] =
+      (struct lp_feature){lp_xstrdup("loyalty_clv_12m"), lp_xstrdup("612.40")};
+  d->action.attributes[1] = (struct lp_feature){
+      lp_xstrdup("loyalty_segment"), lp_xstrdup("at_risk_high_value")};
+  d->action.attributes[2] =
+      (struct lp_feature){lp_xstrdup("loyalty_next_purchase"), NULL};
+  d->event_time_ms = T_TIME;
+}
+
+/* What a decision's datum carries in Action.attributes. */
+enum b_attrs {
+  B_NO_FIELD, /* nothing: the previous schema has no such field */
+  B_EMPTY,    /* [] */
+  B_SYNC,     /* score_sync_decision's three, one block */
+  B_BLOCKS,   /* the same three in a sized block of two and a block of one */
+};
+
+static void b_attribute(struct bld *b, const char *name, const char *value) {
+  b_str(b, name);
+  b_long(b, value != NULL); /* value: ["null","string"] */
+  if (value)
+    b_str(b, value);
+}
+
+/* score_sync_decision's datum by hand (any kind), every field in schema
+ * order; kind is the writer's symbol index. */
+static void b_decision(struct bld *b, int kind, enum b_attrs attrs) {
+  b_str(b, "00000000000000000000000000000000");
+  b_str(b, "s");
+  b_str(b, "c");
+  b_str(b, "e");
+  b_long(b, 0); /* trigger_kind: null */
+  b_str(b, "r");
+  b_long(b, 0);    /* rule_version */
+  b_long(b, kind); /* action.kind */
+  for (int i = 0; i < 9; i++)
+    b_long(b, 0); /* points ... category: 0 or null */
+  if (attrs == B_EMPTY) {
+    b_long(b, 0);
+  } else if (attrs == B_SYNC) {
+    b_long(b, 3);
+    b_attribute(b, "loyalty_clv_12m", "612.40");
+    b_attribute(b, "loyalty_segment", "at_risk_high_value");
+    b_attribute(b, "loyalty_next_purchase", NULL);
+    b_long(b, 0);
+  } else if (attrs == B_BLOCKS) {
+    struct bld two = {.n = 0};
+    b_attribute(&two, "loyalty_clv_12m", "612.40");
+    b_attribute(&two, "loyalty_segment", "at_risk_high_value");
+    b_long(b, -2);
+    b_long(b, (int64_t)two.n);
+    b_raw(b, two.b, two.n);
+    b_long(b, 1);
+    b_attribute(b, "loyalty_next_purchase", NULL);
+    b_long(b, 0);
+  }
+  b_long(b, 0);      /* estimated_cost_micros */
+  b_long(b, 0);      /* currency: null */
+  b_long(b, T_TIME); /* event_time_ms */
+  b_long(b, 0);      /* approval: none */
+  for (int i = 0; i < 5; i++)
+    b_long(b, 0); /* explanation: null, 0, null, null, [] */
+}
+
+/* RewardDecision as the schema read before score_sync: no
+ * Action.attributes, no score_sync symbol (caller frees). */
+static char *previous_decision_schema(void) {
+  json_error_t jerr;
+  json_t *root = json_loads(embedded_json("RewardDecision"), 0, &jerr);
+  assert_non_null(root);
+  json_t *fields = json_object_get(root, "fields"), *f;
+  size_t i;
+  int found = 0;
+  json_array_foreach(fields, i, f) {
+    if (strcmp(json_string_value(json_object_get(f, "name")), "action") != 0)
+      continue;
+    json_t *afields = json_object_get(json_object_get(f, "type"), "fields");
+    size_t last = json_array_size(afields) - 1;
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(afields, last), "name")),
+                        "attributes");
+    json_array_remove(afields, last);
+    json_t *syms = json_object_get(
+        json_object_get(json_array_get(afields, 0), "type"), "symbols");
+    assert_int_equal(json_array_size(syms), LP_ACTION_KIND_COUNT);
+    assert_string_equal(json_string_value(json_array_get(syms, 5)),
+                        "score_sync");
+    json_array_remove(syms, 5);
+    found = 1;
+  }
+  assert_true(found);
+  char *json = json_dumps(root, JSON_COMPACT);
+  json_decref(root);
+  return json;
+}
+
+/* ActionResult as the schema read before score_sync (caller frees). */
+static char *previous_action_result_schema(void) {
+  json_error_t jerr;
+  json_t *root = json_loads(embedded_json("ActionResult"), 0, &jerr);
+  assert_non_null(root);
+  json_t *fields = json_object_get(root, "fields"), *f;
+  size_t i;
+  int found = 0;
+  json_array_foreach(fields, i, f) {
+    if (strcmp(json_string_value(json_object_get(f, "name")), "action_kind"))
+      continue;
+    json_t *syms = json_object_get(json_object_get(f, "type"), "symbols");
+    assert_int_equal(json_array_size(syms), LP_ACTION_KIND_COUNT);
+    json_array_remove(syms, 5);
+    found = 1;
+  }
+  assert_true(found);
+  char *json = json_dumps(root, JSON_COMPACT);
+  json_decref(root);
+  return json;
+}
+
+static uint64_t fingerprint_of(const char *json) {
+  char err[256] = "";
+  char *pcf =
+      lp_avro_schema_canonical_form(json, strlen(json), err, sizeof(err));
+  if (!pcf)
+    fail_msg("canonical form: %s", err);
+  uint64_t fp = lp_avro_crc64(pcf, strlen(pcf));
+  free(pcf);
+  return fp;
+}
+
+/* RewardDecision's layout under another namespace: another fingerprint,
+ * so its records take the checked path (walk, avro-c, plan) where ours
+ * take the fast reader (caller frees). */
+static char *mirror_decision_schema(void) {
+  json_error_t jerr;
+  json_t *root = json_loads(embedded_json("RewardDecision"), 0, &jerr);
+  assert_non_null(root);
+  json_object_set_new(root, "namespace", json_string("com.loyalty.mirror"));
+  char *json = json_dumps(root, JSON_COMPACT);
+  json_decref(root);
+  return json;
+}
+
+static void decode_decision_ok(struct lp_avro_codec *c, const void *data,
+                               size_t len, struct lp_reward_decision *out,
+                               const char *what) {
+  char err[256] = "";
+  memset(out, 0, sizeof(*out));
+  if (lp_avro_decode_decision(c, data, len, out, err, sizeof(err)))
+    fail_msg("decode %s: %s", what, err);
+}
+
+/* Encodes d and checks the bytes are exactly want's. */
+static void encode_decision_is(struct lp_avro_codec *c,
+                               const struct lp_reward_decision *d,
+                               const struct bld *want) {
+  struct lp_buf out;
+  lp_buf_init(&out);
+  char err[256] = "";
+  if (lp_avro_encode_decision(c, d, &out, err, sizeof(err)))
+    fail_msg("encode decision: %s", err);
+  assert_int_equal(out.len, want->n);
+  assert_memory_equal(out.data, want->b, want->n);
+  lp_buf_free(&out);
+}
+
+/* Three attributes, one without a value: byte-exact Avro, read back the
+ * same by the fast reader and by the checked path, in one block or in
+ * several (one sized), and re-encoded to the same bytes. */
+static void test_round_trip_score_sync(void **state) {
+  (void)state;
+  struct lp_avro_codec *c = new_codec(NULL);
+  char err[256] = "";
+  char *mirror = mirror_decision_schema();
+  uint64_t mirror_fp = fingerprint_of(mirror);
+  uint64_t fp = lp_avro_fingerprint(c, LP_REC_DECISION);
+  assert_true(mirror_fp != fp);
+  assert_int_equal(lp_avro_codec_add_schema(c, mirror, err, sizeof(err)), 0);
+  free(mirror);
+  struct lp_reward_decision d;
+  score_sync_decision(&d);
+  struct bld want = {.n = 0};
+  b_header(&want, fp);
+  b_decision(&want, LP_ACTION_SCORE_SYNC, B_SYNC);
+  encode_decision_is(c, &d, &want);
+  for (int checked = 0; checked < 2; checked++) {
+    for (int blocks = 0; blocks < 2; blocks++) {
+      struct bld in = {.n = 0};
+      b_header(&in, checked ? mirror_fp : fp);
+      b_decision(&in, LP_ACTION_SCORE_SYNC, blocks ? B_BLOCKS : B_SYNC);
+      struct lp_reward_decision back;
+      decode_decision_ok(c, in.b, in.n, &back, "score_sync");
+      assert_decision_equal(&back, &d);
+      assert_int_equal(back.action.kind, LP_ACTION_SCORE_SYNC);
+      assert_null(back.action.attributes[2].value);
+      encode_decision_is(c, &back, &want);
+      lp_reward_decision_clear(&back);
+      assert_true(all_zero(&back, sizeof(back)));
+    }
+  }
+  /* Other kinds write [] (one zero byte) whatever the kind. */
+  lp_action_clear(&d.action);
+  d.action.kind = LP_ACTION_POINTS;
+  d.action.points = 0;
+  want.n = 0;
+  b_header(&want, fp);
+  b_decision(&want, LP_ACTION_POINTS, B_EMPTY);
+  encode_decision_is(c, &d, &want);
+  struct lp_reward_decision back;
+  decode_decision_ok(c, want.b, want.n, &back, "points");
+  assert_int_equal(back.action.n_attributes, 0);
+  assert_null(back.action.attributes);
+  lp_reward_decision_clear(&back);
+  lp_reward_decision_clear(&d);
+  lp_avro_codec_destroy(&c);
+}
+
+/* Records of the previous RewardDecision (no attributes, no score_sync)
+ * are read without configuration, both framings: attributes empty, and
+ * re-encoded they are what our schema writes for the same decision. The
+ * previous ActionResult is read too. */
+static void test_previous_schema_writers(void **state) {
+  (void)state;
+  struct lp_avro_codec *c = new_codec(NULL);
+  char err[512] = "";
+  char *prev = previous_decision_schema();
+  uint64_t prev_fp = fingerprint_of(prev);
+  /* The version before this one (docs/schemas.md's table had it). */
+  assert_true(prev_fp == UINT64_C(0x7ae4fc5c4fdac569));
+  assert_true(prev_fp != lp_avro_fingerprint(c, LP_REC_DECISION));
+  /* Known from the start. */
+  assert_int_equal(lp_avro_codec_add_schema(c, prev, err, sizeof(err)), -1);
+  assert_string_equal(err, "avro: a schema with fingerprint "
+                           "0x7ae4fc5c4fdac569 is already known");
+  assert_int_equal(
+      lp_avro_codec_add_registry_schema(c, 41, prev, err, sizeof(err)), 0);
+  free(prev);
+  for (int kind = 0; kind < LP_ACTION_KIND_COUNT - 1; kind++) {
+    for (int confluent = 0; confluent < 2; confluent++) {
+      struct bld in = {.n = 0};
+      if (confluent)
+        b_confluent(&in, 41);
+      else
+        b_header(&in, prev_fp);
+      b_decision(&in, kind, B_NO_FIELD);
+      struct lp_reward_decision back;
+      decode_decision_ok(c, in.b, in.n, &back, "previous decision");
+      assert_int_equal(back.action.kind, kind);
+      assert_int_equal(back.action.n_attributes, 0);
+      assert_null(back.action.attributes);
+      assert_string_equal(back.rule_id, "r");
+      assert_int_equal(back.event_time_ms, T_TIME);
+      struct bld want = {.n = 0};
+      b_header(&want, lp_avro_fingerprint(c, LP_REC_DECISION));
+      b_decision(&want, kind, B_EMPTY);
+      encode_decision_is(c, &back, &want);
+      lp_reward_decision_clear(&back);
+    }
+  }
+  /* An index past the previous writer's five symbols is out of its range
+   * (score_sync did not exist there), not score_sync. */
+  struct bld in = {.n = 0};
+  b_header(&in, prev_fp);
+  b_decision(&in, LP_ACTION_SCORE_SYNC, B_NO_FIELD);
+  struct lp_reward_decision d = {0};
+  assert_int_equal(lp_avro_decode_decision(c, in.b, in.n, &d, err, sizeof(err)),
+                   -1);
+  assert_string_equal(err,
+                      "action.kind: enum index 5 out of range (5 symbols)");
+  assert_true(all_zero(&d, sizeof(d)));
+
+  char *prev_ar = previous_action_result_schema();
+  uint64_t prev_ar_fp = fingerprint_of(prev_ar);
+  free(prev_ar);
+  assert_true(prev_ar_fp == UINT64_C(0xf89b5032ab1bd2c1));
+  assert_true(prev_ar_fp != lp_avro_fingerprint(c, LP_REC_ACTION_RESULT));
+  in.n = 0;
+  b_header(&in, prev_ar_fp);
+  b_minimal_action_result(&in, LP_OUTCOME_ISSUED, LP_ACTION_MESSAGE);
+  struct lp_action_result r = {0};
+  if (lp_avro_decode_action_result(c, in.b, in.n, &r, err, sizeof(err)))
+    fail_msg("decode previous action result: %s", err);
+  assert_int_equal(r.action_kind, LP_ACTION_MESSAGE);
+  assert_int_equal(r.outcome, LP_OUTCOME_ISSUED);
+  lp_action_result_clear(&r);
+  /* Ours carries score_sync (index 5) as an action result's kind. */
+  minimal_action_result(&r);
+  r.action_kind = LP_ACTION_SCORE_SYNC;
+  struct lp_buf out;
+  lp_buf_init(&out);
+  if (lp_avro_encode_action_result(c, &r, &out, err, sizeof(err)))
+    fail_msg("encode action result: %s", err);
+  in.n = 0;
+  b_header(&in, lp_avro_fingerprint(c, LP_REC_ACTION_RESULT));
+  b_minimal_action_result(&in, LP_OUTCOME_BLOCKED, LP_ACTION_SCORE_SYNC);
+  assert_int_equal(out.len, in.n);
+  assert_memory_equal(out.data, in.b, in.n);
+  struct lp_action_result back = {0};
+  if (lp_avro_decode_action_result(c, out.data, out.len, &back, err,
+                                   sizeof(err)))
+    fail_msg("decode action result: %s", err);
+  assert_int_equal(back.action_kind, LP_ACTION_SCORE_SYNC);
+  lp_action_result_clear(&back);
+  lp_action_result_clear(&r);
+  lp_buf_free(&out);
+  lp_avro_codec_destroy(&c);
+}
+
+/* Bad attributes: encoder errors name the item; every truncation of a
+ * score_sync record is an error; bad text in an attribute is named. */
+static void test_score_sync_errors(void **state) {
+  (void)state;
+  struct lp_avro_codec *c = new_codec(NULL);
+  struct lp_reward_decision d;
+  struct lp_buf out;
+  lp_buf_init(&out);
+  char err[256] = "";
+
+  score_sync_decision(&d);
+  free(d.action.attributes[1].name);
+  d.action.attributes[1].name = NULL;
+  assert_int_equal(lp_avro_encode_decision(c, &d, &out, err, sizeof(err)), -1);
+  assert_string_equal(err, "action.attributes[1].name: required field missing");
+  d.action.attributes[1].name = lp_xstrdup("bad \xC3\x28");
+  assert_int_equal(lp_avro_encode_decision(c, &d, &out, err, sizeof(err)), -1);
+  assert_string_equal(err, "action.attributes[1].name: not valid UTF-8");
+  lp_reward_decision_clear(&d);
+
+  score_sync_decision(&d);
+  struct lp_feature *three = d.action.attributes;
+  d.action.attributes = lp_xcalloc(1001, sizeof(struct lp_feature));
+  memcpy(d.action.attributes, three, 3 * sizeof(*three));
+  free(three);
+  d.action.n_attributes = 1001;
+  assert_int_equal(lp_avro_encode_decision(c, &d, &out, err, sizeof(err)), -1);
+  assert_string_equal(err, "action.attributes: 1001 items exceed the limit of "
+                           "1000");
+  lp_reward_decision_clear(&d);
+  assert_int_equal(out.len, 0);
+
+  score_sync_decision(&d);
+  if (lp_avro_encode_decision(c, &d, &out, err, sizeof(err)))
+    fail_msg("encode: %s", err);
+  for (size_t n = 0; n < out.len; n++) {
+    uint8_t *copy = lp_xmalloc(n ? n : 1);
+    memcpy(copy, out.data, n);
+    struct lp_reward_decision back = {0};
+    assert_int_equal(
+        lp_avro_decode_decision(c, copy, n, &back, err, sizeof(err)), -1);
+    assert_true(all_zero(&back, sizeof(back)));
+    if (n >= 10 && strncmp(err, "avro: truncated datum", 21) != 0)
+      fail_msg("prefix %zu: %s", n, err);
+    free(copy);
+  }
+  const uint8_t *seg = memmem(out.data, out.len, "loyalty_segment", 15);
+  assert_non_null(seg);
+  struct lp_reward_decision back = {0};
+  assert_int_equal(lp_avro_decode_decision(c, out.data,
+                                           (size_t)(seg - out.data) + 3, &back,
+                                           err, sizeof(err)),
+                   -1);
+  assert_string_equal(err,
+                      "avro: truncated datum at action.attributes[1].name");
+  lp_reward_decision_clear(&d);
+
+  struct bld b = {.n = 0};
+  b_header(&b, lp_avro_fingerprint(c, LP_REC_DECISION));
+  size_t start = b.n;
+  b_decision(&b, LP_ACTION_SCORE_SYNC, B_SYNC);
+  uint8_t *v = memmem(b.b + start, b.n - start, "612.40", 6);
+  assert_non_null(v);
+  v[0] = 0xFF;
+  assert_int_equal(
+      lp_avro_decode_decision(c, b.b, b.n, &back, err, sizeof(err)), -1);
+  assert_string_equal(err, "action.attributes[0].value: not valid UTF-8");
+  assert_true(all_zero(&back, sizeof(back)));
   lp_buf_free(&out);
   lp_avro_codec_destroy(&c);
 }
@@ -1869,6 +2279,9 @@ int main(void) {
       cmocka_unit_test(test_dead_letter_repairs_text),
       cmocka_unit_test(test_round_trip_action_result),
       cmocka_unit_test(test_action_result_repairs_text),
+      cmocka_unit_test(test_round_trip_score_sync),
+      cmocka_unit_test(test_previous_schema_writers),
+      cmocka_unit_test(test_score_sync_errors),
       cmocka_unit_test(test_encode_errors),
       cmocka_unit_test(test_framing_errors),
       cmocka_unit_test(test_every_truncation),

@@ -826,7 +826,8 @@ static void test_canonical_decision_round_trip(void **state) {
       "\"rule_version\":3,\"action\":{\"kind\":\"discount_code\",\"points\":0,"
       "\"reward_id\":null,\"discount_percent\":15,\"discount_amount\":"
       "\"0.00\",\"tier\":null,\"template_id\":\"tpl-thanks\",\"channel\":"
-      "\"email\",\"brand\":\"Acme\",\"category\":null},\"estimated_cost\":"
+      "\"email\",\"brand\":\"Acme\",\"category\":null,\"attributes\":[]},"
+      "\"estimated_cost\":"
       "\"7.50\",\"currency\":\"USD\",\"event_time\":\"2023-11-14T22:13:20."
       "123Z\",\"approval\":\"recommended\",\"explanation\":{\"rule_id\":"
       "\"big-spender\",\"rule_version\":3,\"model_version\":null,\"summary\":"
@@ -851,7 +852,7 @@ static void test_canonical_decision_round_trip(void **state) {
       lp_json_decode_decision(bad, strlen(bad), &back, err, sizeof(err)), -1);
   assert_string_equal(err, "action.kind: unknown value \"cash\" (expected "
                            "points, reward, discount_code, tier_change, "
-                           "message)");
+                           "message, score_sync)");
   assert_true(is_zero(&back, sizeof(back)));
   free(bad);
   bad = replace(lp_buf_cstr(&b1), "\"value\":\"7\"", "\"value\":7");
@@ -867,6 +868,153 @@ static void test_canonical_decision_round_trip(void **state) {
   free(bad);
 
   lp_reward_decision_clear(&d);
+  lp_buf_free(&b1);
+  lp_buf_free(&b2);
+}
+
+/* A score_sync decision: three profile attributes, one without a value. */
+static void fill_score_sync(struct lp_reward_decision *d) {
+  memset(d, 0, sizeof(*d));
+  d->decision_id = lp_xstrdup("00000000000000000000000000000000");
+  d->shop = lp_xstrdup("s");
+  d->customer_id = lp_xstrdup("c");
+  d->trigger_event_id = lp_xstrdup("e");
+  d->rule_id = lp_xstrdup("sync");
+  d->action.kind = LP_ACTION_SCORE_SYNC;
+  d->action.n_attributes = 3;
+  d->action.attributes = lp_xcalloc(3, sizeof(struct lp_feature));
+  d->action.attributes[0].name = lp_xstrdup("loyalty_clv_12m");
+  d->action.attributes[0].value = lp_xstrdup("612.40");
+  d->action.attributes[1].name = lp_xstrdup("loyalty_next_purchase");
+  d->action.attributes[2].name = lp_xstrdup("loyalty_segment");
+  d->action.attributes[2].value = lp_xstrdup("at_risk_high_value");
+  d->event_time_ms = 1700000000123LL;
+}
+
+static const char score_sync_json[] =
+    "{\"decision_id\":\"00000000000000000000000000000000\",\"shop\":\"s\","
+    "\"customer_id\":\"c\",\"trigger_event_id\":\"e\",\"trigger_kind\":null,"
+    "\"rule_id\":\"sync\",\"rule_version\":0,\"action\":{\"kind\":"
+    "\"score_sync\",\"points\":0,\"reward_id\":null,\"discount_percent\":0,"
+    "\"discount_amount\":\"0.00\",\"tier\":null,\"template_id\":null,"
+    "\"channel\":null,\"brand\":null,\"category\":null,\"attributes\":[{"
+    "\"name\":\"loyalty_clv_12m\",\"value\":\"612.40\"},{\"name\":"
+    "\"loyalty_next_purchase\",\"value\":null},{\"name\":\"loyalty_segment\","
+    "\"value\":\"at_risk_high_value\"}]},\"estimated_cost\":\"0.00\","
+    "\"currency\":null,\"event_time\":\"2023-11-14T22:13:20.123Z\","
+    "\"approval\":\"none\",\"explanation\":{\"rule_id\":null,\"rule_version\":"
+    "0,\"model_version\":null,\"summary\":null,\"features\":[]}}";
+
+/* Decoding score_sync_json with `from` replaced by `to` fails with want. */
+static void expect_sync_error(const char *from, const char *to,
+                              const char *want) {
+  struct lp_reward_decision d;
+  char err[256] = "";
+  char *bad = replace(score_sync_json, from, to);
+  memset(&d, 0, sizeof(d));
+  assert_int_equal(
+      lp_json_decode_decision(bad, strlen(bad), &d, err, sizeof(err)), -1);
+  assert_string_equal(err, want);
+  assert_true(is_zero(&d, sizeof(d)));
+  free(bad);
+}
+
+/* score_sync: exact bytes, encode -> decode -> encode identity, the
+ * attributes' order and null value kept; attributes optional on decode;
+ * bad attributes named by path. */
+static void test_canonical_score_sync(void **state) {
+  (void)state;
+  struct lp_reward_decision d, back;
+  struct lp_buf b1, b2;
+  char err[256];
+  fill_score_sync(&d);
+  lp_buf_init(&b1);
+  lp_buf_init(&b2);
+  lp_json_encode_decision(&d, &b1);
+  assert_string_equal(lp_buf_cstr(&b1), score_sync_json);
+  memset(&back, 0, sizeof(back));
+  assert_int_equal(
+      lp_json_decode_decision(b1.data, b1.len, &back, err, sizeof(err)), 0);
+  assert_int_equal(back.action.kind, LP_ACTION_SCORE_SYNC);
+  assert_int_equal(back.action.n_attributes, 3);
+  assert_string_equal(back.action.attributes[0].name, "loyalty_clv_12m");
+  assert_string_equal(back.action.attributes[0].value, "612.40");
+  assert_string_equal(back.action.attributes[1].name, "loyalty_next_purchase");
+  assert_null(back.action.attributes[1].value);
+  assert_string_equal(back.action.attributes[2].value, "at_risk_high_value");
+  lp_json_encode_decision(&back, &b2);
+  assert_int_equal(b1.len, b2.len);
+  assert_memory_equal(b1.data, b2.data, b1.len);
+  lp_reward_decision_clear(&back);
+  lp_reward_decision_clear(&d);
+
+  /* Absent, null or [] all read as no attributes (a producer from before
+   * the field); each is written back as []. */
+  static const char *const empties[] = {"", ",\"attributes\":null",
+                                        ",\"attributes\":[]"};
+  const char *from = strstr(score_sync_json, ",\"attributes\":[");
+  const char *to = strstr(from, "]}");
+  assert_non_null(to);
+  for (size_t i = 0; i < sizeof(empties) / sizeof(empties[0]); i++) {
+    char *cut = lp_xasprintf("%.*s%s%s", (int)(from - score_sync_json),
+                             score_sync_json, empties[i], to + 1);
+    memset(&back, 0, sizeof(back));
+    assert_int_equal(
+        lp_json_decode_decision(cut, strlen(cut), &back, err, sizeof(err)), 0);
+    assert_int_equal(back.action.n_attributes, 0);
+    assert_null(back.action.attributes);
+    lp_buf_reset(&b2);
+    lp_json_encode_decision(&back, &b2);
+    assert_non_null(
+        strstr(lp_buf_cstr(&b2), "\"category\":null,\"attributes\":[]},"));
+    lp_reward_decision_clear(&back);
+    free(cut);
+  }
+
+  expect_sync_error("\"attributes\":[{", "\"attributes\":{\"x\":1},\"y\":[{",
+                    "action.attributes: expected array, got object");
+  expect_sync_error("{\"name\":\"loyalty_next_purchase\",\"value\":null}",
+                    "\"loyalty_next_purchase\"",
+                    "action.attributes[1]: expected object, got string");
+  expect_sync_error("\"name\":\"loyalty_next_purchase\",", "",
+                    "action.attributes[1].name: required field missing");
+  expect_sync_error("\"name\":\"loyalty_next_purchase\"", "\"name\":null",
+                    "action.attributes[1].name: required field is null");
+  expect_sync_error("\"name\":\"loyalty_segment\"", "\"name\":7",
+                    "action.attributes[2].name: expected string, got integer");
+  expect_sync_error("\"value\":\"612.40\"", "\"value\":612.40",
+                    "action.attributes[0].value: expected string, got real");
+  expect_sync_error("\"kind\":\"score_sync\"", "\"kind\":\"scores\"",
+                    "action.kind: unknown value \"scores\" (expected points, "
+                    "reward, discount_code, tier_change, message, "
+                    "score_sync)");
+
+  /* At most 1000 attributes (the Avro codec's limit for any array). */
+  for (int n = 1000; n <= 1001; n++) {
+    struct lp_buf many;
+    lp_buf_init(&many);
+    lp_buf_append(&many, score_sync_json, (size_t)(from - score_sync_json));
+    lp_buf_append_str(&many, ",\"attributes\":[");
+    for (int i = 0; i < n; i++)
+      lp_buf_appendf(&many, "%s{\"name\":\"a%d\"}", i ? "," : "", i);
+    lp_buf_append_str(&many, to);
+    memset(&back, 0, sizeof(back));
+    int rc =
+        lp_json_decode_decision(many.data, many.len, &back, err, sizeof(err));
+    if (n == 1000) {
+      assert_int_equal(rc, 0);
+      assert_int_equal(back.action.n_attributes, 1000);
+      assert_string_equal(back.action.attributes[999].name, "a999");
+      assert_null(back.action.attributes[999].value);
+      lp_reward_decision_clear(&back);
+    } else {
+      assert_int_equal(rc, -1);
+      assert_string_equal(err, "action.attributes: 1001 attributes exceed the "
+                               "limit of 1000");
+      assert_true(is_zero(&back, sizeof(back)));
+    }
+    lp_buf_free(&many);
+  }
   lp_buf_free(&b1);
   lp_buf_free(&b2);
 }
@@ -1434,6 +1582,7 @@ int main(void) {
       cmocka_unit_test(test_canonical_order_integer_forms),
       cmocka_unit_test(test_canonical_customer_round_trip),
       cmocka_unit_test(test_canonical_decision_round_trip),
+      cmocka_unit_test(test_canonical_score_sync),
       cmocka_unit_test(test_dead_letter_encode),
       cmocka_unit_test(test_action_result_encode),
       cmocka_unit_test(test_error_json_syntax),
