@@ -370,40 +370,25 @@ static int is_gift_category(const struct lp_model *m, const char *c) {
   return 0;
 }
 
-void lp_model_score(const struct lp_model *m, const struct lp_profile *p,
-                    int64_t at_ms, struct lp_scores *out) {
+void lp_model_score_basic(const struct lp_model *m, const struct lp_profile *p,
+                          int64_t at_ms, struct lp_scores *out) {
   memset(out, 0, sizeof(*out));
   out->segment = LP_SEG_NEW;
   out->next_best = -1;
-  if (!m || p->first_order_ms == 0)
+  if (!m || p->first_order_ms == 0) {
+    out->full = 1; /* nothing more to compute */
     return;
+  }
   struct lp_clv_member c;
   lp_model_member(m, p, at_ms, &c);
-  double per_day = 1.0 / m->days_per_unit;
   out->scored = 1;
   out->p_alive = finite_or(lp_bgnbd_p_alive(&m->bgnbd, c.x, c.t_x, c.T), 0);
   if (out->p_alive < 0)
     out->p_alive = 0;
   if (out->p_alive > 1)
     out->p_alive = 1;
-  /* One pass of the series for every horizon: 12 month ends for the
-   * CLV, then 30, 90 and 365 days. */
-  double t[15], e[15];
-  for (int k = 0; k < 12; k++)
-    t[k] = (k + 1) * DAYS_PER_MONTH * per_day;
-  t[12] = 30 * per_day;
-  t[13] = 90 * per_day;
-  t[14] = 365 * per_day;
-  lp_bgnbd_expected_if_alive_n(&m->bgnbd, c.x, c.T, t, 15, e);
-  for (int k = 0; k < 15; k++)
-    e[k] *= out->p_alive;
-  out->expected_30d = e[12];
-  out->expected_90d = e[13];
-  out->expected_365d = e[14];
   out->expected_spend =
       finite_or(lp_gamma_gamma_expected_spend(&m->gg, c.x, c.m), 0);
-  out->clv_12m = finite_or(
-      lp_clv_from_expected(out->expected_spend, e, 12, m->monthly_discount), 0);
   out->churn = out->p_alive < m->churn_high_below     ? LP_CHURN_HIGH
                : out->p_alive < m->churn_medium_below ? LP_CHURN_MEDIUM
                                                       : LP_CHURN_LOW;
@@ -427,6 +412,33 @@ void lp_model_score(const struct lp_model *m, const struct lp_profile *p,
     out->segment = LP_SEG_VALUE_SEEKER;
   else
     out->segment = LP_SEG_REGULAR;
+}
+
+void lp_model_score_complete(const struct lp_model *m,
+                             const struct lp_profile *p, int64_t at_ms,
+                             struct lp_scores *out) {
+  if (out->full)
+    return;
+  out->full = 1;
+  struct lp_clv_member c;
+  lp_model_member(m, p, at_ms, &c);
+  double per_day = 1.0 / m->days_per_unit;
+  /* One pass of the series for every horizon: 12 month ends for the
+   * CLV, then 30, 90 and 365 days. */
+  double t[15], e[15];
+  for (int k = 0; k < 12; k++)
+    t[k] = (k + 1) * DAYS_PER_MONTH * per_day;
+  t[12] = 30 * per_day;
+  t[13] = 90 * per_day;
+  t[14] = 365 * per_day;
+  lp_bgnbd_expected_if_alive_n(&m->bgnbd, c.x, c.T, t, 15, e);
+  for (int k = 0; k < 15; k++)
+    e[k] *= out->p_alive;
+  out->expected_30d = e[12];
+  out->expected_90d = e[13];
+  out->expected_365d = e[14];
+  out->clv_12m = finite_or(
+      lp_clv_from_expected(out->expected_spend, e, 12, m->monthly_discount), 0);
   /* Next best: the dearest reward for the segment that costs at most the
    * share of the member's expected value; ties to the first listed. */
   out->next_best = -1;
@@ -440,4 +452,37 @@ void lp_model_score(const struct lp_model *m, const struct lp_profile *p,
     if (out->next_best < 0 || w->cost > m->rewards[out->next_best].cost)
       out->next_best = (int)i;
   }
+}
+
+void lp_model_score(const struct lp_model *m, const struct lp_profile *p,
+                    int64_t at_ms, struct lp_scores *out) {
+  lp_model_score_basic(m, p, at_ms, out);
+  lp_model_score_complete(m, p, at_ms, out);
+}
+
+static int64_t utc_day(int64_t ms) {
+  int64_t q = ms / 86400000LL;
+  return ms % 86400000LL < 0 ? q - 1 : q;
+}
+
+void lp_model_score_after_order(const struct lp_model *m,
+                                const struct lp_profile *before,
+                                const struct lp_order_event *ev,
+                                struct lp_scores *out) {
+  struct lp_profile p = *before; /* shallow: only numbers change */
+  int counts = ev->status == LP_ORDER_CREATED || ev->status == LP_ORDER_PAID;
+  if (counts && !before->order_previously_applied) {
+    int64_t t = ev->event_time_ms;
+    if (p.first_order_ms == 0 || (utc_day(t) != utc_day(p.first_order_ms) &&
+                                  utc_day(t) != utc_day(p.last_order_ms)))
+      p.purchase_days++;
+    p.order_count++;
+    p.orders_placed++;
+    p.lifetime_spend_micros += ev->total_micros;
+    if (p.first_order_ms == 0 || t < p.first_order_ms)
+      p.first_order_ms = t;
+    if (t > p.last_order_ms)
+      p.last_order_ms = t;
+  }
+  lp_model_score(m, &p, ev->event_time_ms, out);
 }

@@ -109,6 +109,7 @@ struct lp_scores {
   int64_t next_purchase_ms; /* last purchase + the member's mean gap */
   enum lp_value_segment segment;
   int next_best; /* index in m->rewards, or -1: none fits */
+  int full;      /* the expected purchases, CLV and next best are set */
 };
 
 /*
@@ -118,6 +119,29 @@ struct lp_scores {
  */
 void lp_model_score(const struct lp_model *m, const struct lp_profile *p,
                     int64_t at_ms, struct lp_scores *out);
+
+/* lp_model_score in two steps, for callers that often need only the
+ * cheap part: basic sets scored, P(alive), churn band, expected spend,
+ * next purchase and segment (closed forms, no series); complete adds the
+ * expected purchases, CLV and next-best reward (one pass of the series)
+ * to a basic result for the same (m, p, at_ms), once. */
+void lp_model_score_basic(const struct lp_model *m, const struct lp_profile *p,
+                          int64_t at_ms, struct lp_scores *out);
+void lp_model_score_complete(const struct lp_model *m,
+                             const struct lp_profile *p, int64_t at_ms,
+                             struct lp_scores *out);
+
+/*
+ * The member's scores just after order event ev (before = the profile
+ * just before it): a created/paid order not applied before counts as a
+ * purchase at its time and total, as profile_apply.c will apply it (the
+ * favourite category is the one before the order); any other event
+ * leaves the inputs as they were. What a score sync writes.
+ */
+void lp_model_score_after_order(const struct lp_model *m,
+                                const struct lp_profile *before,
+                                const struct lp_order_event *ev,
+                                struct lp_scores *out);
 
 /* The model inputs of a profile at at_ms (clv.h: x, t_x, T in the model's
  * unit, m in currency units). Exposed for tests and the trainer bench. */

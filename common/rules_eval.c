@@ -75,12 +75,14 @@ static const char *segment_of(struct ctx *x) {
 }
 
 /* The member's model scores, computed on first use (most events read
- * none). */
-static const struct lp_scores *scores_of(struct ctx *x) {
+ * none), the series part only for the fields that need it. */
+static const struct lp_scores *scores_of(struct ctx *x, int full) {
   if (!x->have_scores) {
-    lp_model_score(x->p->model, x->p, x->time_ms, &x->scores);
+    lp_model_score_basic(x->p->model, x->p, x->time_ms, &x->scores);
     x->have_scores = 1;
   }
+  if (full && !x->scores.full)
+    lp_model_score_complete(x->p->model, x->p, x->time_ms, &x->scores);
   return &x->scores;
 }
 
@@ -111,7 +113,11 @@ static int order_has_category(const struct lp_order_event *o, const char *c) {
 /* Reads a model score field; absent without a model or an order. */
 static struct value score_value(struct ctx *x, enum lp_field_id f) {
   struct value v = {0, 0, NULL};
-  const struct lp_scores *s = scores_of(x);
+  int full = f == LP_F_PROFILE_EXPECTED_ORDERS_30D ||
+             f == LP_F_PROFILE_EXPECTED_ORDERS_90D ||
+             f == LP_F_PROFILE_EXPECTED_ORDERS_365D ||
+             f == LP_F_PROFILE_CLV_12M || f == LP_F_PROFILE_NEXT_BEST_REWARD;
+  const struct lp_scores *s = scores_of(x, full);
   if (f == LP_F_PROFILE_VALUE_SEGMENT && x->p->model) {
     /* Members without an order are new; the segment is always known. */
     v.present = 1;
@@ -562,6 +568,57 @@ static int64_t clamp_i64(__int128 v) {
   return (int64_t)v;
 }
 
+/* "<name>" = text, or NULL, as one attribute (in the arena when set). */
+static void put_attr(const struct ctx *x, struct lp_feature *f,
+                     const char *name, const char *text) {
+  f->name = lp_dup_in(x->arena, name);
+  f->value = text ? lp_dup_in(x->arena, text) : NULL;
+}
+
+/*
+ * A score sync's attributes: the member's scores just after this event
+ * (model.h), as profile properties named loyalty_*, in a fixed order.
+ * 0 when there is nothing to sync (no model in force, no order yet).
+ */
+static int sync_attributes(const struct ctx *x, struct lp_action *a) {
+  const struct lp_model *m = x->p->model;
+  struct lp_scores s;
+  if (x->order)
+    lp_model_score_after_order(m, x->p, x->order, &s);
+  else
+    lp_model_score(m, x->p, x->time_ms, &s);
+  if (!m || !s.scored)
+    return 0;
+  enum { N = 10 };
+  size_t size = N * sizeof(*a->attributes);
+  a->attributes = x->arena ? lp_arena_alloc(x->arena, size) : lp_xmalloc(size);
+  memset(a->attributes, 0, size);
+  a->n_attributes = N;
+  char num[40];
+  struct lp_feature *f = a->attributes;
+  put_attr(x, f++, "loyalty_model_version", m->version);
+  snprintf(num, sizeof(num), "%.6f", s.p_alive);
+  put_attr(x, f++, "loyalty_p_alive", num);
+  put_attr(x, f++, "loyalty_churn_risk", lp_churn_band_name(s.churn));
+  lp_money_format(micros_of(round(s.clv_12m * 100) / 100), num, sizeof(num));
+  put_attr(x, f++, "loyalty_clv_12m", num);
+  lp_money_format(micros_of(round(s.expected_spend * 100) / 100), num,
+                  sizeof(num));
+  put_attr(x, f++, "loyalty_expected_aov", num);
+  snprintf(num, sizeof(num), "%.4f", s.expected_90d);
+  put_attr(x, f++, "loyalty_expected_orders_90d", num);
+  put_attr(x, f++, "loyalty_segment", lp_value_segment_name(s.segment));
+  put_attr(x, f++, "loyalty_next_best_reward",
+           s.next_best >= 0 ? m->rewards[s.next_best].id : NULL);
+  if (s.has_next)
+    lp_time_format_iso8601(s.next_purchase_ms, num, sizeof(num));
+  put_attr(x, f++, "loyalty_next_purchase", s.has_next ? num : NULL);
+  lp_time_format_iso8601(x->time_ms, num, sizeof(num));
+  put_attr(x, f++, "loyalty_scored_at", num);
+  LP_ASSERT(f == a->attributes + N);
+  return 1;
+}
+
 /*
  * Fills the decision's action and cost. Returns 0 when the rule yields no
  * action for this event (zero points, or a placeholder the member has no
@@ -618,6 +675,9 @@ static int build_action(const struct ctx *x, const struct lp_rule *r,
   case LP_ACTION_MESSAGE:
     *cost = 0;
     break;
+  case LP_ACTION_SCORE_SYNC:
+    *cost = 0;
+    return sync_attributes(x, a);
   }
   return 1;
 }
@@ -678,6 +738,9 @@ static void append_decision(struct ctx *x, const struct lp_rule *r,
   int read_score = 0;
   for (size_t i = 0; i < r->n_features; i++)
     read_score |= r->features[i] >= LP_F_PROFILE_P_ALIVE;
+  /* A score sync carries the whole card in its attributes already. */
+  if (a->kind == LP_ACTION_SCORE_SYNC)
+    read_score = 0;
   for (size_t c = 0; read_score && c < LP_ARRAY_LEN(card); c++) {
     int have = 0;
     for (size_t i = 0; i < r->n_features && !have; i++)

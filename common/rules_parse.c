@@ -780,10 +780,11 @@ static int parse_action(struct loader *L, struct path *p, json_t *j,
       "kind", "tier", "template_id", "channel", "brand", "category", NULL};
   static const char *const k_message[] = {"kind",  "template_id", "channel",
                                           "brand", "category",    NULL};
+  static const char *const k_sync[] = {"kind", NULL};
   static const char *const *const keys[LP_ACTION_KIND_COUNT] = {
       [LP_ACTION_POINTS] = k_points,          [LP_ACTION_REWARD] = k_reward,
       [LP_ACTION_DISCOUNT_CODE] = k_discount, [LP_ACTION_TIER_CHANGE] = k_tier,
-      [LP_ACTION_MESSAGE] = k_message,
+      [LP_ACTION_MESSAGE] = k_message,        [LP_ACTION_SCORE_SYNC] = k_sync,
   };
   if (!json_is_object(j))
     return fail(L, p, "expected an action object, got %s", json_kind(j));
@@ -794,7 +795,7 @@ static int parse_action(struct loader *L, struct path *p, json_t *j,
     size_t old = path_key(p, "kind");
     fail(L, p,
          "unknown action kind \"%s\" (expected one of points, reward, "
-         "discount_code, tier_change, message)",
+         "discount_code, tier_change, message, score_sync)",
          kind);
     path_pop(p, old);
     return -1;
@@ -873,6 +874,7 @@ static int parse_action(struct loader *L, struct path *p, json_t *j,
     a->tier = lp_xstrdup(s);
     return 0;
   case LP_ACTION_MESSAGE:
+  case LP_ACTION_SCORE_SYNC:
     return 0;
   }
   return -1;

@@ -1245,6 +1245,64 @@ static void test_rules_score_fields(void **state) {
                      &none));
 }
 
+/* A score_sync action: fires only with a model and an order (before or
+ * this one); its attributes are the scores just after the order, in a
+ * fixed order, and equal lp_model_score_after_order's. */
+static void test_rules_score_sync(void **state) {
+  (void)state;
+  struct lp_model m = cdnow();
+  struct lp_ruleset *rs =
+      load("{\"rules\": [{\"id\": \"sync\", \"version\": 1, \"on\": \"order\","
+           " \"when\": {\"field\": \"event.is_new_order\", \"op\": \"==\","
+           " \"value\": true}, \"action\": {\"kind\": \"score_sync\"}}]}");
+  struct lp_order_event o;
+  order_init(&o);
+  struct lp_profile p;
+  member(&p, 6, 6, 300, 120, "300.00");
+  struct decisions ds = decide(rs, &o, &p);
+  assert_int_equal(ds.n, 0); /* no model in force */
+  decisions_free(&ds);
+  p.model = &m;
+  ds = decide(rs, &o, &p);
+  assert_int_equal(ds.n, 1);
+  const struct lp_action *a = &ds.d[0].action;
+  assert_int_equal(a->kind, LP_ACTION_SCORE_SYNC);
+  assert_int_equal(ds.d[0].estimated_cost_micros, 0);
+  static const char *const names[] = {
+      "loyalty_model_version", "loyalty_p_alive",
+      "loyalty_churn_risk",    "loyalty_clv_12m",
+      "loyalty_expected_aov",  "loyalty_expected_orders_90d",
+      "loyalty_segment",       "loyalty_next_best_reward",
+      "loyalty_next_purchase", "loyalty_scored_at"};
+  assert_int_equal(a->n_attributes, LP_ARRAY_LEN(names));
+  for (size_t i = 0; i < LP_ARRAY_LEN(names); i++)
+    assert_string_equal(a->attributes[i].name, names[i]);
+  struct lp_scores before = score(&m, &p, AT), after;
+  lp_model_score_after_order(&m, &p, &o, &after);
+  /* The order makes the quiet member look alive again. */
+  assert_true(after.p_alive > before.p_alive);
+  char want[32];
+  snprintf(want, sizeof(want), "%.6f", after.p_alive);
+  assert_string_equal(a->attributes[1].value, want);
+  assert_string_equal(a->attributes[0].value, m.version);
+  assert_string_equal(a->attributes[6].value,
+                      lp_value_segment_name(after.segment));
+  assert_null(a->attributes[7].value); /* no reward catalogue */
+  assert_string_equal(a->attributes[9].value, "2026-01-10T00:00:00.000Z");
+  decisions_free(&ds);
+  /* A member's very first order: scored on that order. */
+  struct lp_profile none;
+  memset(&none, 0, sizeof(none));
+  none.model = &m;
+  ds = decide(rs, &o, &none);
+  assert_int_equal(ds.n, 1);
+  assert_string_equal(ds.d[0].action.attributes[6].value, "new");
+  decisions_free(&ds);
+  lp_profile_clear(&p);
+  lp_order_event_clear(&o);
+  lp_ruleset_destroy(&rs);
+}
+
 static void test_rules_reject_unknown_segment(void **state) {
   (void)state;
   static const char *const bad[] = {
@@ -1300,6 +1358,7 @@ int main(void) {
       cmocka_unit_test(test_next_best_reward),
       cmocka_unit_test(test_rules_read_scores),
       cmocka_unit_test(test_rules_score_fields),
+      cmocka_unit_test(test_rules_score_sync),
       cmocka_unit_test(test_rules_reject_unknown_segment),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -313,12 +313,12 @@ static void test_seed_loads(void **state) {
     fail_msg("%s", err);
   assert_int_equal(lp_ruleset_count(rs), 7);
   assert_int_equal(strlen(lp_ruleset_digest(rs)), 16);
-  /* The directory (what processors load): the seed and the 2 rules by
+  /* The directory (what processors load): the seed and the 3 rules by
    * predicted value (value.json). */
   struct lp_ruleset *dir = lp_ruleset_load("deploy/rules", err, sizeof(err));
   if (!dir)
     fail_msg("%s", err);
-  assert_int_equal(lp_ruleset_count(dir), lp_ruleset_count(rs) + 2);
+  assert_int_equal(lp_ruleset_count(dir), lp_ruleset_count(rs) + 3);
   lp_ruleset_destroy(&dir);
   lp_ruleset_destroy(&rs);
   assert_null(rs);
@@ -708,7 +708,7 @@ static void test_errors_action(void **state) {
   expect_error(R(RULE("{\"all\":[]}", "{\"kind\":\"cashback\"}")),
                "t.json: $.rules[0].action.kind: unknown action kind "
                "\"cashback\" (expected one of points, reward, discount_code, "
-               "tier_change, message)");
+               "tier_change, message, score_sync)");
   expect_error(R(RULE("{\"all\":[]}", "{\"points\":5}")),
                "t.json: $.rules[0].action: missing required key \"kind\"");
   expect_error(R(RULE("{\"all\":[]}", "{\"kind\":\"points\",\"points\":5,"
