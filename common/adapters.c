@@ -60,6 +60,7 @@ enum lp_platform lp_adapters_route(const struct lp_adapters_conf *c,
   case LP_ACTION_MESSAGE:
   case LP_ACTION_DISCOUNT_CODE:
   case LP_ACTION_TIER_CHANGE:
+  case LP_ACTION_SCORE_SYNC:
     p = c->marketing;
     which = "platform.marketing";
     break;
@@ -228,6 +229,28 @@ static int build_points(const struct lp_adapters_conf *c, enum lp_platform p,
   return 0;
 }
 
+/* A score sync's attributes as profile properties: numbers where the
+ * text is a plain decimal (so the platform can segment on them), null
+ * to clear one that no longer applies, else strings. */
+static json_t *sync_properties(const struct lp_reward_decision *d) {
+  json_t *o = json_object();
+  for (size_t i = 0; i < d->action.n_attributes; i++) {
+    const struct lp_feature *f = &d->action.attributes[i];
+    if (!f->name || !*f->name)
+      continue;
+    json_t *v = json_null();
+    if (f->value) {
+      char *end = NULL;
+      double x = strtod(f->value, &end);
+      int numeric = *f->value && *end == '\0' &&
+                    strspn(f->value, "-0123456789.") == strlen(f->value);
+      v = numeric ? json_real(x) : json_string(f->value);
+    }
+    json_object_set_new(o, f->name, v);
+  }
+  return o;
+}
+
 static int build_marketing(const struct lp_adapters_conf *c, enum lp_platform p,
                            const struct lp_reward_decision *d,
                            struct lp_http_request *r) {
@@ -242,7 +265,16 @@ static int build_marketing(const struct lp_adapters_conf *c, enum lp_platform p,
     add_header(r, lp_xasprintf("revision: %s", c->klaviyo_revision));
     add_header(r, lp_xstrdup("Content-Type: application/vnd.api+json"));
     add_header(r, lp_xstrdup("Accept: application/vnd.api+json"));
-    if (k == LP_ACTION_TIER_CHANGE) {
+    if (k == LP_ACTION_SCORE_SYNC) {
+      /* An upsert: sending it twice writes the same values twice. */
+      r->url = join_url(pc->base_url, "/api/profile-import");
+      set_body(r, json_pack("{s:{s:s,s:{s:s,s:o}}}", "data", "type", "profile",
+                            "attributes", "external_id", ext, "properties",
+                            sync_properties(d)));
+      r->summary = lp_xasprintf("POST /api/profile-import scores (%zu "
+                                "properties)",
+                                d->action.n_attributes);
+    } else if (k == LP_ACTION_TIER_CHANGE) {
       r->url = join_url(pc->base_url, "/api/profile-import");
       set_body(r, json_pack("{s:{s:s,s:{s:s,s:{s:s,s:s}}}}", "data", "type",
                             "profile", "attributes", "external_id", ext,
@@ -278,7 +310,13 @@ static int build_marketing(const struct lp_adapters_conf *c, enum lp_platform p,
     add_header(r, lp_xasprintf("Authorization: Bearer %s", pc->key));
     add_header(r, lp_xstrdup("Content-Type: application/json"));
     r->url = join_url(pc->base_url, "/users/track");
-    if (k == LP_ACTION_TIER_CHANGE) {
+    if (k == LP_ACTION_SCORE_SYNC) {
+      json_t *attrs = sync_properties(d);
+      json_object_set_new(attrs, "external_id", json_string(ext));
+      set_body(r, json_pack("{s:[o]}", "attributes", attrs));
+      r->summary = lp_xasprintf("POST /users/track scores (%zu attributes)",
+                                d->action.n_attributes);
+    } else if (k == LP_ACTION_TIER_CHANGE) {
       set_body(r, json_pack("{s:[{s:s,s:s}]}", "attributes", "external_id", ext,
                             "loyalty_tier", d->action.tier));
       r->summary = lp_xasprintf("POST /users/track attribute loyalty_tier=%s",
@@ -293,6 +331,30 @@ static int build_marketing(const struct lp_adapters_conf *c, enum lp_platform p,
     }
   }
   free(ext);
+  return 0;
+}
+
+/* A score sync's attributes fit a profile update: some, at most 64,
+ * names of 1 to 255 characters not starting with '$' (both platforms'
+ * limits). */
+static int check_sync(const struct lp_reward_decision *d, char *errstr,
+                      size_t errstr_size) {
+  if (d->action.n_attributes == 0)
+    return lp_err(errstr, errstr_size,
+                  "action.attributes: a score_sync without attributes");
+  if (d->action.n_attributes > 64)
+    return lp_err(errstr, errstr_size,
+                  "action.attributes: %zu is above the 64 a profile update "
+                  "carries",
+                  d->action.n_attributes);
+  for (size_t i = 0; i < d->action.n_attributes; i++) {
+    const char *n = d->action.attributes[i].name;
+    if (!n || !*n || strlen(n) > 255 || n[0] == '$')
+      return lp_err(errstr, errstr_size,
+                    "action.attributes[%zu].name: must be 1 to 255 "
+                    "characters, not starting with '$'",
+                    i);
+  }
   return 0;
 }
 
@@ -316,8 +378,12 @@ int lp_adapters_build(const struct lp_adapters_conf *c, enum lp_platform p,
     if (!d->action.tier || !*d->action.tier)
       return lp_err(errstr, errstr_size, "action.tier: missing");
     /* fall through */
+  case LP_ACTION_SCORE_SYNC:
   case LP_ACTION_MESSAGE:
   case LP_ACTION_DISCOUNT_CODE:
+    if (d->action.kind == LP_ACTION_SCORE_SYNC &&
+        check_sync(d, errstr, errstr_size))
+      return -1;
     if (p != LP_PLATFORM_KLAVIYO && p != LP_PLATFORM_BRAZE)
       return lp_err(errstr, errstr_size, "action.kind: %s cannot be sent on %s",
                     lp_action_kind_name(d->action.kind), lp_platform_name(p));
@@ -334,7 +400,10 @@ int lp_adapters_build(const struct lp_adapters_conf *c, enum lp_platform p,
 
 int lp_adapters_resend_safe(enum lp_platform p,
                             const struct lp_reward_decision *d) {
-  (void)d;
+  /* Writing the same attributes again leaves the profile as it was. */
+  if (d && d->action.kind == LP_ACTION_SCORE_SYNC &&
+      (p == LP_PLATFORM_KLAVIYO || p == LP_PLATFORM_BRAZE))
+    return 1;
   switch (p) {
   case LP_PLATFORM_KLAVIYO:
     return 1; /* unique_id: a repeat is dropped by Klaviyo */

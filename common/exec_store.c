@@ -23,7 +23,14 @@
  * 5 campaign, 6 rule, 7 platform, 8 counter ttl s, 9 lease ms, 10 record
  * ttl s, 11 needs approval, 12 rate interval µs, 13 rate burst,
  * 14 approval ttl ms, 15 decision bytes, 16 decision id, 17 check member,
- * 18 claim token (the claimant's; finish and renew must present it).
+ * 18 claim token (the claimant's; finish and renew must present it),
+ * 19 "1" for a score sync (then 20 P(alive) micros, 21 CLV cents, 22
+ * segment, 23 churn band, 24 event time ms, 25 the least P(alive) change
+ * that syncs, micros, 26 the least CLV change, ppm of the last synced
+ * CLV (at least 1.00)); KEYS 12 the member's last sync. A sync whose
+ * scores moved less than that, segment and band unchanged, or older
+ * than the last sync, is blocked (score_sync:unchanged /
+ * score_sync:older_than_last_sync).
  * Replies: {0, attempts, takeover, wait ms} claimed; {1, state, platform,
  * reference, status, guardrail} final; {2, ms} busy; {3, guardrail}
  * blocked; {4} pending; {5} unknown member.
@@ -93,6 +100,24 @@ static const char begin_script[] =
     "end\n"
     "local g = killed()\n"
     "if g then return block(g) end\n"
+    "if ARGV[19] == '1' then\n"
+    "  local o = redis.call('HMGET', KEYS[12], 'p', 'c', 's', 'r', 't')\n"
+    "  if o[5] then\n"
+    "    if tonumber(o[5]) > tonumber(ARGV[24]) then\n"
+    "      return block('score_sync:older_than_last_sync')\n"
+    "    end\n"
+    "    local c0 = tonumber(o[2]) or 0\n"
+    "    local dp = math.abs(tonumber(ARGV[20]) - (tonumber(o[1]) or 0))\n"
+    "    local dc = math.abs(tonumber(ARGV[21]) - c0)\n"
+    "    if c0 < 100 then c0 = 100 end\n"
+    "    if o[3] == ARGV[22] and o[4] == ARGV[23] and\n"
+    "       dp < tonumber(ARGV[25]) and dc * 1000000 < tonumber(ARGV[26]) * "
+    "c0\n"
+    "    then\n"
+    "      return block('score_sync:unchanged')\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "local cost = tonumber(ARGV[1])\n"
     "local cap = tonumber(ARGV[2])\n"
     "if cap > 0 and cost > 0 and\n"
@@ -140,7 +165,9 @@ static const char begin_script[] =
  * spend. ARGV: 1 "done" | "failed" | "abandon" (never sent: return the
  * reservation and forget the claim, as if begin had not run) | "unclaim"
  * (never sent, an approved decision: back to approved), 2 platform, 3
- * reference, 4 status, 5 attempts, 6 record ttl s, 7 reason, 8 claim token. A
+ * reference, 4 status, 5 attempts, 6 record ttl s, 7 reason, 8 claim token,
+ * 9 "1" for a score sync, whose scores (10..14 as begin's 20..24) become
+ * the member's last sync (KEYS 5) when done and not older. A
  * failure returns the reserved cost and frequency slot. Replies 0, or {1,
  * state} when the record was not in flight under this claim (another executor
  * took it over, or it finished): nothing changed.
@@ -179,6 +206,14 @@ static const char finish_script[] =
     "end\n"
     "redis.call('HSET', KEYS[1], 's', ARGV[1], 'p', ARGV[2], 'ref', ARGV[3],\n"
     "           'st', ARGV[4], 'n', ARGV[5], 'why', ARGV[7], 'res', res)\n"
+    "if ARGV[1] == 'done' and ARGV[9] == '1' then\n"
+    "  local t0 = tonumber(redis.call('HGET', KEYS[5], 't') or '-1')\n"
+    "  if t0 <= tonumber(ARGV[14]) then\n"
+    "    redis.call('HSET', KEYS[5], 'p', ARGV[10], 'c', ARGV[11], 's',\n"
+    "               ARGV[12], 'r', ARGV[13], 't', ARGV[14])\n"
+    "    redis.call('EXPIRE', KEYS[5], ARGV[6])\n"
+    "  end\n"
+    "end\n"
     "redis.call('HDEL', KEYS[1], 'lease')\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[6])\n"
     "return 0\n";
@@ -275,7 +310,45 @@ struct lp_exec_store {
   char sha[SCRIPT_COUNT][41];
   uint64_t calls, round_trips;
   int healthy;
+  char sync_min_p[24], sync_min_c[24]; /* score sync thresholds, as ARGV */
 };
+
+/* A score sync's values for the scripts, from its attributes (other
+ * kinds: on = 0). Text that does not parse counts as 0: such a sync
+ * simply moved. */
+struct sync_values {
+  int on;
+  char p[24], c[24], segment[64], churn[16], t[24];
+};
+
+static const char *attribute(const struct lp_reward_decision *d,
+                             const char *name) {
+  for (size_t i = 0; i < d->action.n_attributes; i++)
+    if (d->action.attributes[i].name &&
+        strcmp(d->action.attributes[i].name, name) == 0)
+      return d->action.attributes[i].value;
+  return NULL;
+}
+
+static void sync_values_of(const struct lp_reward_decision *d,
+                           struct sync_values *v) {
+  memset(v, 0, sizeof(*v));
+  v->on = d->action.kind == LP_ACTION_SCORE_SYNC;
+  int64_t p = 0, c = 0;
+  const char *pv = attribute(d, "loyalty_p_alive");
+  const char *cv = attribute(d, "loyalty_clv_12m");
+  if (pv)
+    lp_money_parse(pv, &p);
+  if (cv && lp_money_parse(cv, &c) == 0)
+    c /= 10000; /* micros -> cents */
+  snprintf(v->p, sizeof(v->p), "%lld", (long long)p);
+  snprintf(v->c, sizeof(v->c), "%lld", (long long)c);
+  const char *sg = attribute(d, "loyalty_segment");
+  const char *ch = attribute(d, "loyalty_churn_risk");
+  snprintf(v->segment, sizeof(v->segment), "%s", sg ? sg : "");
+  snprintf(v->churn, sizeof(v->churn), "%s", ch ? ch : "");
+  snprintf(v->t, sizeof(v->t), "%lld", (long long)d->event_time_ms);
+}
 
 struct lp_exec_store *lp_exec_store_new(const struct lp_exec_store_config *conf,
                                         char *errstr, size_t errstr_size) {
@@ -294,6 +367,12 @@ struct lp_exec_store *lp_exec_store_new(const struct lp_exec_store_config *conf,
   s->host = lp_xstrdup(conf->host);
   s->ns = lp_xstrdup(conf->ns);
   s->profile_ns = lp_xstrdup(conf->profile_ns ? conf->profile_ns : "loyalty");
+  snprintf(s->sync_min_p, sizeof(s->sync_min_p), "%lld",
+           (long long)(conf->sync_min_p_alive_micros > 0
+                           ? conf->sync_min_p_alive_micros
+                           : 0));
+  snprintf(s->sync_min_c, sizeof(s->sync_min_c), "%ld",
+           conf->sync_min_clv_ppm > 0 ? conf->sync_min_clv_ppm : 0);
   s->conf.host = s->host;
   s->conf.ns = s->ns;
   s->conf.profile_ns = s->profile_ns;
@@ -539,7 +618,7 @@ int lp_exec_store_begin(struct lp_exec_store *s, struct lp_exec_begin *ops,
     char *tag = member_tag(d);
     char *cost_k, *freq_k, *spend_k;
     counter_keys(s, d, op->campaign, tag, &cost_k, &freq_k, &spend_k);
-    char *keys[11] = {lp_xasprintf("%s:x:%s:%s", s->ns, tag, d->decision_id),
+    char *keys[12] = {lp_xasprintf("%s:x:%s:%s", s->ns, tag, d->decision_id),
                       cost_k,
                       freq_k,
                       spend_k,
@@ -549,7 +628,10 @@ int lp_exec_store_begin(struct lp_exec_store *s, struct lp_exec_begin *ops,
                       lp_xasprintf("%s:c:%s", s->profile_ns, tag),
                       lp_xasprintf("%s:rate:%s", s->ns, op->platform),
                       lp_xasprintf("%s:approval:pending", s->ns),
-                      lp_xasprintf("%s:approval:d:%s", s->ns, d->decision_id)};
+                      lp_xasprintf("%s:approval:d:%s", s->ns, d->decision_id),
+                      lp_xasprintf("%s:sync:%s", s->ns, tag)};
+    struct sync_values sv;
+    sync_values_of(d, &sv);
     char cost[24], interval[24], burst[24];
     snprintf(cost, sizeof(cost), "%lld",
              (long long)(d->estimated_cost_micros > 0 ? d->estimated_cost_micros
@@ -558,15 +640,15 @@ int lp_exec_store_begin(struct lp_exec_store *s, struct lp_exec_begin *ops,
              (long long)op->rate_interval_us);
     snprintf(burst, sizeof(burst), "%d",
              op->rate_burst > 0 ? op->rate_burst : 1);
-    const char *argv[3 + 11 + 18];
-    size_t argl[3 + 11 + 18];
+    const char *argv[3 + 12 + 26];
+    size_t argl[3 + 12 + 26];
     size_t a = 0;
     argv[a++] = "EVALSHA";
     argv[a++] = s->sha[SCRIPT_BEGIN];
-    argv[a++] = "11";
-    for (int k = 0; k < 11; k++)
+    argv[a++] = "12";
+    for (int k = 0; k < 12; k++)
       argv[a++] = keys[k];
-    const char *args[18] = {cost,
+    const char *args[26] = {cost,
                             mcap,
                             fcap,
                             budget,
@@ -583,16 +665,24 @@ int lp_exec_store_begin(struct lp_exec_store *s, struct lp_exec_begin *ops,
                             NULL,
                             d->decision_id,
                             op->check_member ? "1" : "0",
-                            op->token ? op->token : ""};
-    for (int k = 0; k < 18; k++)
+                            op->token ? op->token : "",
+                            sv.on ? "1" : "0",
+                            sv.p,
+                            sv.c,
+                            sv.segment,
+                            sv.churn,
+                            sv.t,
+                            s->sync_min_p,
+                            s->sync_min_c};
+    for (int k = 0; k < 26; k++)
       argv[a++] = args[k];
     for (size_t k = 0; k < a; k++)
       argl[k] = argv[k] ? strlen(argv[k]) : 0;
     /* The decision bytes are binary. */
-    argv[3 + 11 + 14] = op->decision_bytes ? op->decision_bytes : "";
-    argl[3 + 11 + 14] = op->decision_bytes ? op->decision_len : 0;
+    argv[3 + 12 + 14] = op->decision_bytes ? op->decision_bytes : "";
+    argl[3 + 12 + 14] = op->decision_bytes ? op->decision_len : 0;
     redisAppendCommandArgv(s->ctx, (int)a, argv, argl);
-    for (int k = 0; k < 11; k++)
+    for (int k = 0; k < 12; k++)
       free(keys[k]);
     free(tag);
   }
@@ -627,13 +717,17 @@ int lp_exec_store_finish(struct lp_exec_store *s, struct lp_exec_finish *ops,
     char status[16], attempts[16];
     snprintf(status, sizeof(status), "%d", op->http_status);
     snprintf(attempts, sizeof(attempts), "%d", op->attempts);
+    char *sync_k = lp_xasprintf("%s:sync:%s", s->ns, tag);
+    struct sync_values sv;
+    sync_values_of(d, &sv);
     const char *argv[] = {"EVALSHA",
                           s->sha[SCRIPT_FINISH],
-                          "4",
+                          "5",
                           rec,
                           cost_k,
                           freq_k,
                           spend_k,
+                          sync_k,
                           op->outcome == LP_EXEC_ABANDON   ? "abandon"
                           : op->outcome == LP_EXEC_UNCLAIM ? "unclaim"
                           : op->done                       ? "done"
@@ -644,11 +738,18 @@ int lp_exec_store_finish(struct lp_exec_store *s, struct lp_exec_finish *ops,
                           attempts,
                           rttl,
                           op->reason ? op->reason : "",
-                          op->token ? op->token : ""};
+                          op->token ? op->token : "",
+                          sv.on ? "1" : "0",
+                          sv.p,
+                          sv.c,
+                          sv.segment,
+                          sv.churn,
+                          sv.t};
     size_t argl[LP_ARRAY_LEN(argv)];
     for (size_t k = 0; k < LP_ARRAY_LEN(argv); k++)
       argl[k] = strlen(argv[k]);
     redisAppendCommandArgv(s->ctx, (int)LP_ARRAY_LEN(argv), argv, argl);
+    free(sync_k);
     free(rec);
     free(cost_k);
     free(freq_k);

@@ -21,6 +21,9 @@
  *   <ns>:approval:d:<decision id>  hash  the parked decision (Avro), its
  *                                        member key and campaign
  *   <ns>:rate:<platform>   string  rate schedule (GCRA arrival time, µs)
+ *   <ns>:sync:{shop:customer}  hash  the member's last score sync done: p
+ *         (P(alive) micros), c (CLV cents), s (segment), r (churn band),
+ *         t (its event time ms)
  * Costs are micro-units of the deployment's currency. A period is
  * event_time / period length (seconds), so a decision is judged in the
  * period of its trigger whenever it is executed.
@@ -64,6 +67,12 @@ struct lp_exec_store_config {
   int64_t default_budget; /* per campaign per period unless set; 0 = none */
   long campaign_period_s;
   long approval_ttl_s; /* a parked decision expires after this */
+  /* A score sync is blocked as unchanged when segment and churn band are
+   * the member's last synced ones, P(alive) moved less than this (micros)
+   * and the 12-month CLV less than this share of the last synced one
+   * (ppm; at least 1.00 of change counts). 0 and 0: every sync is sent. */
+  int64_t sync_min_p_alive_micros;
+  long sync_min_clv_ppm;
 };
 
 struct lp_exec_store *lp_exec_store_new(const struct lp_exec_store_config *conf,

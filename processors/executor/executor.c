@@ -108,6 +108,7 @@ struct exec {
   struct retry *retries;
   int paused;
   int64_t member_cap, default_budget, approval_above;
+  int64_t sync_min_p, sync_min_clv; /* micros */
   int64_t redis_backoff_until_us;
   int64_t next_approval_us;
   int64_t full_since_us; /* the in-flight window has been full since */
@@ -1154,8 +1155,16 @@ static int setup(struct exec *ex, struct lp_kafka_props *kafka, char *err,
       parse_money_key("guard.campaign.budget", c->campaign_budget,
                       &ex->default_budget, err, errsize) ||
       parse_money_key("approval.above", c->approval_above, &ex->approval_above,
+                      err, errsize) ||
+      parse_money_key("score_sync.min.p_alive", c->sync_min_p_alive,
+                      &ex->sync_min_p, err, errsize) ||
+      parse_money_key("score_sync.min.clv", c->sync_min_clv, &ex->sync_min_clv,
                       err, errsize))
     return -1;
+  if (ex->sync_min_p > 1000000)
+    return lp_err(err, errsize,
+                  "score_sync.min.p_alive: \"%s\" is above 1 (a probability)",
+                  c->sync_min_p_alive);
   if (lp_platform_parse(c->loyalty, &ex->adapters.loyalty) ||
       (ex->adapters.loyalty != LP_PLATFORM_NONE &&
        ex->adapters.loyalty != LP_PLATFORM_LOYALTYLION &&
@@ -1214,7 +1223,10 @@ static int setup(struct exec *ex, struct lp_kafka_props *kafka, char *err,
                                     .frequency_period_s = c->frequency_period_s,
                                     .default_budget = ex->default_budget,
                                     .campaign_period_s = c->campaign_period_s,
-                                    .approval_ttl_s = c->approval_ttl_s};
+                                    .approval_ttl_s = c->approval_ttl_s,
+                                    .sync_min_p_alive_micros = ex->sync_min_p,
+                                    /* a share in micros is ppm */
+                                    .sync_min_clv_ppm = (long)ex->sync_min_clv};
   ex->store = lp_exec_store_new(&sc, err, errsize);
   if (!ex->store)
     return -1;

@@ -59,7 +59,9 @@ struct lp_executor_config {
   long campaign_period_s;
   char *approval_above;
   long approval_ttl_s;
-  int check_member; /* LP_CONF_BOOL writes an int */
+  char *sync_min_p_alive; /* decimal, 0..1 */
+  char *sync_min_clv;     /* decimal share, 0..100 */
+  int check_member;       /* LP_CONF_BOOL writes an int */
   long dlq_max_original;
   char *http_bind;
   long http_port;

@@ -172,6 +172,15 @@ static const struct lp_config_entry table[] = {
      0, 0},
     {"approval.ttl.s", LP_CONF_INT, "604800", C(approval_ttl_s),
      "A parked decision expires after this; its budget returns", 60, 31536000},
+    {"score_sync.min.p_alive", LP_CONF_STRING, "0.05", C(sync_min_p_alive),
+     "A score sync is sent only when P(alive) moved at least this much since "
+     "the member's last sync, or the 12-month CLV moved by "
+     "score_sync.min.clv, or the segment or churn band changed",
+     0, 0},
+    {"score_sync.min.clv", LP_CONF_STRING, "0.10", C(sync_min_clv),
+     "Least change of the 12-month CLV that syncs, as a share of the last "
+     "synced value (0.10 = 10%; at least 1.00)",
+     0, 0},
     {"exec.check.member", LP_CONF_BOOL, "true", C(check_member),
      "Refuse decisions for members without a profile in Redis", 0, 0},
     {"dlq.max.original.bytes", LP_CONF_INT, "524288", C(dlq_max_original),

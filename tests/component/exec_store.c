@@ -553,6 +553,74 @@ static void test_approved_then_killed(void **state) {
   assert_int_equal(begin1(f->a, &y, NULL), LP_EXEC_CLAIMED);
 }
 
+/* A score sync of member m with these scores at event time t. */
+struct sync_dec {
+  struct dec x;
+  struct lp_feature attrs[4];
+  char p[16], c[24];
+};
+
+static void make_sync(struct sync_dec *s, int n, const char *p, const char *c,
+                      const char *segment, const char *churn, int64_t t) {
+  make(&s->x, n, "m7", "score-sync", 0);
+  s->x.d.action.kind = LP_ACTION_SCORE_SYNC;
+  snprintf(s->p, sizeof(s->p), "%s", p);
+  snprintf(s->c, sizeof(s->c), "%s", c);
+  s->attrs[0] = (struct lp_feature){"loyalty_p_alive", s->p};
+  s->attrs[1] = (struct lp_feature){"loyalty_clv_12m", s->c};
+  s->attrs[2] = (struct lp_feature){"loyalty_segment", (char *)segment};
+  s->attrs[3] = (struct lp_feature){"loyalty_churn_risk", (char *)churn};
+  s->x.d.action.attributes = s->attrs;
+  s->x.d.action.n_attributes = 4;
+  s->x.d.event_time_ms = t;
+}
+
+/* Score syncs: the first goes; one whose scores moved less than the
+ * thresholds (P(alive) 0.05, CLV 10%) with segment and band unchanged is
+ * blocked as unchanged; a move past either threshold, or a new segment,
+ * goes; one older than the last sync done is blocked; and a sync that
+ * failed does not count as the last sync. */
+static void test_score_sync_gate(void **state) {
+  struct fixture *f = *state;
+  f->conf.sync_min_p_alive_micros = 50000;
+  f->conf.sync_min_clv_ppm = 100000;
+  lp_exec_store_destroy(&f->a);
+  f->a = open_store(f);
+  store_a = f->a;
+  const int64_t t0 = 1709294400000LL;
+  struct lp_exec_begin b;
+  struct sync_dec s;
+  make_sync(&s, 901, "0.800000", "1000.00", "regular", "low", t0);
+  assert_int_equal(begin1(f->a, &s.x, &b), LP_EXEC_CLAIMED);
+  finish1(f->a, &s.x, 1, "ok");
+  make_sync(&s, 902, "0.830000", "1080.00", "regular", "low", t0 + 1000);
+  assert_int_equal(begin1(f->a, &s.x, &b), LP_EXEC_BLOCKED);
+  assert_string_equal(b.guardrail, "score_sync:unchanged");
+  make_sync(&s, 903, "0.860000", "1000.00", "regular", "low", t0 + 2000);
+  assert_int_equal(begin1(f->a, &s.x, &b), LP_EXEC_CLAIMED);
+  /* Failed: the last sync stays the first one. */
+  finish1(f->a, &s.x, 0, "");
+  make_sync(&s, 904, "0.800000", "1150.00", "regular", "low", t0 + 3000);
+  assert_int_equal(begin1(f->a, &s.x, &b), LP_EXEC_CLAIMED);
+  finish1(f->a, &s.x, 1, "ok");
+  make_sync(&s, 905, "0.800000", "1150.00", "premium_enthusiast", "low",
+            t0 + 4000);
+  assert_int_equal(begin1(f->a, &s.x, &b), LP_EXEC_CLAIMED);
+  finish1(f->a, &s.x, 1, "ok");
+  make_sync(&s, 906, "0.100000", "10.00", "at_risk_high_value", "high",
+            t0 + 500);
+  assert_int_equal(begin1(f->a, &s.x, &b), LP_EXEC_BLOCKED);
+  assert_string_equal(b.guardrail, "score_sync:older_than_last_sync");
+  /* A redelivery of a blocked one answers from its record. */
+  make_sync(&s, 902, "0.830000", "1080.00", "regular", "low", t0 + 1000);
+  assert_int_equal(begin1(f->a, &s.x, &b), LP_EXEC_FINAL);
+  assert_string_equal(b.state, "blocked");
+  redisReply *r = redisCommand(f->redis, "HGET %s:sync:{shop:m7} s", f->ns);
+  assert_non_null(r);
+  assert_string_equal(r->str, "premium_enthusiast");
+  freeReplyObject(r);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2 || (redis_port = atoi(argv[1])) <= 0) {
     fprintf(stderr, "usage: exec_store REDIS_PORT\n");
@@ -577,6 +645,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_abandon, setup_budget, teardown),
       cmocka_unit_test_setup_teardown(test_approved_then_killed, setup_budget,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_score_sync_gate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

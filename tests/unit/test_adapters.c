@@ -246,6 +246,81 @@ static void test_braze_event(void **state) {
   lp_http_request_clear(&r);
 }
 
+/* score_sync: the attributes become profile properties (numbers where
+ * the text is a decimal, null to clear), on Klaviyo's profile-import and
+ * Braze's attributes; a resend is harmless on both; a sync without
+ * attributes, or with a '$' name, is refused before any call; the
+ * loyalty platforms are not written. */
+static void test_score_sync(void **state) {
+  (void)state;
+  char err[256];
+  struct lp_feature attrs[] = {{"loyalty_p_alive", "0.287100"},
+                               {"loyalty_clv_12m", "848.48"},
+                               {"loyalty_segment", "at_risk_high_value"},
+                               {"loyalty_next_best_reward", NULL},
+                               {"loyalty_scored_at", "2024-03-01T12:00:00Z"}};
+  struct lp_reward_decision d = decision(LP_ACTION_SCORE_SYNC, 0);
+  d.action.attributes = attrs;
+  d.action.n_attributes = LP_ARRAY_LEN(attrs);
+  struct lp_adapters_conf c =
+      conf(LP_PLATFORM_LOYALTYLION, LP_PLATFORM_KLAVIYO);
+  assert_int_equal(lp_adapters_route(&c, &d, err, sizeof(err)),
+                   LP_PLATFORM_KLAVIYO);
+  struct lp_http_request r;
+  assert_int_equal(
+      lp_adapters_build(&c, LP_PLATFORM_KLAVIYO, &d, &r, err, sizeof(err)), 0);
+  assert_string_equal(r.url, "http://127.0.0.1:9/api/profile-import");
+  json_t *b = json_loads(r.body, 0, NULL);
+  json_t *a = json_object_get(json_object_get(b, "data"), "attributes");
+  assert_string_equal(json_string_value(json_object_get(a, "external_id")),
+                      "shop-1:4242");
+  json_t *props = json_object_get(a, "properties");
+  assert_true(json_is_real(json_object_get(props, "loyalty_p_alive")));
+  assert_true(json_real_value(json_object_get(props, "loyalty_p_alive")) ==
+              0.2871);
+  assert_true(json_real_value(json_object_get(props, "loyalty_clv_12m")) ==
+              848.48);
+  assert_string_equal(
+      json_string_value(json_object_get(props, "loyalty_segment")),
+      "at_risk_high_value");
+  assert_true(json_is_string(json_object_get(props, "loyalty_scored_at")));
+  assert_true(json_is_null(json_object_get(props, "loyalty_next_best_reward")));
+  assert_int_equal(json_object_size(props), LP_ARRAY_LEN(attrs));
+  json_decref(b);
+  lp_http_request_clear(&r);
+  assert_int_equal(lp_adapters_resend_safe(LP_PLATFORM_KLAVIYO, &d), 1);
+
+  assert_int_equal(
+      lp_adapters_build(&c, LP_PLATFORM_BRAZE, &d, &r, err, sizeof(err)), 0);
+  assert_string_equal(r.url, "http://127.0.0.1:9/users/track");
+  b = json_loads(r.body, 0, NULL);
+  json_t *u = json_array_get(json_object_get(b, "attributes"), 0);
+  assert_string_equal(json_string_value(json_object_get(u, "external_id")),
+                      "shop-1:4242");
+  assert_true(json_real_value(json_object_get(u, "loyalty_clv_12m")) == 848.48);
+  assert_null(json_object_get(b, "events"));
+  json_decref(b);
+  lp_http_request_clear(&r);
+  /* Braze neither dedupes nor reads back, but an attribute write twice is
+   * the same write: a sync may be resent (an event may not). */
+  assert_int_equal(lp_adapters_resend_safe(LP_PLATFORM_BRAZE, &d), 1);
+  struct lp_reward_decision m = decision(LP_ACTION_MESSAGE, 0);
+  assert_int_equal(lp_adapters_resend_safe(LP_PLATFORM_BRAZE, &m), -1);
+
+  assert_int_equal(
+      lp_adapters_build(&c, LP_PLATFORM_LOYALTYLION, &d, &r, err, sizeof(err)),
+      -1);
+  assert_non_null(strstr(err, "score_sync cannot be sent on loyaltylion"));
+  attrs[1].name = "$clv";
+  assert_int_equal(
+      lp_adapters_build(&c, LP_PLATFORM_KLAVIYO, &d, &r, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "action.attributes[1].name"));
+  d.action.n_attributes = 0;
+  assert_int_equal(
+      lp_adapters_build(&c, LP_PLATFORM_KLAVIYO, &d, &r, err, sizeof(err)), -1);
+  assert_non_null(strstr(err, "without attributes"));
+}
+
 static void test_check(void **state) {
   (void)state;
   char err[256], ref[64];
@@ -369,6 +444,7 @@ int main(void) {
       cmocka_unit_test(test_smile_points),
       cmocka_unit_test(test_klaviyo_event),
       cmocka_unit_test(test_braze_event),
+      cmocka_unit_test(test_score_sync),
       cmocka_unit_test(test_check),
       cmocka_unit_test(test_classify),
   };
