@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 ORDERS=${BENCH_ORDERS:-200000}
 CUSTOMERS=${BENCH_CUSTOMERS:-20000}
 RUNS=${BENCH_RUNS:-3}
+# BENCH_ORDER_ARGS: extra -X settings for order-processor (tuning runs).
 
 # 16 partitions keep each one under the mock cluster's ~5 MiB history.
 lp_start_broker "orders:16,customers:16,decisions:16,dlq:2,passthrough:16,bench-decisions:8,actions:8"
@@ -50,7 +51,7 @@ run_processor() { # run_processor RUN -> prints "eps rss_mb proc_us redis_us"
     -X redis.host=127.0.0.1 -X "redis.port=$REDIS_PORT" -X http.port=0 \
     -X rules.path=deploy/rules -X "redis.namespace=bench$run" \
     -X "group.id=bench-order-$run" \
-    -X topic.decisions=decisions 2>"$log" &
+    -X topic.decisions=decisions ${BENCH_ORDER_ARGS:-} 2>"$log" &
   local pid=$! port=""
   LP_PIDS+=("$pid")
   for _ in $(seq 100); do

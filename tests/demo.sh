@@ -28,6 +28,7 @@ lp_start_processor customer-processor customer-processor
 # (and the executor's pacing with them) so the demo does not take an hour
 # at LoyaltyLion's real 20 requests/s.
 lp_start_sandbox -X loyaltylion.rate=5000 -X klaviyo.events.burst=5000 \
+  -X klaviyo.profiles.burst=5000 -X klaviyo.profiles.steady=300000 \
   -X klaviyo.events.steady=300000
 echo "demo: sandbox platforms on $SANDBOX_URL"
 "$BIN/executor" -X "bootstrap.file=$BOOTSTRAP_FILE" -X redis.host=127.0.0.1 \
@@ -93,8 +94,13 @@ jq -r '.effects[].reference' "$LP_TMP/ledger.json" |
   sort >"$LP_TMP/ledger-ids.txt"
 issued=$(sort -u "$LP_TMP/ledger-ids.txt" | wc -l)
 duplicates=$(uniq -d "$LP_TMP/ledger-ids.txt" | wc -l)
-jq -r 'select(.outcome == "issued") | .decision_id' "$LP_TMP/actions.jsonl" |
-  sort -u >"$LP_TMP/issued-ids.txt"
+# Score syncs write profiles (an upsert keyed by the member, no decision
+# id): they are reconciled by count below.
+jq -r 'select(.outcome == "issued" and .action_kind != "score_sync") | .decision_id' \
+  "$LP_TMP/actions.jsonl" | sort -u >"$LP_TMP/issued-ids.txt"
+syncs_issued=$(jq -r 'select(.outcome == "issued" and .action_kind == "score_sync") | .decision_id' \
+  "$LP_TMP/actions.jsonl" | sort -u | wc -l)
+profile_writes=$(jq '[.effects[] | select(.kind == "profile")] | length' "$LP_TMP/ledger.json")
 missing=$(sort -u "$LP_TMP/ledger-ids.txt" | comm -13 - "$LP_TMP/issued-ids.txt" | wc -l)
 unknown=$(sort -u "$LP_TMP/ledger-ids.txt" | comm -23 - "$LP_TMP/issued-ids.txt" | wc -l)
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')
@@ -116,6 +122,10 @@ jq -r '.effects[] | "\(.platform) \(.kind)"' "$LP_TMP/ledger.json" | sort | uniq
 printf 'points awarded:   %s\n' "$(jq '[.effects[] | select(.kind == "points") | .points] | add // 0' "$LP_TMP/ledger.json")"
 printf 'reconciliation:   %d decisions in the ledger, %d twice, %d issued but missing, %d unexplained\n' \
   "$issued" "$duplicates" "$missing" "$unknown"
+printf 'score syncs:       %d written to profiles (%d profile writes in the ledger), %d unchanged, %d older than the last\n' \
+  "$syncs_issued" "$profile_writes" \
+  "$(jq -r 'select(.guardrail == "score_sync:unchanged") | .decision_id' "$LP_TMP/actions.jsonl" | sort -u | wc -l)" \
+  "$(jq -r 'select(.guardrail == "score_sync:older_than_last_sync") | .decision_id' "$LP_TMP/actions.jsonl" | sort -u | wc -l)"
 pending=$("$BIN/loyaltyctl" approvals --redis "127.0.0.1:$REDIS_PORT" | wc -l)
 printf 'awaiting approval: %d (cost above 50.00; loyaltyctl approvals / approve)\n' "$pending"
 printf 'dead letters:     %d\n' "$dead"
@@ -143,4 +153,5 @@ jq -c 'select(.rule_id == "win-back-at-risk") | {rule_id, customer_id, action: {
   "$LP_TMP/decisions.jsonl" | sed -n '1p'
 echo "======================================================"
 echo "demo: events=$events decisions=$decisions issued=$issued duplicates=$duplicates dead_letters=$dead"
-[ "$duplicates" -eq 0 ] && [ "$missing" -eq 0 ] && [ "$unknown" -eq 0 ]
+[ "$duplicates" -eq 0 ] && [ "$missing" -eq 0 ] && [ "$unknown" -eq 0 ] &&
+  [ "$syncs_issued" -eq "$profile_writes" ]
