@@ -810,7 +810,10 @@ static int setup(struct app *app, char *err, size_t errsize) {
   if (*c->model_file || *c->model_key) {
     char *key = lp_xasprintf("%s:%s", c->redis_namespace, c->model_key);
     struct lp_model_watch_config mc = {
-        c->redis_host, (int)c->redis_port, (int)c->redis_timeout_ms,
+        /* A short timeout: a poll must never stall the event loop for
+         * long while Redis is slow or away (the model in force stays). */
+        c->redis_host, (int)c->redis_port,
+        (int)(c->redis_timeout_ms < 250 ? c->redis_timeout_ms : 250),
         *c->model_file ? NULL : key, *c->model_file ? c->model_file : NULL};
     app->model_watch = lp_model_watch_new(&mc);
     free(key);
