@@ -1,7 +1,8 @@
 /*
  * control.c — the sandbox's own endpoints under /_sandbox/ (no auth, no
  * faults, not counted in the statistics): the effects ledger, statistics,
- * the fault table and reset. Called with the lock held.
+ * the fault table, the chat-completions stub's mode and reset. Called with
+ * the lock held.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -34,7 +35,7 @@ static void serve_ledger(struct sandbox *sb, const struct sb_request *req,
   long long since_seq = 0;
   if (platform && (p = sb_platform_parse(platform)) < 0) {
     control_error(resp, 400,
-                  "platform: not loyaltylion, smile, klaviyo or braze");
+                  "platform: not loyaltylion, smile, klaviyo, braze or llm");
     return;
   }
   if (kind && (k = kind_parse(kind)) < 0) {
@@ -74,6 +75,33 @@ static void serve_faults(struct sandbox *sb, const struct sb_request *req,
   sb_respond_json(resp, 200, sb_faults_json(sb), NULL);
 }
 
+/* The same shape as serve_faults: a POST changes what it names, both
+ * answer the current state. */
+static void serve_llm(struct sandbox *sb, const struct sb_request *req,
+                      struct sb_response *resp) {
+  if (strcmp(req->method, "POST") == 0) {
+    char err[256];
+    if (req->too_large) {
+      control_error(resp, 413, "body too large");
+      return;
+    }
+    if (!req->json) {
+      char msg[256];
+      snprintf(msg, sizeof(msg), "body: %s",
+               req->json_error ? req->json_error : "a JSON object is required");
+      control_error(resp, 400, msg);
+      return;
+    }
+    if (sb_llm_update(sb, req->json, err, sizeof(err)) != 0) {
+      control_error(resp, 400, err);
+      return;
+    }
+    LP_INFO("llm mode changed", "\"mode\":%s,\"slow_ms\":%ld",
+            lp_log_str(sb_llm_mode_name(sb->llm_mode)), sb->llm_slow_ms);
+  }
+  sb_respond_json(resp, 200, sb_llm_json(sb), NULL);
+}
+
 void sb_control_serve(struct sandbox *sb, const struct sb_request *req,
                       struct sb_response *resp) {
   const char *path = req->path;
@@ -94,6 +122,11 @@ void sb_control_serve(struct sandbox *sb, const struct sb_request *req,
       serve_faults(sb, req, resp);
     else
       control_error(resp, 405, "GET or POST only");
+  } else if (strcmp(path, "/_sandbox/llm") == 0) {
+    if (get || post)
+      serve_llm(sb, req, resp);
+    else
+      control_error(resp, 405, "GET or POST only");
   } else if (strcmp(path, "/_sandbox/reset") == 0) {
     if (post) {
       sb_reset(sb);
@@ -104,6 +137,7 @@ void sb_control_serve(struct sandbox *sb, const struct sb_request *req,
     }
   } else {
     control_error(resp, 404,
-                  "unknown sandbox endpoint (ledger, stats, faults, reset)");
+                  "unknown sandbox endpoint (ledger, stats, faults, llm, "
+                  "reset)");
   }
 }

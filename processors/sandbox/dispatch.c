@@ -18,8 +18,9 @@
  * Requests already in flight when a concurrent client's first 429 went
  * out are therefore not early; they meet the windows and faults as usual.
  *
- * Latency (latency_ms) is slept by the caller after the lock is released,
- * so the effect is already applied when a slow answer times a client out:
+ * Latency (latency_ms, plus what a handler asks for in extra_latency_ms:
+ * llm's slow mode) is slept by the caller after the lock is released, so
+ * the effect is already applied when a slow answer times a client out:
  * the ambiguous case an executor must reconcile.
  */
 #include <errno.h>
@@ -30,17 +31,20 @@
 #include "sandbox.h"
 #include "util.h"
 
+/* In look-up order: the first that owns a path serves it, so llm (whose
+ * /v1/chat/ lies inside Smile's /v1/) comes before Smile. */
 static const struct sb_platform_ops *const platforms[SB_N_PLATFORMS] = {
-    &sb_loyaltylion_ops, &sb_smile_ops, &sb_klaviyo_ops, &sb_braze_ops};
+    &sb_llm_ops, &sb_loyaltylion_ops, &sb_smile_ops, &sb_klaviyo_ops,
+    &sb_braze_ops};
 
 static void unknown_prefix(struct sb_response *resp) {
   sb_respond_json(
       resp, 404,
-      json_pack("{ss s{ss ss ss ss ss}}", "message",
+      json_pack("{ss s{ss ss ss ss ss ss}}", "message",
                 "No emulated platform serves this path", "served", "/v2/",
-                "loyaltylion", "/v1/", "smile", "/api/", "klaviyo",
-                "/users/, /campaigns/, /canvas/, /messages/", "braze",
-                "/_sandbox/", "ledger, stats, faults, reset"),
+                "loyaltylion", "/v1/", "smile", "/v1/chat/", "llm", "/api/",
+                "klaviyo", "/users/, /campaigns/, /canvas/, /messages/",
+                "braze", "/_sandbox/", "ledger, stats, faults, llm, reset"),
       NULL);
 }
 
@@ -160,6 +164,8 @@ static void serve_platform(struct sandbox *sb,
   }
   ops->handle(sb, endpoint, req, resp);
   LP_ASSERT(resp->status >= 100 && resp->status < 600);
+  LP_ASSERT(resp->extra_latency_ms >= 0);
+  *latency_ms += resp->extra_latency_ms;
   if (resp->status >= 200 && resp->status < 300 && f.drop_rate > 0 &&
       sb_random(sb) < f.drop_rate)
     resp->drop = 1;

@@ -2,7 +2,8 @@
  * sandbox — the development and test stand-in for the four platforms the
  * executor calls: LoyaltyLion, Smile.io, Klaviyo and Braze on their real
  * paths, with their auth, status codes, bodies, rate limits and headers,
- * an effects ledger for reconciliation tests, and injectable faults.
+ * an effects ledger for reconciliation tests, and injectable faults; plus
+ * an OpenAI-compatible chat-completions stub (llm) for generated copy.
  * In memory only, 127.0.0.1 only: never for production.
  *
  * main.c is wiring: configuration, signals, the port file, start and stop.
@@ -87,6 +88,14 @@ static const struct lp_config_entry config_table[] = {
      "Accepted Klaviyo private keys (Klaviyo-API-Key), comma-separated", 0, 0},
     {"braze.key", LP_CONF_STRING, "sandbox-braze-key", C(key[SB_BRAZE]),
      "Accepted Braze REST API keys (Bearer), comma-separated", 0, 0},
+    {"llm.key", LP_CONF_STRING, "sandbox-llm-key", C(key[SB_LLM]),
+     "Accepted chat-completions API keys (Bearer), comma-separated", 0, 0},
+    {"llm.mode", LP_CONF_STRING, "ok", C(llm_mode),
+     "Chat completions: ok, empty, long, wrong_amount, slow, error or "
+     "rate_limited (POST /_sandbox/llm changes it)",
+     0, 0},
+    {"llm.slow.ms", LP_CONF_INT, "3000", C(llm_slow_ms),
+     "Chat completions: how late llm.mode=slow answers", 0, 600000},
     {"loyaltylion.rate", LP_CONF_INT, "20", C(ll_rate),
      "LoyaltyLion requests per second per key", 1, 1000000},
     {"loyaltylion.retry_after", LP_CONF_INT, "1", C(ll_retry_after),
@@ -145,14 +154,16 @@ static const struct lp_config_entry config_table[] = {
     FAULT_KEYS(SB_SMILE, "smile"),
     FAULT_KEYS(SB_KLAVIYO, "klaviyo"),
     FAULT_KEYS(SB_BRAZE, "braze"),
+    FAULT_KEYS(SB_LLM, "llm"),
 };
 #undef FAULT_KEYS
 #undef C
 
 static const char usage_head[] =
     "NAME\n"
-    "  sandbox - LoyaltyLion, Smile.io, Klaviyo and Braze emulated on one\n"
-    "  local HTTP server, for development and tests only\n"
+    "  sandbox - LoyaltyLion, Smile.io, Klaviyo, Braze and an OpenAI-style\n"
+    "  chat-completions stub emulated on one local HTTP server, for\n"
+    "  development and tests only\n"
     "\n"
     "SYNOPSIS\n"
     "  sandbox [--port N] [--port-file FILE] [--seed N] [-c FILE]\n"
@@ -161,7 +172,10 @@ static const char usage_head[] =
     "DESCRIPTION\n"
     "  Answers the real paths of the four platforms the executor calls,\n"
     "  with their authentication, status codes, bodies, rate limits and\n"
-    "  rate headers (docs/sandbox.md says where it differs). Every applied\n"
+    "  rate headers (docs/sandbox.md says where it differs), and\n"
+    "  POST /v1/chat/completions with deterministic replies built from\n"
+    "  the prompt's facts, in a mode set with -X llm.mode or at run time\n"
+    "  with POST /_sandbox/llm. Every applied\n"
     "  effect is recorded in a ledger that tests read back; faults\n"
     "  (latency, 5xx, apply-then-drop, 429 bursts) are set at start-up\n"
     "  with -X or at run time with POST /_sandbox/faults. Ids and fault\n"
@@ -207,6 +221,9 @@ static const char usage_tail[] =
     "    POST  /users/track                               201\n"
     "    POST  /campaigns/trigger/send                    201 {dispatch_id}\n"
     "    POST  /canvas/trigger/send                       201 {dispatch_id}\n"
+    "  Chat completions (Authorization: Bearer <llm.key>)\n"
+    "    POST  /v1/chat/completions                       200 "
+    "chat.completion\n"
     "  Control (no auth, not counted, no faults)\n"
     "    GET   "
     "/_sandbox/ledger[?platform=P][&member=M][&kind=K][&since_seq=N]\n"
@@ -215,6 +232,9 @@ static const char usage_tail[] =
     "    POST  /_sandbox/faults  {\"platform\":\"*\"|P, \"latency_ms\":N,\n"
     "          \"error_rate\":F, \"drop_rate\":F, \"burst_429\":N,\n"
     "          \"retry_after_s\":N}  (omitted fields unchanged)\n"
+    "    GET   /_sandbox/llm     mode, slow_ms, counters by mode, last prompt\n"
+    "    POST  /_sandbox/llm     {\"mode\":M, \"slow_ms\":N}  (omitted fields "
+    "unchanged)\n"
     "    POST  /_sandbox/reset   clears ledger, stats, rate windows, state\n"
     "\n"
     "EXAMPLES\n"
@@ -226,6 +246,11 @@ static const char usage_tail[] =
     "  curl -s 'localhost:8089/_sandbox/ledger?platform=loyaltylion'\n"
     "  curl -s -X POST localhost:8089/_sandbox/faults \\\n"
     "    -d '{\"platform\":\"klaviyo\",\"drop_rate\":0.2,\"latency_ms\":300}'\n"
+    "  curl -s -X POST localhost:8089/v1/chat/completions \\\n"
+    "    -H 'Authorization: Bearer sandbox-llm-key' \\\n"
+    "    -d '{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+    "\"content\":\"points: 500\"}]}'\n"
+    "  curl -s -X POST localhost:8089/_sandbox/llm -d '{\"mode\":\"slow\"}'\n"
     "  sandbox --seed 7 -X loyaltylion.retry_after=0 -X "
     "fault.error_rate=0.05\n"
     "\n"
@@ -342,6 +367,11 @@ static int check_settings(const struct sb_settings *s, char *errstr,
       return lp_err(errstr, errstr_size, "%s.key must not be empty",
                     sb_platform_name((enum sb_platform)p));
   }
+  if (sb_llm_mode_parse(s->llm_mode) < 0)
+    return lp_err(errstr, errstr_size,
+                  "llm.mode: \"%s\" is not ok, empty, long, wrong_amount, "
+                  "slow, error or rate_limited",
+                  s->llm_mode);
   return 0;
 }
 

@@ -1,6 +1,8 @@
 /*
  * sandbox.h — the development/test emulation of the four platforms the
- * executor calls (LoyaltyLion, Smile.io, Klaviyo, Braze): shared types.
+ * executor calls (LoyaltyLion, Smile.io, Klaviyo, Braze) and of the
+ * OpenAI-compatible chat-completions API its generated message copy uses
+ * (the fifth "platform", llm): shared types.
  *
  * One struct sandbox holds all state behind one mutex: settings, the
  * seeded PRNG, the fault table, per-platform statistics, the effects
@@ -30,8 +32,23 @@ enum sb_platform {
   SB_SMILE,
   SB_KLAVIYO,
   SB_BRAZE,
+  SB_LLM, /* chat completions (llm.c): counted and faulted, no effects */
   SB_N_PLATFORMS
 };
+
+/* Behaviour of the chat-completions stub: enum constant, name. */
+#define SB_LLM_MODES(X)                                                        \
+  X(SB_LLM_OK, "ok")                                                           \
+  X(SB_LLM_EMPTY, "empty")                                                     \
+  X(SB_LLM_LONG, "long")                                                       \
+  X(SB_LLM_WRONG_AMOUNT, "wrong_amount")                                       \
+  X(SB_LLM_SLOW, "slow")                                                       \
+  X(SB_LLM_ERROR, "error")                                                     \
+  X(SB_LLM_RATE_LIMITED, "rate_limited")
+
+#define SB_LLM_MODE_ENUM(name, text) name,
+enum sb_llm_mode { SB_LLM_MODES(SB_LLM_MODE_ENUM) SB_N_LLM_MODES };
+#undef SB_LLM_MODE_ENUM
 
 /* Ledger effect kinds: enum constant, name in the ledger. */
 #define SB_KINDS(X)                                                            \
@@ -86,6 +103,8 @@ struct sb_settings {
   int braze_track_combined;
   int dedupe_activities;
   long early_grace_ms;
+  char *llm_mode; /* owned by the config; checked by sb_llm_mode_parse */
+  long llm_slow_ms;
   struct sb_faults fault;                     /* the '*' row */
   struct sb_faults fault_for[SB_N_PLATFORMS]; /* -1 = inherit */
 };
@@ -116,6 +135,7 @@ struct sb_connection;
 struct sb_ll_state;
 struct sb_smile_state;
 struct sb_klaviyo_state;
+struct sb_llm_state;
 
 struct sandbox {
   pthread_mutex_t lock;
@@ -135,6 +155,10 @@ struct sandbox {
   struct sb_ll_state *ll;
   struct sb_smile_state *smile;
   struct sb_klaviyo_state *klaviyo;
+  struct sb_llm_state *llm;
+  /* The stub's behaviour: like the fault table, kept across reset. */
+  enum sb_llm_mode llm_mode;
+  long llm_slow_ms;
 };
 
 /* A request as the handlers see it: everything borrowed from server.c. */
@@ -167,6 +191,9 @@ struct sb_response {
     char value[64];
   } headers[SB_MAX_HEADERS];
   int drop; /* close the connection instead of answering */
+  /* More latency the handler asks for (llm's slow mode): added to the
+   * fault's and slept the same way, after the lock is released. */
+  long extra_latency_ms;
 };
 
 /* Rate-limit windows: fixed, aligned to multiples of their length since
@@ -234,6 +261,7 @@ extern const struct sb_platform_ops sb_loyaltylion_ops;
 extern const struct sb_platform_ops sb_smile_ops;
 extern const struct sb_platform_ops sb_klaviyo_ops;
 extern const struct sb_platform_ops sb_braze_ops;
+extern const struct sb_platform_ops sb_llm_ops;
 
 /* ---- state.c: lifecycle, PRNG, ledger, stats, faults, rate windows ---- */
 
@@ -329,6 +357,24 @@ struct sb_smile_state *sb_smile_state_new(void);
 void sb_smile_state_destroy(struct sb_smile_state **s);
 struct sb_klaviyo_state *sb_klaviyo_state_new(void);
 void sb_klaviyo_state_destroy(struct sb_klaviyo_state **s);
+struct sb_llm_state *sb_llm_state_new(void);
+void sb_llm_state_destroy(struct sb_llm_state **s);
+
+/* ---- llm.c: the chat-completions stub's modes and control ---- */
+
+/* -1 when unknown. */
+int sb_llm_mode_parse(const char *name);
+const char *sb_llm_mode_name(enum sb_llm_mode m);
+/* The reply text for the facts ("key: value" lines, see docs/sandbox.md)
+ * of a user message in a mode; pure. Caller frees. */
+char *sb_llm_compose(const char *facts, enum sb_llm_mode mode);
+/* Applies a POST /_sandbox/llm body ({"mode", "slow_ms"}); 0, or -1 with
+ * errstr (nothing changed). Lock held. */
+int sb_llm_update(struct sandbox *sb, json_t *body, char *errstr,
+                  size_t errstr_size);
+/* GET /_sandbox/llm: mode, slow_ms, counters, the last prompt; caller
+ * owns the result. Lock held. */
+json_t *sb_llm_json(const struct sandbox *sb);
 
 /* ---- helpers.c: responses, JSON and path helpers ---- */
 

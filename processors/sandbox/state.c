@@ -4,7 +4,8 @@
  * ids and fault rolls for one sequence of requests), the effects ledger,
  * statistics, the fault table and the per-client rate windows.
  * Every function here expects the lock held, except sb_new/sb_destroy/
- * sb_shutdown.
+ * sb_shutdown. The llm stub's mode, like the fault table, survives reset;
+ * its counters and completion ids are world state and do not.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -16,7 +17,7 @@
 #include "util.h"
 
 static const char *const platform_names[SB_N_PLATFORMS] = {
-    "loyaltylion", "smile", "klaviyo", "braze"};
+    "loyaltylion", "smile", "klaviyo", "braze", "llm"};
 
 #define SB_KIND_NAME(name, text) text,
 static const char *const kind_names[SB_N_KINDS] = {SB_KINDS(SB_KIND_NAME)};
@@ -47,12 +48,14 @@ static void create_world(struct sandbox *sb) {
   sb->ll = sb_ll_state_new();
   sb->smile = sb_smile_state_new();
   sb->klaviyo = sb_klaviyo_state_new();
+  sb->llm = sb_llm_state_new();
 }
 
 static void destroy_world(struct sandbox *sb) {
   sb_ll_state_destroy(&sb->ll);
   sb_smile_state_destroy(&sb->smile);
   sb_klaviyo_state_destroy(&sb->klaviyo);
+  sb_llm_state_destroy(&sb->llm);
 }
 
 struct sandbox *sb_new(const struct sb_settings *settings) {
@@ -65,6 +68,10 @@ struct sandbox *sb_new(const struct sb_settings *settings) {
   sb->faults[SB_N_PLATFORMS] = settings->fault;
   for (int p = 0; p < SB_N_PLATFORMS; p++)
     sb->faults[p] = settings->fault_for[p];
+  int mode = sb_llm_mode_parse(settings->llm_mode);
+  LP_ASSERT(mode >= 0); /* main.c checked it */
+  sb->llm_mode = (enum sb_llm_mode)mode;
+  sb->llm_slow_ms = settings->llm_slow_ms;
   sb->next_seq = 1;
   sb->clients = sb_map_new(free_client);
   create_world(sb);
@@ -300,8 +307,8 @@ int sb_faults_update(struct sandbox *sb, json_t *body, char *errstr,
     row = sb_platform_parse(name);
     if (row < 0)
       return lp_err(errstr, errstr_size,
-                    "platform: \"%s\" is not *, loyaltylion, smile, klaviyo "
-                    "or braze",
+                    "platform: \"%s\" is not *, loyaltylion, smile, klaviyo, "
+                    "braze or llm",
                     name);
   }
   int is_all = row == SB_N_PLATFORMS;

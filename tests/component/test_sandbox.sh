@@ -4,7 +4,10 @@
 # record every call; rate limits send 429 with each platform's headers and
 # a request sent before the promised time counts as "early"; faults
 # (burst 429, drop after apply, latency, 5xx) change at run time; the
-# ledgers page newest first; reset clears; SIGTERM exits 0.
+# ledgers page newest first; reset clears; the chat-completions stub
+# answers OpenAI's shapes with text built from the prompt's facts and
+# misbehaves on demand (empty, long, wrong amount, slow, 500, 429);
+# SIGTERM exits 0.
 set -euo pipefail
 . tests/lib.sh
 
@@ -72,7 +75,7 @@ for key in loyaltylion.key smile.key klaviyo.key braze.key loyaltylion.rate \
   braze.messaging.limit loyaltylion.retry_after dedupe.activities early.grace_ms bind \
   fault.latency_ms fault.error_rate fault.drop_rate fault.burst_429 \
   fault.loyaltylion.latency_ms fault.smile.error_rate fault.klaviyo.drop_rate \
-  fault.braze.burst_429; do
+  fault.braze.burst_429 llm.key llm.mode llm.slow.ms fault.llm.latency_ms; do
   grep -q "^  $key  *[a-z]*  *default: " "$LP_TMP/help.txt" || lp_fail "--help does not list $key with its default"
 done
 grep -q "^  loyaltylion.retry_after  *int  *default: 1$" "$LP_TMP/help.txt" || lp_fail "retry_after default"
@@ -81,6 +84,10 @@ rc=0
 "$BIN/sandbox" -X no.such.key=1 2>"$LP_TMP/badconf.txt" || rc=$?
 lp_assert_eq "$rc" 2 "unknown key: exit status"
 grep -q 'unknown key "no.such.key"' "$LP_TMP/badconf.txt" || lp_fail "unknown key: $(cat "$LP_TMP/badconf.txt")"
+rc=0
+"$BIN/sandbox" -X llm.mode=chatty 2>"$LP_TMP/badconf.txt" || rc=$?
+lp_assert_eq "$rc" 2 "unknown llm.mode: exit status"
+grep -q 'llm.mode: "chatty"' "$LP_TMP/badconf.txt" || lp_fail "unknown llm.mode: $(cat "$LP_TMP/badconf.txt")"
 grep -q '"msg":"listening".*"port":' "$LP_TMP"/sandbox-1.log || lp_fail "no listening log line with the port"
 echo "ok: the bound port is logged as one JSON line"
 
@@ -431,6 +438,156 @@ id_c=$(jbody_r .error.request_id)
 call GET "$D/v1/customers/1" -H 'Authorization: Bearer x' >/dev/null
 lp_assert_eq "$(jbody_r .error.request_id)" "$id_c" "same seed, same ids"
 
-for pid in "$A_PID" "$B_PID" "$C_PID" "$D_PID"; do lp_stop_pid "$pid"; done
+# --- chat completions (instance E, F) --------------------------------------------
+lp_start_sandbox -X llm.slow.ms=300
+E=$SANDBOX_URL
+E_PID=$SANDBOX_PID
+AI=(-H 'Authorization: Bearer sandbox-llm-key' -H 'Content-Type: application/json')
+# chat URL FACTS: a request shaped like the executor's (system + user
+# message of "key: value" facts); prints the status.
+chat() {
+  call POST "$1/v1/chat/completions" "${AI[@]}" -d "$(jq -nc --arg facts "$2" \
+    '{model: "gpt-4o-mini", max_tokens: 200, temperature: 0.2, messages: [
+      {role: "system", content: "Write one short friendly message."},
+      {role: "user", content: $facts}]}')"
+}
+content() { jbody_r '.choices[0].message.content'; }
+numbers() { content | grep -oE '[0-9]+(\.[0-9]+)?' | tr '\n' ' '; }
+llm_mode() { curl -s -o /dev/null -w '%{http_code}' -X POST "$1/_sandbox/llm" -d "{\"mode\":\"$2\"}"; }
+ok_req='{"model":"m","messages":[{"role":"user","content":"points: 5"}]}'
+# Auth: OpenAI's envelope.
+lp_assert_eq "$(call POST "$E/v1/chat/completions" -d "$ok_req")" 401 "llm without a key"
+lp_assert_eq "$(body)" '{"error":{"message":"Incorrect API key provided. Send '"'"'Authorization: Bearer <key>'"'"' with a key of llm.key.","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}' \
+  "llm 401 envelope"
+lp_assert_eq "$(call POST "$E/v1/chat/completions" -H 'Authorization: Bearer sandbox-smile-key' -d "$ok_req")" 401 "llm with another platform's key"
+lp_assert_eq "$(jbody '[.error.type, .error.code]')" '["invalid_request_error","invalid_api_key"]' "llm wrong key envelope"
+# ok: the completion shape and the facts' exact amounts.
+before=$(date +%s)
+lp_assert_eq "$(chat "$E" $'kind: points\npoints: 500\nchannel: email')" 200 "llm completion"
+lp_assert_eq "$(jbody '[.object, .model, .choices[0].index, .choices[0].message.role, .choices[0].finish_reason, (.choices | length)]')" \
+  '["chat.completion","gpt-4o-mini",0,"assistant","stop",1]' "llm completion shape"
+lp_assert_eq "$(jbody_r .id)" chatcmpl-1 "llm completion id"
+jq -e --argjson t "$before" '.created >= $t and .created <= $t + 5' "$LP_TMP/body" >/dev/null || lp_fail "llm created: $(body)"
+jq -e '.usage | .prompt_tokens > 0 and .total_tokens == .prompt_tokens + .completion_tokens' \
+  "$LP_TMP/body" >/dev/null || lp_fail "llm usage: $(body)"
+lp_assert_eq "$(jbody '.usage.completion_tokens')" $(( ($(content | wc -m) + 3) / 4 )) "llm completion_tokens = ceil(characters / 4)"
+lp_assert_eq "$(content)" "Thanks for being with us! You have earned 500 points." "llm points text"
+lp_assert_eq "$(numbers)" "500 " "llm points text names exactly 500"
+lp_assert_eq "$(chat "$E" $'kind: discount_code\ndiscount_percent: 15\nbrand: Acme\ntemplate: tpl_7')" 200 "llm percent"
+lp_assert_eq "$(content)" "We saved you 15% off Acme on your next order." "llm percent text"
+lp_assert_eq "$(numbers)" "15 " "llm percent text names exactly 15"
+lp_assert_eq "$(chat "$E" $'kind: discount_code\ndiscount_amount: 10.00\ncurrency: EUR')" 200 "llm amount"
+lp_assert_eq "$(content)" "Here is 10.00 EUR off your next order." "llm amount text"
+lp_assert_eq "$(numbers)" "10.00 " "llm amount text names exactly 10.00"
+chat "$E" $'discount_amount: 7.5\ncategory: shoes' >/dev/null
+lp_assert_eq "$(content)" "Here is 7.5 off shoes on your next order." "llm amount without currency, with category"
+chat "$E" $'kind: message\nbrand: Acme' >/dev/null
+lp_assert_eq "$(content)" "Thanks for shopping with us - we have something new for you." "llm text without an amount"
+call POST "$E/v1/chat/completions" "${AI[@]}" -d '{"model":"m","messages":[{"role":"user","content":"points: 1"},{"role":"assistant","content":"points: 2"},{"role":"user","content":"points: 3"},{"role":"assistant","content":"points: 4"}]}' >/dev/null
+lp_assert_eq "$(numbers)" "3 " "llm reads the last user message"
+lp_assert_eq "$(curl -s "$E/_sandbox/llm" | jq -c '.last | [.model, .facts]')" '["m",{"points":"3"}]' "GET /_sandbox/llm shows the last prompt's facts"
+# 400: OpenAI's envelope, the field named in message and param.
+bad() { # BODY PARAM WHAT
+  lp_assert_eq "$(call POST "$E/v1/chat/completions" "${AI[@]}" -d "$1")" 400 "llm 400: $3"
+  lp_assert_eq "$(jbody_r '[.error.type, .error.param] | join(" ")')" "invalid_request_error $2" "llm 400 envelope: $3"
+  [[ "$(jbody_r .error.message)" == *"'$2'"* || "$(jbody_r .error.message)" == *" $2"* ]] ||
+    lp_fail "llm 400 message does not name $2: $(body)"
+}
+bad '{"messages":[{"role":"user","content":"x"}]}' model "no model"
+bad '{"model":7,"messages":[{"role":"user","content":"x"}]}' model "model not a string"
+bad '{"model":"m"}' messages "no messages"
+bad '{"model":"m","messages":[]}' messages "empty messages"
+bad '{"model":"m","messages":{"role":"user"}}' messages "messages not an array"
+bad '{"model":"m","messages":["hi"]}' 'messages[0]' "message not an object"
+bad '{"model":"m","messages":[{"role":"user","content":"x"},{"role":"bot","content":"x"}]}' 'messages[1].role' "unknown role"
+bad '{"model":"m","messages":[{"content":"x"}]}' 'messages[0].role' "no role"
+bad '{"model":"m","messages":[{"role":"user"}]}' 'messages[0].content' "no content"
+bad '{"model":"m","messages":[{"role":"user","content":["x"]}]}' 'messages[0].content' "content not a string"
+bad '{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":0}' max_tokens "max_tokens 0"
+bad '{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":"9"}' max_tokens "max_tokens a string"
+bad '{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":2.5}' temperature "temperature above 2"
+bad '{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":-1}' temperature "temperature below 0"
+bad '{"model":"m","messages":[{"role":"user","content":"x"}],"temperature":"hot"}' temperature "temperature a string"
+bad '{"model":"m","messages":[{"role":"user","content":"x"}],"stream":true}' stream "stream true"
+bad '{"model":"m","messages":[{"role":"user","content":"x"}],"tools":[]}' tools "unknown field"
+lp_assert_eq "$(call POST "$E/v1/chat/completions" "${AI[@]}" -d '{"model":"m","messages":[{"role":"user","content":"x"}],"max_tokens":null,"temperature":0,"n":1,"stream":false,"user":"u"}')" \
+  200 "llm optional fields at their defaults"
+lp_assert_eq "$(call POST "$E/v1/chat/completions" "${AI[@]}" -d '{"model":"m",')" 400 "llm malformed JSON"
+lp_assert_eq "$(jbody '[.error.type, .error.param, .error.code]')" '["invalid_request_error",null,null]' "llm malformed JSON envelope"
+lp_assert_eq "$(call GET "$E/v1/chat/completions" "${AI[@]}")" 405 "llm wrong method"
+lp_assert_eq "$(call POST "$E/v1/chat/other" "${AI[@]}" -d "$ok_req")" 404 "llm unknown path"
+jq -e '.error.type == "invalid_request_error"' "$LP_TMP/body" >/dev/null || lp_fail "llm 404 envelope: $(body)"
+lp_assert_eq "$(call GET "$E/v1/customers/1" "${SM[@]}")" 200 "Smile's /v1/ still served beside /v1/chat/"
+# Modes, switched at run time.
+ok_facts=$'kind: discount_code\npoints: 500\ndiscount_percent: 15\ndiscount_amount: 10.00\ncurrency: EUR'
+chat "$E" "$ok_facts" >/dev/null
+ok_text=$(content)
+lp_assert_eq "$(numbers)" "500 15 10.00 " "llm ok: every fact's amount, exactly"
+lp_assert_eq "$(curl -s "$E/_sandbox/llm" | jq -r .mode)" ok "llm mode ok by default"
+lp_assert_eq "$(llm_mode "$E" empty)" 200 "llm mode empty"
+lp_assert_eq "$(chat "$E" "$ok_facts")$(jbody '.choices[0].message.content')" '200""' "llm empty: 200 with empty content"
+lp_assert_eq "$(jbody .usage.completion_tokens)" 0 "llm empty: no completion tokens"
+lp_assert_eq "$(llm_mode "$E" long)" 200 "llm mode long"
+chat "$E" "$ok_facts" >/dev/null
+lp_assert_eq "$(jbody '.choices[0].message.content | length')" 2000 "llm long: 2000 characters"
+[[ "$(content)" == "$ok_text"* ]] || lp_fail "llm long does not start with the ok text: $(content | head -c 200)"
+lp_assert_eq "$(llm_mode "$E" wrong_amount)" 200 "llm mode wrong_amount"
+chat "$E" "$ok_facts" >/dev/null
+[ "$(content)" != "$ok_text" ] || lp_fail "llm wrong_amount: same text as ok"
+lp_assert_eq "$(numbers)" "600 20 11.00 " "llm wrong_amount: points+100, percent+5, amount+1"
+chat "$E" $'kind: message' >/dev/null
+lp_assert_eq "$(numbers)" "100 " "llm wrong_amount without amounts invents 100 points"
+lp_assert_eq "$(llm_mode "$E" slow)" 200 "llm mode slow"
+start=$(now_ms)
+chat "$E" "$ok_facts" >"$LP_TMP/slow_status" &
+slow_pid=$!
+sleep 0.05
+fast_start=$(now_ms)
+lp_assert_eq "$(call GET "$E/v1/customers/1" "${SM[@]}")" 200 "Smile during a slow completion"
+fast=$(($(now_ms) - fast_start))
+wait "$slow_pid"
+ms=$(($(now_ms) - start))
+lp_assert_eq "$(cat "$LP_TMP/slow_status")$(jbody_r '.choices[0].message.content' | grep -c 'earned 500 points')" 2001 "llm slow: a normal completion"
+((ms >= 300)) || lp_fail "llm slow answered in ${ms} ms, before llm.slow.ms=300"
+((fast < 250)) || lp_fail "a Smile request waited for the slow completion (${fast} ms)"
+echo "ok: llm slow answers after ${ms} ms without stalling others (Smile ${fast} ms)"
+lp_assert_eq "$(llm_mode "$E" error)" 200 "llm mode error"
+lp_assert_eq "$(chat "$E" "$ok_facts")" 500 "llm error: 500"
+lp_assert_eq "$(jbody '[.error.type, .error.param, .error.code, (.error.message | length > 0)]')" '["server_error",null,null,true]' "llm 500 envelope"
+lp_assert_eq "$(llm_mode "$E" rate_limited)" 200 "llm mode rate_limited"
+lp_assert_eq "$(chat "$E" "$ok_facts")" 429 "llm rate_limited: 429"
+lp_assert_eq "$(header Retry-After)" 1 "llm 429 Retry-After"
+lp_assert_eq "$(jbody '[.error.type, .error.code]')" '["rate_limit_error","rate_limit_exceeded"]' "llm 429 envelope"
+lp_assert_eq "$(llm_mode "$E" chatty)" 400 "llm unknown mode"
+lp_assert_eq "$(curl -s -X POST "$E/_sandbox/llm" -d '{"mood":"ok"}' | jq -r .error)" "mood: unknown field" "llm control: unknown field"
+lp_assert_eq "$(curl -s "$E/_sandbox/llm" | jq -r .mode)" rate_limited "llm mode unchanged by a bad request"
+lp_assert_eq "$(curl -s -X POST "$E/_sandbox/llm" -d '{"mode":"slow","slow_ms":50}' | jq -c '[.mode, .slow_ms]')" '["slow",50]' "llm control sets slow_ms"
+lp_assert_eq "$(llm_mode "$E" ok)" 200 "llm back to ok"
+lp_assert_eq "$(chat "$E" "$ok_facts")" 200 "llm ok again"
+lp_assert_eq "$(content)" "$ok_text" "llm ok text again"
+# The fault table reaches llm like any platform.
+lp_assert_eq "$(faults "$E" '{"platform":"llm","burst_429":1}')" 200 "set llm burst_429"
+lp_assert_eq "$(chat "$E" "$ok_facts")$(header Retry-After)" 4291 "llm injected 429 with Retry-After"
+lp_assert_eq "$(jbody_r .error.type)" rate_limit_error "llm injected 429 envelope"
+# Counted: by status in /_sandbox/stats, by mode in /_sandbox/llm; no ledger.
+lp_assert_eq "$(curl -s "$E/_sandbox/llm" | jq -c '.by_mode | [.empty.by_status."200", .long.requests, .wrong_amount.requests, .slow.by_status."200", .error.by_status."500", .rate_limited.by_status."429"]')" \
+  '[1,1,2,1,1,1]' "llm answers counted by mode"
+lp_assert_eq "$(stats "$E" '.platforms.llm.by_status | [."401", ."405", ."429", ."500"]' | jq -c .)" '[2,1,2,1]' "llm counted in /_sandbox/stats"
+lp_assert_eq "$(ledger "$E" '' | jq '.effects | length')" 0 "completions add nothing to the ledger"
+lp_assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$E/_sandbox/reset")" 200 "reset (llm)"
+lp_assert_eq "$(curl -s "$E/_sandbox/llm" | jq -c '[.mode, .requests, .completions, .last]')" '["ok",0,0,null]' "reset clears llm counters, keeps the mode"
+chat "$E" "$ok_facts" >/dev/null
+lp_assert_eq "$(jbody_r .id)" chatcmpl-1 "llm ids restart after reset"
+# F: the mode, slow delay and key set at start-up.
+lp_start_sandbox -X llm.mode=wrong_amount -X llm.key=k1,k2
+F=$SANDBOX_URL
+F_PID=$SANDBOX_PID
+lp_assert_eq "$(curl -s "$F/_sandbox/llm" | jq -c '[.mode, .slow_ms]')" '["wrong_amount",3000]' "llm.mode and llm.slow.ms at start-up"
+lp_assert_eq "$(call POST "$F/v1/chat/completions" -H 'Authorization: Bearer k2' -d '{"model":"m","messages":[{"role":"user","content":"points: 5"}]}')" \
+  200 "llm.key: a second accepted key"
+lp_assert_eq "$(numbers)" "105 " "llm.mode=wrong_amount from start-up"
+lp_assert_eq "$(call POST "$F/v1/chat/completions" "${AI[@]}" -d "$ok_req")" 401 "llm.key replaces the default key"
+
+for pid in "$A_PID" "$B_PID" "$C_PID" "$D_PID" "$E_PID" "$F_PID"; do lp_stop_pid "$pid"; done
 echo "ok: SIGTERM stops every sandbox with status 0"
 echo "ok: sandbox"
