@@ -340,6 +340,11 @@ static const struct field_desc action_result_fields[] = {
     F_OPT(struct lp_action_result, actor),
     F_LONG(struct lp_action_result, event_time_ms, 0),
     F_LONG(struct lp_action_result, time_ms, 0),
+    F_OPT(struct lp_action_result, copy_source),
+    F_OPT(struct lp_action_result, copy_model),
+    F_OPT(struct lp_action_result, copy_prompt),
+    F_OPT(struct lp_action_result, copy_output),
+    F_OPT(struct lp_action_result, copy_note),
 };
 RECORD_DESC(action_result_desc, "ActionResult", struct lp_action_result,
             action_result_fields);
@@ -1609,6 +1614,34 @@ static const struct previous_schema previous_schemas[] = {
      "\"type\":{\"name\":\"com.loyalty.events.ActionKind\","
      "\"type\":\"enum\",\"symbols\":[\"points\",\"reward\","
      "\"discount_code\",\"tier_change\",\"message\"]}},"
+     "{\"name\":\"platform\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"outcome\","
+     "\"type\":{\"name\":\"com.loyalty.events.ActionOutcome\","
+     "\"type\":\"enum\",\"symbols\":[\"issued\",\"already_done\","
+     "\"pending_approval\",\"rejected\",\"expired\",\"blocked\","
+     "\"failed\"]}},{\"name\":\"guardrail\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"request_summary\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"http_status\",\"type\":\"int\"},"
+     "{\"name\":\"platform_reference\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"attempts\",\"type\":\"int\"},{\"name\":\"latency_ms\","
+     "\"type\":\"long\"},{\"name\":\"reason\",\"type\":[\"null\","
+     "\"string\"]},{\"name\":\"actor\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"event_time_ms\",\"type\":\"long\"},"
+     "{\"name\":\"time_ms\",\"type\":\"long\"}]}"},
+    /* ActionResult before the generated message copy (copy_source ...
+     * copy_note). */
+    {LP_REC_ACTION_RESULT, UINT64_C(0x3b8acc8eff0909f7),
+     "{\"name\":\"com.loyalty.events.ActionResult\",\"type\":\"record\","
+     "\"fields\":[{\"name\":\"decision_id\",\"type\":\"string\"},"
+     "{\"name\":\"shop\",\"type\":\"string\"},{\"name\":\"customer_id\","
+     "\"type\":\"string\"},{\"name\":\"trigger_event_id\","
+     "\"type\":\"string\"},{\"name\":\"rule_id\",\"type\":\"string\"},"
+     "{\"name\":\"rule_version\",\"type\":\"int\"},"
+     "{\"name\":\"model_version\",\"type\":[\"null\",\"string\"]},"
+     "{\"name\":\"action_kind\","
+     "\"type\":{\"name\":\"com.loyalty.events.ActionKind\","
+     "\"type\":\"enum\",\"symbols\":[\"points\",\"reward\","
+     "\"discount_code\",\"tier_change\",\"message\",\"score_sync\"]}},"
      "{\"name\":\"platform\",\"type\":[\"null\",\"string\"]},"
      "{\"name\":\"outcome\","
      "\"type\":{\"name\":\"com.loyalty.events.ActionOutcome\","

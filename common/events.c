@@ -168,6 +168,11 @@ void lp_action_result_clear(struct lp_action_result *r) {
   free(r->platform_reference);
   free(r->reason);
   free(r->actor);
+  free(r->copy_source);
+  free(r->copy_model);
+  free(r->copy_prompt);
+  free(r->copy_output);
+  free(r->copy_note);
   memset(r, 0, sizeof(*r));
 }
 

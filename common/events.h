@@ -234,6 +234,14 @@ struct lp_action_result {
   char *actor;              /* optional: who approved or rejected */
   int64_t event_time_ms;    /* the decision's event time */
   int64_t time_ms;          /* wall clock of the outcome */
+  /* Generated message copy (all optional; NULL when the decision sent no
+   * message text or no copy endpoint is configured). */
+  char *copy_source; /* "generated" (the model's text was sent) or
+                        "template" (the template alone: fallback) */
+  char *copy_model;  /* the chat model asked */
+  char *copy_prompt; /* the prompt's inputs (facts of the decision) */
+  char *copy_output; /* what the model answered, sent or not */
+  char *copy_note;   /* why the template was used: timeout, guardrail */
 };
 
 void lp_order_event_clear(struct lp_order_event *ev);

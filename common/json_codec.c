@@ -34,7 +34,9 @@
  *   "source_key_base64" (null when there is no key) and "original_base64".
  *   Action result (encode only): flat, enums as symbols ("action_kind",
  *   "outcome"), "event_time" and "time" as RFC 3339; latency_ms is a
- *   duration, not a time, so it stays "latency_ms", an integer.
+ *   duration, not a time, so it stays "latency_ms", an integer. The
+ *   generated message copy ("copy_source", "copy_model", "copy_prompt",
+ *   "copy_output", "copy_note") comes last, null when absent.
  * - Unknown keys are ignored (forward compatibility); duplicate keys are an
  *   error (which one would win is ambiguous).
  *
@@ -1595,5 +1597,12 @@ void lp_json_encode_action_result(const struct lp_action_result *r,
   w_str(out, "actor", r->actor);
   w_time(out, "event_time", r->event_time_ms);
   w_time(out, "time", r->time_ms);
+  /* Appended after time, as in the schema: readers keyed by name (jq)
+   * are unaffected. */
+  w_str(out, "copy_source", r->copy_source);
+  w_str(out, "copy_model", r->copy_model);
+  w_str(out, "copy_prompt", r->copy_prompt);
+  w_str(out, "copy_output", r->copy_output);
+  w_str(out, "copy_note", r->copy_note);
   lp_buf_append_byte(out, '}');
 }

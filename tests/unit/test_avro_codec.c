@@ -414,6 +414,17 @@ static void test_our_schemas(void **state) {
       "\"com.loyalty.events.Attribute\",\"type\":\"record\",\"fields\":[{"
       "\"name\":\"name\",\"type\":\"string\"},{\"name\":\"value\","
       "\"type\":[\"null\",\"string\"]}]}}}]}}"));
+  /* ActionResult's last fields: the generated message copy, after time_ms. */
+  static const char copy_tail[] =
+      "{\"name\":\"time_ms\",\"type\":\"long\"},{\"name\":\"copy_source\","
+      "\"type\":[\"null\",\"string\"]},{\"name\":\"copy_model\",\"type\":["
+      "\"null\",\"string\"]},{\"name\":\"copy_prompt\",\"type\":[\"null\","
+      "\"string\"]},{\"name\":\"copy_output\",\"type\":[\"null\","
+      "\"string\"]},{\"name\":\"copy_note\",\"type\":[\"null\","
+      "\"string\"]}]}";
+  const char *ar = lp_avro_canonical_form(c, LP_REC_ACTION_RESULT);
+  assert_true(strlen(ar) > strlen(copy_tail));
+  assert_string_equal(ar + strlen(ar) - strlen(copy_tail), copy_tail);
   lp_avro_codec_destroy(&c);
   assert_null(c);
   lp_avro_codec_destroy(&c); /* NULL is fine */
@@ -776,6 +787,35 @@ static void test_dead_letter_repairs_text(void **state) {
   lp_avro_codec_destroy(&c);
 }
 
+/* Generated message copy as the executor records it: the prompt's facts
+ * over many lines (longer than 127 bytes, so its length takes a two-byte
+ * varint), quotes, a tab and text beyond ASCII. */
+#define COPY_SOURCE "template"
+#define COPY_MODEL "copy-model-7b"
+#define COPY_PROMPT                                                            \
+  "Write one short message for a loyalty member.\n"                            \
+  "shop: shop-a\n"                                                             \
+  "action: reward \"Café crème offert\" (rw-1)\n"                            \
+  "tier: Gold → Platinum\n"                                                  \
+  "lifetime_spend: 612.40 EUR\n"                                               \
+  "order_count: 7\n"                                                           \
+  "days_since_last_order: 12\n"                                                \
+  "tone:\twarm, no emoji ☕, at most 160 characters\n"                        \
+  "language: de — „Grüße“ is fine\n"
+#define COPY_OUTPUT                                                            \
+  "Danke für Ihre Treue! Ihr Café crème geht auf uns ☕\n"                 \
+  "Jetzt 20 % sparen: https://shop-a.example/r/rw-1"
+#define COPY_NOTE "guardrail: link not in allow-list (shop-a.example)"
+
+/* The five copy_* fields of a decision whose generated text was refused. */
+static void set_copy(struct lp_action_result *r) {
+  r->copy_source = lp_xstrdup(COPY_SOURCE);
+  r->copy_model = lp_xstrdup(COPY_MODEL);
+  r->copy_prompt = lp_xstrdup(COPY_PROMPT);
+  r->copy_output = lp_xstrdup(COPY_OUTPUT);
+  r->copy_note = lp_xstrdup(COPY_NOTE);
+}
+
 /* An ActionResult with every field set (non-ASCII text included). */
 static void full_action_result(struct lp_action_result *r) {
   memset(r, 0, sizeof(*r));
@@ -799,6 +839,7 @@ static void full_action_result(struct lp_action_result *r) {
   r->actor = lp_xstrdup("ops:alice");
   r->event_time_ms = T_TIME;
   r->time_ms = T_TIME + 5000;
+  set_copy(r);
 }
 
 /* The required fields only; every optional string NULL, numbers 0. */
@@ -815,9 +856,23 @@ static void minimal_action_result(struct lp_action_result *r) {
   r->time_ms = T_TIME + 1;
 }
 
+/* What an action result's datum carries in the copy_* fields. */
+enum b_copy {
+  B_NO_COPY,   /* nothing: the writer's schema predates the fields */
+  B_COPY_NULL, /* five nulls */
+  B_COPY_SET,  /* set_copy()'s five strings */
+};
+
+static void b_opt_str(struct bld *b, const char *s) {
+  b_long(b, s != NULL); /* ["null","string"] */
+  if (s)
+    b_str(b, s);
+}
+
 /* minimal_action_result's datum by hand, every field in schema order, with
  * the outcome and action kind given as symbol indexes of the writer. */
-static void b_minimal_action_result(struct bld *b, int outcome, int kind) {
+static void b_minimal_action_result(struct bld *b, int outcome, int kind,
+                                    enum b_copy copy) {
   b_str(b, "00000000000000000000000000000000");
   b_str(b, "s");
   b_str(b, "c");
@@ -838,6 +893,14 @@ static void b_minimal_action_result(struct bld *b, int outcome, int kind) {
   b_long(b, 0);       /* actor: null */
   b_long(b, T_TIME);  /* event_time_ms */
   b_long(b, T_TIME + 1);
+  if (copy == B_NO_COPY)
+    return;
+  int set = copy == B_COPY_SET;
+  b_opt_str(b, set ? COPY_SOURCE : NULL);
+  b_opt_str(b, set ? COPY_MODEL : NULL);
+  b_opt_str(b, set ? COPY_PROMPT : NULL);
+  b_opt_str(b, set ? COPY_OUTPUT : NULL);
+  b_opt_str(b, set ? COPY_NOTE : NULL);
 }
 
 static void assert_action_result_equal(const struct lp_action_result *a,
@@ -862,6 +925,11 @@ static void assert_action_result_equal(const struct lp_action_result *a,
   assert_str_or_null(a->actor, b->actor);
   assert_int_equal(a->event_time_ms, b->event_time_ms);
   assert_int_equal(a->time_ms, b->time_ms);
+  assert_str_or_null(a->copy_source, b->copy_source);
+  assert_str_or_null(a->copy_model, b->copy_model);
+  assert_str_or_null(a->copy_prompt, b->copy_prompt);
+  assert_str_or_null(a->copy_output, b->copy_output);
+  assert_str_or_null(a->copy_note, b->copy_note);
 }
 
 /* The text of schemas/<name>.avsc as compiled in. */
@@ -897,7 +965,8 @@ static void test_round_trip_action_result(void **state) {
     if (!full) { /* the bytes are exactly Avro's binary encoding */
       struct bld want = {.n = 0};
       b_header(&want, lp_avro_fingerprint(c, LP_REC_ACTION_RESULT));
-      b_minimal_action_result(&want, LP_OUTCOME_BLOCKED, LP_ACTION_MESSAGE);
+      b_minimal_action_result(&want, LP_OUTCOME_BLOCKED, LP_ACTION_MESSAGE,
+                              B_COPY_NULL);
       assert_int_equal(out.len, want.n);
       assert_memory_equal(out.data, want.b, want.n);
     }
@@ -951,6 +1020,13 @@ static void test_action_result_repairs_text(void **state) {
   r.request_summary = lp_xmalloc(5000 + 1);
   memset(r.request_summary, 'x', 5000);
   r.request_summary[5000] = '\0';
+  /* A model's answer over the limit, three bytes a character: cut at the
+   * last whole character within it. */
+  free(r.copy_output);
+  r.copy_output = lp_xmalloc(3 * 2000 + 1);
+  for (int i = 0; i < 2000; i++)
+    memcpy(r.copy_output + 3 * i, "\xE2\x86\x92", 3); /* → */
+  r.copy_output[3 * 2000] = '\0';
   struct lp_buf out;
   lp_buf_init(&out);
   char err[256] = "";
@@ -962,6 +1038,9 @@ static void test_action_result_repairs_text(void **state) {
   assert_string_equal(back.reason,
                       "HTTP 422: \"\xEF\xBF\xBD\xEF\xBF\xBD\" is bad");
   assert_int_equal(strlen(back.request_summary), LP_MAX_STRING_BYTES);
+  assert_int_equal(strlen(back.copy_output), LP_MAX_STRING_BYTES / 3 * 3);
+  assert_true(lp_utf8_valid(back.copy_output, strlen(back.copy_output)));
+  assert_string_equal(back.copy_prompt, COPY_PROMPT);
   lp_action_result_clear(&back);
   size_t before = out.len;
   /* A NULL required string, an enum out of range: errors, out unchanged. */
@@ -1098,11 +1177,40 @@ static char *previous_decision_schema(void) {
   return json;
 }
 
-/* ActionResult as the schema read before score_sync (caller frees). */
-static char *previous_action_result_schema(void) {
+/* ActionResult as the schema read before the generated message copy: ours
+ * without its last five fields, copy_source ... copy_note (caller
+ * json_decrefs). */
+static json_t *action_result_before_copy(void) {
+  static const char *const copy[] = {"copy_source", "copy_model", "copy_prompt",
+                                     "copy_output", "copy_note"};
+  const size_t n_copy = LP_ARRAY_LEN(copy);
   json_error_t jerr;
   json_t *root = json_loads(embedded_json("ActionResult"), 0, &jerr);
   assert_non_null(root);
+  json_t *fields = json_object_get(root, "fields");
+  size_t n = json_array_size(fields);
+  assert_true(n > n_copy);
+  for (size_t k = 0; k < n_copy; k++)
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(fields, n - n_copy + k), "name")),
+                        copy[k]);
+  for (size_t k = 0; k < n_copy; k++)
+    json_array_remove(fields, n - 1 - k);
+  return root;
+}
+
+/* The same as JSON text (caller frees). */
+static char *action_result_schema_before_copy(void) {
+  json_t *root = action_result_before_copy();
+  char *json = json_dumps(root, JSON_COMPACT);
+  json_decref(root);
+  return json;
+}
+
+/* ActionResult as the schema read before score_sync, the version before
+ * that: no copy_* fields and no score_sync symbol (caller frees). */
+static char *action_result_schema_before_score_sync(void) {
+  json_t *root = action_result_before_copy();
   json_t *fields = json_object_get(root, "fields"), *f;
   size_t i;
   int found = 0;
@@ -1162,6 +1270,20 @@ static void encode_decision_is(struct lp_avro_codec *c,
   char err[256] = "";
   if (lp_avro_encode_decision(c, d, &out, err, sizeof(err)))
     fail_msg("encode decision: %s", err);
+  assert_int_equal(out.len, want->n);
+  assert_memory_equal(out.data, want->b, want->n);
+  lp_buf_free(&out);
+}
+
+/* Encodes r and checks the bytes are exactly want's. */
+static void encode_action_result_is(struct lp_avro_codec *c,
+                                    const struct lp_action_result *r,
+                                    const struct bld *want) {
+  struct lp_buf out;
+  lp_buf_init(&out);
+  char err[256] = "";
+  if (lp_avro_encode_action_result(c, r, &out, err, sizeof(err)))
+    fail_msg("encode action result: %s", err);
   assert_int_equal(out.len, want->n);
   assert_memory_equal(out.data, want->b, want->n);
   lp_buf_free(&out);
@@ -1272,19 +1394,27 @@ static void test_previous_schema_writers(void **state) {
                       "action.kind: enum index 5 out of range (5 symbols)");
   assert_true(all_zero(&d, sizeof(d)));
 
-  char *prev_ar = previous_action_result_schema();
+  char *prev_ar = action_result_schema_before_score_sync();
   uint64_t prev_ar_fp = fingerprint_of(prev_ar);
   free(prev_ar);
   assert_true(prev_ar_fp == UINT64_C(0xf89b5032ab1bd2c1));
   assert_true(prev_ar_fp != lp_avro_fingerprint(c, LP_REC_ACTION_RESULT));
   in.n = 0;
   b_header(&in, prev_ar_fp);
-  b_minimal_action_result(&in, LP_OUTCOME_ISSUED, LP_ACTION_MESSAGE);
+  b_minimal_action_result(&in, LP_OUTCOME_ISSUED, LP_ACTION_MESSAGE, B_NO_COPY);
   struct lp_action_result r = {0};
   if (lp_avro_decode_action_result(c, in.b, in.n, &r, err, sizeof(err)))
     fail_msg("decode previous action result: %s", err);
   assert_int_equal(r.action_kind, LP_ACTION_MESSAGE);
   assert_int_equal(r.outcome, LP_OUTCOME_ISSUED);
+  assert_null(r.copy_source);
+  assert_null(r.copy_note);
+  /* Re-encoded, it is what ours writes: the copy_* fields null. */
+  struct bld want_ar = {.n = 0};
+  b_header(&want_ar, lp_avro_fingerprint(c, LP_REC_ACTION_RESULT));
+  b_minimal_action_result(&want_ar, LP_OUTCOME_ISSUED, LP_ACTION_MESSAGE,
+                          B_COPY_NULL);
+  encode_action_result_is(c, &r, &want_ar);
   lp_action_result_clear(&r);
   /* Ours carries score_sync (index 5) as an action result's kind. */
   minimal_action_result(&r);
@@ -1295,7 +1425,8 @@ static void test_previous_schema_writers(void **state) {
     fail_msg("encode action result: %s", err);
   in.n = 0;
   b_header(&in, lp_avro_fingerprint(c, LP_REC_ACTION_RESULT));
-  b_minimal_action_result(&in, LP_OUTCOME_BLOCKED, LP_ACTION_SCORE_SYNC);
+  b_minimal_action_result(&in, LP_OUTCOME_BLOCKED, LP_ACTION_SCORE_SYNC,
+                          B_COPY_NULL);
   assert_int_equal(out.len, in.n);
   assert_memory_equal(out.data, in.b, in.n);
   struct lp_action_result back = {0};
@@ -1304,6 +1435,198 @@ static void test_previous_schema_writers(void **state) {
     fail_msg("decode action result: %s", err);
   assert_int_equal(back.action_kind, LP_ACTION_SCORE_SYNC);
   lp_action_result_clear(&back);
+  lp_action_result_clear(&r);
+  lp_buf_free(&out);
+  lp_avro_codec_destroy(&c);
+}
+
+/* ------------------------------------------------------------------------
+ * Generated message copy: ActionResult's copy_* fields
+ */
+
+/* ActionResult's layout under another namespace: another fingerprint, so
+ * its records take the checked path (caller frees). */
+static char *mirror_action_result_schema(void) {
+  json_error_t jerr;
+  json_t *root = json_loads(embedded_json("ActionResult"), 0, &jerr);
+  assert_non_null(root);
+  json_object_set_new(root, "namespace", json_string("com.loyalty.mirror"));
+  char *json = json_dumps(root, JSON_COMPACT);
+  json_decref(root);
+  return json;
+}
+
+/* Decodes data (either reader), checks it reads as want and re-encodes to
+ * exactly the bytes of ours, ours_bytes. */
+static void action_result_reads_as(struct lp_avro_codec *c, const void *data,
+                                   size_t len,
+                                   const struct lp_action_result *want,
+                                   const struct bld *ours_bytes,
+                                   const char *what) {
+  char err[256] = "";
+  struct lp_action_result back = {0};
+  if (lp_avro_decode_action_result(c, data, len, &back, err, sizeof(err)))
+    fail_msg("decode %s: %s", what, err);
+  assert_action_result_equal(&back, want);
+  encode_action_result_is(c, &back, ours_bytes);
+  lp_action_result_clear(&back);
+  assert_true(all_zero(&back, sizeof(back)));
+}
+
+/* The five copy_* fields, all set (a long prompt over many lines, text
+ * beyond ASCII), all null, or some: byte-exact Avro, read back the same by
+ * the fast reader and by the checked path, and re-encoded to the same
+ * bytes. */
+static void test_round_trip_action_result_copy(void **state) {
+  (void)state;
+  struct lp_avro_codec *c = new_codec(NULL);
+  char err[256] = "";
+  char *mirror = mirror_action_result_schema();
+  uint64_t mirror_fp = fingerprint_of(mirror);
+  uint64_t fp = lp_avro_fingerprint(c, LP_REC_ACTION_RESULT);
+  assert_true(mirror_fp != fp);
+  assert_int_equal(lp_avro_codec_add_schema(c, mirror, err, sizeof(err)), 0);
+  free(mirror);
+  assert_true(strlen(COPY_PROMPT) > 127 && strchr(COPY_PROMPT, '\n'));
+  /* The minimal record with the copy fields set, then null: the bytes are
+   * the schema's, field for field. */
+  for (int set = 1; set >= 0; set--) {
+    struct lp_action_result r;
+    minimal_action_result(&r);
+    if (set)
+      set_copy(&r);
+    enum b_copy copy = set ? B_COPY_SET : B_COPY_NULL;
+    struct bld want = {.n = 0};
+    b_header(&want, fp);
+    b_minimal_action_result(&want, LP_OUTCOME_BLOCKED, LP_ACTION_MESSAGE, copy);
+    encode_action_result_is(c, &r, &want);
+    for (int checked = 0; checked < 2; checked++) {
+      struct bld in = {.n = 0};
+      b_header(&in, checked ? mirror_fp : fp);
+      b_minimal_action_result(&in, LP_OUTCOME_BLOCKED, LP_ACTION_MESSAGE, copy);
+      action_result_reads_as(c, in.b, in.n, &r, &want,
+                             checked ? "mirror" : "ours");
+    }
+    lp_action_result_clear(&r);
+  }
+  /* Every field set; then text sent as generated, so no note. */
+  for (int generated = 0; generated < 2; generated++) {
+    struct lp_action_result r;
+    full_action_result(&r);
+    if (generated) {
+      free(r.copy_source);
+      r.copy_source = lp_xstrdup("generated");
+      free(r.copy_note);
+      r.copy_note = NULL;
+    }
+    struct lp_buf out;
+    lp_buf_init(&out);
+    if (lp_avro_encode_action_result(c, &r, &out, err, sizeof(err)))
+      fail_msg("encode action result: %s", err);
+    struct bld ours = {.n = 0};
+    b_raw(&ours, out.data, out.len);
+    /* The datum ends with the copy fields, in schema order. */
+    struct bld tail = {.n = 0};
+    b_opt_str(&tail, r.copy_source);
+    b_opt_str(&tail, COPY_MODEL);
+    b_opt_str(&tail, COPY_PROMPT);
+    b_opt_str(&tail, COPY_OUTPUT);
+    b_opt_str(&tail, generated ? NULL : COPY_NOTE);
+    assert_true(out.len > tail.n);
+    assert_memory_equal(out.data + out.len - tail.n, tail.b, tail.n);
+    action_result_reads_as(c, out.data, out.len, &r, &ours, "ours");
+    struct bld in = {.n = 0};
+    b_header(&in, mirror_fp);
+    b_raw(&in, out.data + 10, out.len - 10);
+    action_result_reads_as(c, in.b, in.n, &r, &ours, "mirror");
+    lp_action_result_clear(&r);
+    lp_buf_free(&out);
+  }
+  lp_avro_codec_destroy(&c);
+}
+
+/* Records of the ActionResult before the copy fields (fingerprint
+ * 0x3b8acc8eff0909f7, what executors not yet upgraded write) are read
+ * without configuration, both framings: the copy fields NULL, and
+ * re-encoded they are exactly what ours writes for the same outcome. */
+static void test_previous_action_result_writer(void **state) {
+  (void)state;
+  struct lp_avro_codec *c = new_codec(NULL);
+  char err[512] = "";
+  char *prev = action_result_schema_before_copy();
+  uint64_t prev_fp = fingerprint_of(prev);
+  /* The version before this one (docs/schemas.md's table had it). */
+  assert_true(prev_fp == UINT64_C(0x3b8acc8eff0909f7));
+  uint64_t fp = lp_avro_fingerprint(c, LP_REC_ACTION_RESULT);
+  assert_true(prev_fp != fp);
+  /* Known from the start. */
+  assert_int_equal(lp_avro_codec_add_schema(c, prev, err, sizeof(err)), -1);
+  assert_string_equal(err, "avro: a schema with fingerprint "
+                           "0x3b8acc8eff0909f7 is already known");
+  assert_int_equal(
+      lp_avro_codec_add_registry_schema(c, 42, prev, err, sizeof(err)), 0);
+  free(prev);
+  /* Minimal records of every kind, score_sync included (that version had
+   * it), and every outcome. */
+  for (int kind = 0; kind < LP_ACTION_KIND_COUNT; kind++) {
+    for (int outcome = 0; outcome < LP_OUTCOME_COUNT; outcome++) {
+      for (int confluent = 0; confluent < 2; confluent++) {
+        struct bld in = {.n = 0};
+        if (confluent)
+          b_confluent(&in, 42);
+        else
+          b_header(&in, prev_fp);
+        b_minimal_action_result(&in, outcome, kind, B_NO_COPY);
+        struct lp_action_result want;
+        minimal_action_result(&want);
+        want.action_kind = (enum lp_action_kind)kind;
+        want.outcome = (enum lp_action_outcome)outcome;
+        struct bld ours = {.n = 0};
+        b_header(&ours, fp);
+        b_minimal_action_result(&ours, outcome, kind, B_COPY_NULL);
+        action_result_reads_as(c, in.b, in.n, &want, &ours, "previous");
+        lp_action_result_clear(&want);
+      }
+    }
+  }
+  /* A full record: the previous writer's datum is ours without the five
+   * trailing nulls. */
+  struct lp_action_result r;
+  full_action_result(&r);
+  free(r.copy_source);
+  free(r.copy_model);
+  free(r.copy_prompt);
+  free(r.copy_output);
+  free(r.copy_note);
+  r.copy_source = r.copy_model = r.copy_prompt = r.copy_output = NULL;
+  r.copy_note = NULL;
+  struct lp_buf out;
+  lp_buf_init(&out);
+  if (lp_avro_encode_action_result(c, &r, &out, err, sizeof(err)))
+    fail_msg("encode action result: %s", err);
+  static const uint8_t five_nulls[5] = {0};
+  assert_true(out.len > 15);
+  assert_memory_equal(out.data + out.len - 5, five_nulls, 5);
+  struct bld ours = {.n = 0};
+  b_raw(&ours, out.data, out.len);
+  for (int confluent = 0; confluent < 2; confluent++) {
+    struct bld in = {.n = 0};
+    if (confluent)
+      b_confluent(&in, 42);
+    else
+      b_header(&in, prev_fp);
+    b_raw(&in, out.data + 10, out.len - 10 - 5);
+    action_result_reads_as(c, in.b, in.n, &r, &ours, "previous full");
+    /* The copy fields' bytes after the previous writer's datum are not
+     * its: trailing bytes, an error. */
+    b_raw(&in, five_nulls, 5);
+    struct lp_action_result back = {0};
+    assert_int_equal(
+        lp_avro_decode_action_result(c, in.b, in.n, &back, err, sizeof(err)),
+        -1);
+    assert_string_equal(err, "avro: 5 trailing bytes after the datum");
+    assert_true(all_zero(&back, sizeof(back)));
+  }
   lp_action_result_clear(&r);
   lp_buf_free(&out);
   lp_avro_codec_destroy(&c);
@@ -2080,8 +2403,8 @@ static void test_action_result_newer_writer(void **state) {
         b_confluent(&b, 22);
       else
         b_header(&b, fp);
-      b_minimal_action_result(&b, cases[k].writer_outcome,
-                              cases[k].writer_kind);
+      b_minimal_action_result(&b, cases[k].writer_outcome, cases[k].writer_kind,
+                              B_COPY_NULL);
       b_long(&b, 7500000); /* cost_micros */
       struct lp_action_result r = {0};
       if (lp_avro_decode_action_result(c, b.b, b.n, &r, err, sizeof(err)))
@@ -2098,7 +2421,7 @@ static void test_action_result_newer_writer(void **state) {
   /* Out of the newer writer's own range: an error, not a default. */
   struct bld b = {.n = 0};
   b_header(&b, fp);
-  b_minimal_action_result(&b, 8, 1);
+  b_minimal_action_result(&b, 8, 1, B_COPY_NULL);
   b_long(&b, 0);
   struct lp_action_result r = {0};
   assert_int_equal(
@@ -2281,6 +2604,8 @@ int main(void) {
       cmocka_unit_test(test_action_result_repairs_text),
       cmocka_unit_test(test_round_trip_score_sync),
       cmocka_unit_test(test_previous_schema_writers),
+      cmocka_unit_test(test_round_trip_action_result_copy),
+      cmocka_unit_test(test_previous_action_result_writer),
       cmocka_unit_test(test_score_sync_errors),
       cmocka_unit_test(test_encode_errors),
       cmocka_unit_test(test_framing_errors),

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "events.h"
 #include "json_codec.h"
 #include "util.h"
@@ -1095,7 +1097,8 @@ static void test_action_result_encode(void **state) {
       "\"platform_reference\":\"pt_8812\",\"attempts\":2,\"latency_ms\":1234,"
       "\"reason\":\"retried after \\\"HTTP 503\\\"\",\"actor\":\"ops:alice\","
       "\"event_time\":\"2023-11-14T22:13:20.123Z\",\"time\":"
-      "\"2023-11-14T22:13:25.000Z\"}");
+      "\"2023-11-14T22:13:25.000Z\",\"copy_source\":null,\"copy_model\":null,"
+      "\"copy_prompt\":null,\"copy_output\":null,\"copy_note\":null}");
   lp_action_result_clear(&r);
 
   /* Every optional field absent: null, numbers 0; each outcome by name. */
@@ -1119,7 +1122,9 @@ static void test_action_result_encode(void **state) {
       "\"guardrail\":null,\"request_summary\":null,\"http_status\":0,"
       "\"platform_reference\":null,\"attempts\":0,\"latency_ms\":0,"
       "\"reason\":null,\"actor\":null,\"event_time\":"
-      "\"2023-11-14T22:13:20.000Z\",\"time\":\"2023-11-14T22:13:20.000Z\"}");
+      "\"2023-11-14T22:13:20.000Z\",\"time\":\"2023-11-14T22:13:20.000Z\","
+      "\"copy_source\":null,\"copy_model\":null,\"copy_prompt\":null,"
+      "\"copy_output\":null,\"copy_note\":null}");
   static const char *const names[LP_OUTCOME_COUNT] = {
       "issued",  "already_done", "pending_approval", "rejected", "expired",
       "blocked", "failed"};
@@ -1150,6 +1155,139 @@ static void test_action_result_encode(void **state) {
   lp_buf_free(&b);
   lp_action_result_clear(&r);
   assert_true(is_zero(&r, sizeof(r)));
+}
+
+/* The generated message copy: the five keys after "time", in schema
+ * order, null when absent; a long multi-line prompt with quotes, a tab and
+ * text beyond ASCII is written escaped and reads back (Jansson) as exactly
+ * the record's text, so a record rebuilt from the JSON writes the same
+ * bytes. */
+static void test_action_result_copy_encode(void **state) {
+  (void)state;
+  static const char prompt[] =
+      "Write one short message for a loyalty member.\n"
+      "shop: shop-a\n"
+      "action: reward \"Café crème offert\" (rw-1)\n"
+      "tier: Gold → Platinum\n"
+      "lifetime_spend: 612.40 EUR\n"
+      "order_count: 7\n"
+      "tone:\twarm, no emoji ☕, at most 160 characters\n"
+      "language: de — „Grüße“ is fine\n";
+  static const char output[] =
+      "Danke für Ihre Treue! Ihr Café crème geht auf uns ☕\n"
+      "Jetzt 20 % sparen: https://shop-a.example/r/rw-1";
+  static const char *const keys[5] = {
+      "copy_source", "copy_model", "copy_prompt", "copy_output", "copy_note"};
+  struct lp_action_result r;
+  struct lp_buf b, again;
+  memset(&r, 0, sizeof(r));
+  r.decision_id = lp_xstrdup("00000000000000000000000000000000");
+  r.shop = lp_xstrdup("s");
+  r.customer_id = lp_xstrdup("c");
+  r.trigger_event_id = lp_xstrdup("e");
+  r.rule_id = lp_xstrdup("r");
+  r.action_kind = LP_ACTION_MESSAGE;
+  r.platform = lp_xstrdup("klaviyo");
+  r.outcome = LP_OUTCOME_ISSUED;
+  r.event_time_ms = 1700000000000LL;
+  r.time_ms = 1700000000000LL;
+  r.copy_source = lp_xstrdup("template");
+  r.copy_model = lp_xstrdup("copy-model-7b");
+  r.copy_prompt = lp_xstrdup(prompt);
+  r.copy_output = lp_xstrdup(output);
+  r.copy_note = lp_xstrdup("guardrail: link not in allow-list");
+  lp_buf_init(&b);
+  lp_buf_init(&again);
+  lp_json_encode_action_result(&r, &b);
+  static const char want_tail[] =
+      "\"time\":\"2023-11-14T22:13:20.000Z\",\"copy_source\":\"template\","
+      "\"copy_model\":\"copy-model-7b\",\"copy_prompt\":\"Write one short "
+      "message for a loyalty member.\\nshop: shop-a\\naction: reward "
+      "\\\"Café crème offert\\\" (rw-1)\\ntier: Gold → Platinum\\n"
+      "lifetime_spend: 612.40 EUR\\norder_count: 7\\ntone:\\twarm, no emoji "
+      "☕, at most 160 characters\\nlanguage: de — „Grüße“ is fine\\n\","
+      "\"copy_output\":\"Danke für Ihre Treue! Ihr Café crème geht auf uns "
+      "☕\\nJetzt 20 % sparen: https://shop-a.example/r/rw-1\","
+      "\"copy_note\":\"guardrail: link not in allow-list\"}";
+  const char *got = lp_buf_cstr(&b);
+  assert_true(b.len > strlen(want_tail));
+  assert_string_equal(got + b.len - strlen(want_tail), want_tail);
+  assert_null(strchr(got, '\n')); /* one line */
+  /* Everything before "time" is as without the copy fields. */
+  struct lp_action_result bare = r;
+  bare.copy_source = bare.copy_model = bare.copy_prompt = NULL;
+  bare.copy_output = bare.copy_note = NULL;
+  lp_json_encode_action_result(&bare, &again);
+  size_t head = b.len - strlen(want_tail);
+  assert_memory_equal(lp_buf_cstr(&again), got, head);
+  lp_buf_reset(&again);
+
+  /* Read back: the same text, and the keys in order after "time". */
+  for (int generated = 0; generated < 2; generated++) {
+    if (generated) { /* the model's text was sent: no note */
+      free(r.copy_source);
+      r.copy_source = lp_xstrdup("generated");
+      free(r.copy_note);
+      r.copy_note = NULL;
+      lp_buf_reset(&b);
+      lp_json_encode_action_result(&r, &b);
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)b.data, b.len, 0, &jerr);
+    if (!root)
+      fail_msg("json: %s", jerr.text);
+    const char *want[5] = {r.copy_source, r.copy_model, r.copy_prompt,
+                           r.copy_output, r.copy_note};
+    char *back[5];
+    for (int k = 0; k < 5; k++) {
+      json_t *v = json_object_get(root, keys[k]);
+      assert_non_null(v); /* written even when null */
+      if (!want[k]) {
+        assert_true(json_is_null(v));
+        back[k] = NULL;
+        continue;
+      }
+      assert_true(json_is_string(v));
+      assert_int_equal(json_string_length(v), strlen(want[k]));
+      assert_string_equal(json_string_value(v), want[k]);
+      back[k] = lp_xstrdup(json_string_value(v));
+    }
+    /* Key order: time, then the five. */
+    got = lp_buf_cstr(&b);
+    const char *t = strstr(got, "\"time\":");
+    assert_non_null(t);
+    for (int k = 0; k < 5; k++) {
+      char key[32];
+      snprintf(key, sizeof(key), "\"%s\":", keys[k]);
+      const char *at = strstr(got, key);
+      assert_non_null(at);
+      assert_true(at > t);
+      t = at;
+    }
+    json_decref(root);
+    struct lp_action_result rebuilt = bare;
+    rebuilt.copy_source = back[0];
+    rebuilt.copy_model = back[1];
+    rebuilt.copy_prompt = back[2];
+    rebuilt.copy_output = back[3];
+    rebuilt.copy_note = back[4];
+    lp_buf_reset(&again);
+    lp_json_encode_action_result(&rebuilt, &again);
+    assert_int_equal(again.len, b.len);
+    assert_memory_equal(again.data, b.data, b.len);
+    for (int k = 0; k < 5; k++)
+      free(back[k]);
+  }
+  /* Invalid UTF-8 in a model's answer still gives valid JSON (U+FFFD). */
+  free(r.copy_output);
+  r.copy_output = lp_xstrdup("bad \xff byte");
+  lp_buf_reset(&b);
+  lp_json_encode_action_result(&r, &b);
+  assert_non_null(
+      strstr(lp_buf_cstr(&b), "\"copy_output\":\"bad \xef\xbf\xbd byte\""));
+  lp_buf_free(&b);
+  lp_buf_free(&again);
+  lp_action_result_clear(&r);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1585,6 +1723,7 @@ int main(void) {
       cmocka_unit_test(test_canonical_score_sync),
       cmocka_unit_test(test_dead_letter_encode),
       cmocka_unit_test(test_action_result_encode),
+      cmocka_unit_test(test_action_result_copy_encode),
       cmocka_unit_test(test_error_json_syntax),
       cmocka_unit_test(test_error_wrong_type),
       cmocka_unit_test(test_error_missing),
