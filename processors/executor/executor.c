@@ -24,6 +24,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "avro_codec.h"
+#include "copywriter.h"
 #include "events.h"
 #include "exec_store.h"
 #include "http_server.h"
@@ -33,7 +34,7 @@
 #include "offsets.h"
 #include "util.h"
 
-enum job_state { J_BEGIN, J_WAIT, J_SEND, J_CHECK, J_FINISH, J_EMIT };
+enum job_state { J_BEGIN, J_WAIT, J_COPY, J_SEND, J_CHECK, J_FINISH, J_EMIT };
 
 struct job {
   struct exec *ex;
@@ -64,7 +65,14 @@ struct job {
   int needs_approval;
   struct lp_http_request req;   /* the action */
   struct lp_http_request check; /* the read after an ambiguous outcome */
-  CURL *easy;                   /* while SEND or CHECK */
+  /* Generated copy (copywriter.h): asked once per claim, before the
+   * first send; the outcome goes into the audit record. */
+  int copy_done;
+  struct lp_http_request copy_req;
+  char *copy_prompt, *copy_output; /* owned */
+  char copy_source[16];
+  char copy_note[300];
+  CURL *easy; /* while SEND or CHECK */
   struct curl_slist *headers;
   struct lp_buf body; /* response body */
   struct lp_rate_headers rh;
@@ -109,6 +117,9 @@ struct exec {
   int paused;
   int64_t member_cap, default_budget, approval_above;
   int64_t sync_min_p, sync_min_clv; /* micros */
+  struct lp_copy_conf copy;         /* copy.url empty: no generated copy */
+  char *copy_key;                   /* owned, from copy.key.file */
+  int copy_in_flight;
   int64_t redis_backoff_until_us;
   int64_t next_approval_us;
   int64_t full_since_us; /* the in-flight window has been full since */
@@ -161,6 +172,9 @@ static void job_free(struct exec *ex, struct job *j) {
   curl_slist_free_all(j->headers);
   lp_http_request_clear(&j->req);
   lp_http_request_clear(&j->check);
+  lp_http_request_clear(&j->copy_req);
+  free(j->copy_prompt);
+  free(j->copy_output);
   lp_buf_free(&j->body);
   lp_reward_decision_clear(&j->d);
   if (j->msg)
@@ -323,6 +337,13 @@ static void emit_result(struct exec *ex, struct job *j) {
   r.actor = j->actor[0] ? j->actor : NULL;
   r.event_time_ms = d->event_time_ms;
   r.time_ms = lp_now_ms();
+  if (j->copy_source[0]) {
+    r.copy_source = j->copy_source;
+    r.copy_model = (char *)ex->conf->copy_model;
+    r.copy_prompt = j->copy_prompt;
+    r.copy_output = j->copy_output;
+    r.copy_note = j->copy_note[0] ? j->copy_note : NULL;
+  }
   char err[256];
   lp_buf_reset(&ex->buf);
   if (lp_avro_encode_action_result(ex->avro, &r, &ex->buf, err, sizeof(err))) {
@@ -748,7 +769,8 @@ static void renew_claims(struct exec *ex) {
   struct lp_exec_renew ops[PIPELINE_MAX];
   size_t n = 0;
   for (struct job *j = ex->jobs; j && n < PIPELINE_MAX; j = j->next) {
-    if ((j->state != J_WAIT && j->state != J_SEND && j->state != J_CHECK) ||
+    if ((j->state != J_WAIT && j->state != J_COPY && j->state != J_SEND &&
+         j->state != J_CHECK) ||
         now - j->renewed_us < every)
       continue;
     ops[n] = (struct lp_exec_renew){&j->d, j->token, 0};
@@ -801,6 +823,104 @@ static void hold_platform(struct exec *ex, enum lp_platform p,
 
 static void give_up(struct job *j, const char *reason);
 
+/* Copy is asked for a message or discount decision's first send after
+ * its claim (a takeover or a retry sends what it has). */
+static int wants_copy(const struct exec *ex, const struct job *j) {
+  return ex->copy.url && !j->copy_done && j->attempts == 0 && !j->takeover &&
+         lp_copy_applies(&j->d) &&
+         (j->platform == LP_PLATFORM_KLAVIYO ||
+          j->platform == LP_PLATFORM_BRAZE);
+}
+
+/* Asks the model for j's copy; J_COPY until it answers or times out. */
+static void start_copy(struct exec *ex, struct job *j) {
+  char err[256];
+  free(j->copy_prompt);
+  j->copy_prompt = lp_copy_facts(&j->d);
+  lp_http_request_clear(&j->copy_req);
+  if (lp_copy_request(&ex->copy, &j->d, j->copy_prompt, &j->copy_req, err,
+                      sizeof(err))) {
+    j->copy_done = 1;
+    snprintf(j->copy_source, sizeof(j->copy_source), "template");
+    snprintf(j->copy_note, sizeof(j->copy_note), "%s", err);
+    return;
+  }
+  CURL *e = curl_easy_init();
+  LP_ASSERT(e);
+  lp_buf_reset(&j->body);
+  curl_slist_free_all(j->headers);
+  j->headers = NULL;
+  for (int i = 0; i < j->copy_req.n_headers; i++)
+    j->headers = curl_slist_append(j->headers, j->copy_req.headers[i]);
+  j->headers = curl_slist_append(j->headers, "Expect:");
+  curl_easy_setopt(e, CURLOPT_URL, j->copy_req.url);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->copy_req.body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(j->copy_req.body));
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+  /* Strict: the copy is a nicety, the decision must not wait for it. */
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ex->conf->copy_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ex->conf->copy_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, j);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "loyalty-executor/" LP_VERSION);
+  j->easy = e;
+  j->state = J_COPY;
+  ex->copy_in_flight++;
+  curl_multi_add_handle(ex->multi, e);
+}
+
+/* The model answered (or not): the copy goes with the event when it
+ * passes the guardrail, else the template goes alone; then j is sent. */
+static void on_copy_done(struct exec *ex, struct job *j, CURLcode rc,
+                         long status) {
+  char err[512] = "";
+  j->copy_done = 1;
+  j->state = J_WAIT;
+  j->due_us = 0;
+  if (j->lost) { /* taken over meanwhile: begin anew */
+    j->lost = 0;
+    j->copy_done = 0;
+    j->state = J_BEGIN;
+    return;
+  }
+  char *text = NULL;
+  if (rc != CURLE_OK)
+    snprintf(err, sizeof(err), "copy: %s", curl_easy_strerror(rc));
+  else if (status != 200)
+    snprintf(err, sizeof(err), "copy: HTTP %ld", status);
+  else
+    text = lp_copy_parse((const char *)j->body.data, j->body.len, err,
+                         sizeof(err));
+  free(j->copy_output);
+  j->copy_output = text ? lp_xstrdup(text) : NULL;
+  if (text && lp_copy_check(&j->d, text, (int)ex->conf->copy_max_chars, err,
+                            sizeof(err)) == 0) {
+    if (lp_copy_attach(&j->req, j->platform, text) == 0) {
+      snprintf(j->copy_source, sizeof(j->copy_source), "generated");
+      j->copy_note[0] = '\0';
+      lp_metrics_labelled_add("loyalty_copy_total",
+                              "Message copy by source (generated or the "
+                              "template as fallback)",
+                              "source", "generated", 1);
+      free(text);
+      return;
+    }
+    snprintf(err, sizeof(err), "copy: the event body has no properties");
+  }
+  free(text);
+  snprintf(j->copy_source, sizeof(j->copy_source), "template");
+  snprintf(j->copy_note, sizeof(j->copy_note), "%s", err);
+  lp_metrics_labelled_add("loyalty_copy_total",
+                          "Message copy by source (generated or the template "
+                          "as fallback)",
+                          "source", "template", 1);
+  LP_INFO("generated copy not used; the template goes alone",
+          "\"decision_id\":%s,\"why\":%s", lp_log_str(j->d.decision_id),
+          lp_log_str(err));
+}
+
 static void start_due(struct exec *ex) {
   int64_t now = lp_mono_us();
   for (struct job *j = ex->jobs; j; j = j->next) {
@@ -829,6 +949,11 @@ static void start_due(struct exec *ex) {
                "not applied according to the platform)",
                j->attempts);
       give_up(j, r);
+      continue;
+    }
+    if (wants_copy(ex, j)) {
+      if (ex->copy_in_flight < ex->conf->copy_in_flight)
+        start_copy(ex, j);
       continue;
     }
     j->attempts++;
@@ -1013,6 +1138,11 @@ static void drive_http(struct exec *ex, int timeout_ms) {
     curl_multi_remove_handle(ex->multi, j->easy);
     curl_easy_cleanup(j->easy);
     j->easy = NULL;
+    if (j->state == J_COPY) {
+      ex->copy_in_flight--;
+      on_copy_done(ex, j, rc, status);
+      continue;
+    }
     ex->in_flight[j->platform]--;
     if (j->state == J_CHECK)
       on_check_done(ex, j, rc, status);
@@ -1181,6 +1311,22 @@ static int setup(struct exec *ex, struct lp_kafka_props *kafka, char *err,
                   "platform.marketing: \"%s\" (expected klaviyo, braze or "
                   "none)",
                   c->marketing);
+  if (c->copy_url && *c->copy_url) {
+    const char *key = c->copy_key;
+    if (c->copy_key_file && *c->copy_key_file) {
+      if (read_key_file(c->copy_key_file, &ex->copy_key, err, errsize))
+        return -1;
+      key = ex->copy_key;
+    }
+    if (strncmp(c->copy_url, "http://", 7) != 0 &&
+        strncmp(c->copy_url, "https://", 8) != 0)
+      return lp_err(err, errsize, "copy.url: \"%s\" is not an http(s) URL",
+                    c->copy_url);
+    if (!c->copy_model || !*c->copy_model)
+      return lp_err(err, errsize, "copy.model: must be set with copy.url");
+    ex->copy = (struct lp_copy_conf){c->copy_url, c->copy_model, key,
+                                     (int)c->copy_max_chars};
+  }
   for (int p = 0; p < LP_PLATFORM_COUNT; p++) {
     const char *key = c->key[p];
     if (c->key_file[p] && *c->key_file[p]) {
@@ -1354,6 +1500,7 @@ static void teardown(struct exec *ex) {
   lp_avro_codec_destroy(&ex->avro);
   for (int p = 0; p < LP_PLATFORM_COUNT; p++)
     free(ex->keys[p]);
+  free(ex->copy_key);
   lp_buf_free(&ex->buf);
 }
 
@@ -1481,11 +1628,19 @@ int lp_executor_run(const struct lp_executor_config *conf,
   /* Claims never acted on (claimed, nothing sent yet) are given back, so
    * the next owner starts them fresh instead of waiting out a lease and
    * treating them as unknown outcomes. */
-  for (struct job *j = ex.jobs; j; j = j->next)
+  for (struct job *j = ex.jobs; j; j = j->next) {
+    if (j->state == J_COPY) { /* nothing sent yet: stop asking */
+      curl_multi_remove_handle(ex.multi, j->easy);
+      curl_easy_cleanup(j->easy);
+      j->easy = NULL;
+      ex.copy_in_flight--;
+      j->state = J_WAIT;
+    }
     if (j->state == J_WAIT && j->attempts == 0 && !j->takeover) {
       j->abandon = 1;
       j->state = J_FINISH;
     }
+  }
   int64_t deadline = lp_mono_us() + conf->shutdown_timeout_ms * 1000;
   while (lp_mono_us() < deadline) {
     int busy = 0;

@@ -59,6 +59,13 @@ struct lp_executor_config {
   long campaign_period_s;
   char *approval_above;
   long approval_ttl_s;
+  char *copy_url; /* empty: no generated copy */
+  char *copy_model;
+  char *copy_key;
+  char *copy_key_file;
+  long copy_timeout_ms;
+  long copy_max_chars;
+  long copy_in_flight;
   char *sync_min_p_alive; /* decimal, 0..1 */
   char *sync_min_clv;     /* decimal share, 0..100 */
   int check_member;       /* LP_CONF_BOOL writes an int */

@@ -181,6 +181,25 @@ static const struct lp_config_entry table[] = {
      "Least change of the 12-month CLV that syncs, as a share of the last "
      "synced value (0.10 = 10%; at least 1.00)",
      0, 0},
+    {"copy.url", LP_CONF_STRING, "", C(copy_url),
+     "OpenAI-compatible chat completions endpoint that drafts the text of "
+     "message and discount decisions (e.g. "
+     "https://api.openai.com/v1/chat/completions); empty = templates only",
+     0, 0},
+    {"copy.model", LP_CONF_STRING, "gpt-4o-mini", C(copy_model),
+     "Chat model asked for the copy", 0, 0},
+    {"copy.key", LP_CONF_STRING, "", C(copy_key),
+     "Bearer token of copy.url (better from the environment or "
+     "copy.key.file)",
+     0, 0},
+    {"copy.key.file", LP_CONF_STRING, "", C(copy_key_file),
+     "File holding the copy.url token", 0, 0},
+    {"copy.timeout.ms", LP_CONF_INT, "1500", C(copy_timeout_ms),
+     "Longest wait for the copy; after it the template goes alone", 50, 60000},
+    {"copy.max.chars", LP_CONF_INT, "480", C(copy_max_chars),
+     "Longest copy accepted (characters); longer text is rejected", 20, 10000},
+    {"copy.in.flight", LP_CONF_INT, "8", C(copy_in_flight),
+     "Copy requests at a time", 1, 1000},
     {"exec.check.member", LP_CONF_BOOL, "true", C(check_member),
      "Refuse decisions for members without a profile in Redis", 0, 0},
     {"dlq.max.original.bytes", LP_CONF_INT, "524288", C(dlq_max_original),
