@@ -520,3 +520,17 @@ int lp_utf8_valid(const char *s, size_t len) {
   }
   return 1;
 }
+
+int lp_host_port_parse(const char *spec, char *host, size_t host_size,
+                       int *port) {
+  const char *colon = spec ? strrchr(spec, ':') : NULL;
+  if (!colon || colon == spec || (size_t)(colon - spec) >= host_size)
+    return -1;
+  char *end = NULL;
+  long p = strtol(colon + 1, &end, 10);
+  if (end == colon + 1 || *end || p < 1 || p > 65535)
+    return -1;
+  snprintf(host, host_size, "%.*s", (int)(colon - spec), spec);
+  *port = (int)p;
+  return 0;
+}

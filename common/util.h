@@ -120,4 +120,10 @@ void lp_sha256_hex(const void *data, size_t len, char out[65]);
 /* True when s (len bytes) is valid UTF-8. */
 int lp_utf8_valid(const char *s, size_t len);
 
+/* "HOST:PORT" (the last ':' splits, so "::1:6379" works) into host and
+ * port. 0, or -1 when there is no host, no port or the port is not in
+ * 1..65535. */
+int lp_host_port_parse(const char *spec, char *host, size_t host_size,
+                       int *port);
+
 #endif

@@ -54,14 +54,7 @@ static int usage_error(const char *msg) {
 static int parse_redis(const char *spec, char *host, size_t size, int *port) {
   snprintf(host, size, "127.0.0.1");
   *port = 6379;
-  if (!spec)
-    return 0;
-  const char *colon = strrchr(spec, ':');
-  if (!colon || colon == spec)
-    return -1;
-  snprintf(host, size, "%.*s", (int)(colon - spec), spec);
-  *port = atoi(colon + 1);
-  return *port > 0 && *port < 65536 ? 0 : -1;
+  return spec ? lp_host_port_parse(spec, host, size, port) : 0;
 }
 
 static struct lp_exec_store *open_store(const struct op_opts *o) {

@@ -201,16 +201,21 @@ int lp_segments_main(int argc, char **argv) {
   }
   char at_text[40];
   lp_time_format_iso8601(at, at_text, sizeof(at_text));
-  const char *colon = strrchr(redis, ':');
   char host[256];
-  snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - redis) : 0, redis);
-  redisContext *rc = colon ? redisConnect(host, atoi(colon + 1)) : NULL;
+  int port;
+  if (lp_host_port_parse(redis, host, sizeof(host), &port)) {
+    fprintf(stderr,
+            "loyaltyctl: segments: --redis \"%s\": expected HOST:PORT\n",
+            redis);
+    return 2;
+  }
+  redisContext *rc = redisConnect(host, port);
   if (!rc || rc->err) {
     fprintf(stderr, "loyaltyctl: redis %s: %s\n", redis,
-            rc ? rc->errstr : "expected HOST:PORT");
+            rc ? rc->errstr : "out of memory");
     if (rc)
       redisFree(rc);
-    return rc ? 1 : 2;
+    return 1;
   }
   int status = 1;
   struct lp_model m;

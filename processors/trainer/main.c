@@ -336,11 +336,11 @@ int main(int argc, char **argv) {
   if (out_path)
     fclose(out);
   if (redis) {
-    const char *colon = strrchr(redis, ':');
     char host[256];
-    snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - redis) : 0,
-             redis);
-    redisContext *rc_ = colon ? redisConnect(host, atoi(colon + 1)) : NULL;
+    int port = 0;
+    redisContext *rc_ = lp_host_port_parse(redis, host, sizeof(host), &port)
+                            ? NULL
+                            : redisConnect(host, port);
     /* The versioned copy first: once the current key names a version,
      * that version can be pinned. */
     redisReply *r =

@@ -372,6 +372,26 @@ static void make_order(struct lp_order_event *ev, const char *order_id,
 /* Purchase days, as the CLV models count purchases: a second order on the
  * day of the first or the last adds none, a cancellation takes none back,
  * and a part written before "days" existed counts a day per order. */
+static void test_host_port(void **state) {
+  (void)state;
+  char host[16];
+  int port = 0;
+  assert_int_equal(lp_host_port_parse("127.0.0.1:6379", host, sizeof(host),
+                                      &port),
+                   0);
+  assert_string_equal(host, "127.0.0.1");
+  assert_int_equal(port, 6379);
+  assert_int_equal(lp_host_port_parse("::1:7000", host, sizeof(host), &port),
+                   0);
+  assert_string_equal(host, "::1");
+  assert_int_equal(port, 7000);
+  static const char *const bad[] = {"nope", ":6379", "h:", "h:0", "h:65536",
+                                    "h:12x", "a-very-long-host-name:1"};
+  for (size_t i = 0; i < LP_ARRAY_LEN(bad); i++)
+    assert_int_equal(lp_host_port_parse(bad[i], host, sizeof(host), &port),
+                     -1);
+}
+
 static void test_purchase_days(void **state) {
   (void)state;
   struct lp_order_event ev;
@@ -656,6 +676,7 @@ int main(void) {
       cmocka_unit_test(test_snapshot_parse),
       cmocka_unit_test(test_apply_order_and_reverse),
       cmocka_unit_test(test_purchase_days),
+      cmocka_unit_test(test_host_port),
       cmocka_unit_test(test_orders_placed),
       cmocka_unit_test(test_apply_cancel_first_and_cap),
       cmocka_unit_test(test_apply_customer),
