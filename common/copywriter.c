@@ -26,10 +26,17 @@ static void fact(struct lp_buf *b, const char *key, const char *value) {
     return;
   lp_buf_append_str(b, key);
   lp_buf_append_str(b, ": ");
-  size_t n = 0;
-  for (const char *p = value; *p && n < 64; p++, n++)
+  size_t n = strlen(value);
+  if (n > 64) { /* cut at 64 bytes, never inside a UTF-8 character */
+    n = 64;
+    while (n > 0 && ((unsigned char)value[n] & 0xC0) == 0x80)
+      n--;
+  }
+  for (size_t i = 0; i < n; i++)
     lp_buf_append_byte(
-        b, (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : (uint8_t)*p);
+        b, (value[i] == '\n' || value[i] == '\r' || value[i] == '\t')
+               ? ' '
+               : (uint8_t)value[i]);
   lp_buf_append_byte(b, '\n');
 }
 
@@ -143,43 +150,65 @@ static int starts_with(const char *s, const char *prefix) {
   return 1;
 }
 
-/* Currency named right before position i (symbols are UTF-8 for € and £),
- * skipping one space. */
-static int currency_before(const char *text, size_t i) {
+/* A currency named right before position i — $, £, € (UTF-8) or a
+ * three-letter code such as "USD " — skipping one space: its ISO code
+ * into code[4], 1; else 0. */
+static int currency_before(const char *text, size_t i, char code[4]) {
   if (i > 0 && text[i - 1] == ' ')
     i--;
+  const char *iso = NULL;
   if (i >= 1 && text[i - 1] == '$')
+    iso = "USD";
+  else if (i >= 2 && (unsigned char)text[i - 2] == 0xC2 &&
+           (unsigned char)text[i - 1] == 0xA3)
+    iso = "GBP";
+  else if (i >= 3 && (unsigned char)text[i - 3] == 0xE2 &&
+           (unsigned char)text[i - 2] == 0x82 &&
+           (unsigned char)text[i - 1] == 0xAC)
+    iso = "EUR";
+  if (iso) {
+    memcpy(code, iso, 4);
     return 1;
-  if (i >= 2 && (unsigned char)text[i - 2] == 0xC2 &&
-      (unsigned char)text[i - 1] == 0xA3) /* £ */
+  }
+  if (i >= 3 && isupper((unsigned char)text[i - 1]) &&
+      isupper((unsigned char)text[i - 2]) &&
+      isupper((unsigned char)text[i - 3]) &&
+      (i == 3 || !isalpha((unsigned char)text[i - 4]))) {
+    memcpy(code, text + i - 3, 3);
+    code[3] = '\0';
     return 1;
-  if (i >= 3 && (unsigned char)text[i - 3] == 0xE2 &&
-      (unsigned char)text[i - 2] == 0x82 &&
-      (unsigned char)text[i - 1] == 0xAC) /* € */
-    return 1;
+  }
   return 0;
 }
 
 enum amount_kind { AMOUNT_NONE, AMOUNT_PERCENT, AMOUNT_POINTS, AMOUNT_MONEY };
 
-/* What the words after a number say it is. */
-static enum amount_kind kind_after(const char *p, const char *currency) {
+/* What the words after a number say it is (money: its ISO code into
+ * code[4]). */
+static enum amount_kind kind_after(const char *p, char code[4]) {
   while (*p == ' ')
     p++;
   if (*p == '%' || starts_with(p, "percent") || starts_with(p, "per cent"))
     return AMOUNT_PERCENT;
   if (starts_with(p, "point") || starts_with(p, "pts"))
     return AMOUNT_POINTS;
-  if ((unsigned char)p[0] == 0xE2 && (unsigned char)p[1] == 0x82 &&
-      (unsigned char)p[2] == 0xAC)
-    return AMOUNT_MONEY; /* 10 € */
-  static const char *const codes[] = {"usd",    "eur",  "gbp",
-                                      "dollar", "euro", "pound"};
-  for (size_t i = 0; i < LP_ARRAY_LEN(codes); i++)
-    if (starts_with(p, codes[i]))
+  static const struct {
+    const char *word, *iso;
+  } names[] = {{"\xe2\x82\xac", "EUR"},
+               {"euro", "EUR"},
+               {"dollar", "USD"},
+               {"pound", "GBP"}};
+  for (size_t i = 0; i < LP_ARRAY_LEN(names); i++)
+    if (starts_with(p, names[i].word)) {
+      memcpy(code, names[i].iso, 4);
       return AMOUNT_MONEY;
-  if (currency && strlen(currency) == 3 && strncmp(p, currency, 3) == 0)
+    }
+  if (isupper((unsigned char)p[0]) && isupper((unsigned char)p[1]) &&
+      isupper((unsigned char)p[2]) && !isalpha((unsigned char)p[3])) {
+    memcpy(code, p, 3); /* "10.00 EUR" */
+    code[3] = '\0';
     return AMOUNT_MONEY;
+  }
   return AMOUNT_NONE;
 }
 
@@ -209,29 +238,44 @@ int lp_copy_check(const struct lp_reward_decision *d, const char *text,
       i++;
       continue;
     }
-    /* A number: digits with thousands commas, an optional decimal part. */
+    /* A number: digits with thousands commas, an optional decimal part.
+     * One too long for num is kept cut, so it matches no amount. */
     char num[48];
     size_t n = 0, j = i;
+    int cut = 0;
     while (j < len &&
            (isdigit((unsigned char)text[j]) ||
-            (text[j] == ',' && j + 3 < len + 1 &&
-             isdigit((unsigned char)text[j + 1]))) &&
-           n + 1 < sizeof(num)) {
-      if (text[j] != ',')
-        num[n++] = text[j];
+            (text[j] == ',' && isdigit((unsigned char)text[j + 1])))) {
+      if (text[j] != ',') {
+        if (n + 1 < sizeof(num))
+          num[n++] = text[j];
+        else
+          cut = 1;
+      }
       j++;
     }
     if (j + 1 < len && text[j] == '.' && isdigit((unsigned char)text[j + 1])) {
-      num[n++] = text[j++];
-      while (j < len && isdigit((unsigned char)text[j]) && n + 1 < sizeof(num))
-        num[n++] = text[j++];
+      do {
+        if (n + 1 < sizeof(num))
+          num[n++] = text[j];
+        else
+          cut = 1;
+        j++;
+      } while (j < len && isdigit((unsigned char)text[j]));
     }
     num[n] = '\0';
-    enum amount_kind k = currency_before(text, i)
+    char code[4] = "";
+    enum amount_kind k = currency_before(text, i, code)
                              ? AMOUNT_MONEY
-                             : kind_after(text + j, d->currency);
+                             : kind_after(text + j, code);
     int64_t micros = 0;
-    int parsed = lp_money_parse(num, &micros) == 0;
+    int parsed = !cut && lp_money_parse(num, &micros) == 0;
+    if (k == AMOUNT_MONEY && d->currency && code[0] &&
+        strcmp(code, d->currency) != 0)
+      return lp_err(errstr, errstr_size,
+                    "guardrail: the text names an amount in %s but the "
+                    "decision's currency is %s",
+                    code, d->currency);
     switch (k) {
     case AMOUNT_PERCENT:
       if (!parsed || a->kind != LP_ACTION_DISCOUNT_CODE ||

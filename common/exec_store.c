@@ -30,7 +30,10 @@
  * CLV (at least 1.00)); KEYS 12 the member's last sync. A sync whose
  * scores moved less than that, segment and band unchanged, or older
  * than the last sync, is blocked (score_sync:unchanged /
- * score_sync:older_than_last_sync).
+ * score_sync:older_than_last_sync). One sync of a member runs at a
+ * time: while another is claimed (f, its decision id, until fl ms, two
+ * leases) the answer is busy, so their platform writes never overtake
+ * each other.
  * Replies: {0, attempts, takeover, wait ms} claimed; {1, state, platform,
  * reference, status, guardrail} final; {2, ms} busy; {3, guardrail}
  * blocked; {4} pending; {5} unknown member.
@@ -101,7 +104,11 @@ static const char begin_script[] =
     "local g = killed()\n"
     "if g then return block(g) end\n"
     "if ARGV[19] == '1' then\n"
-    "  local o = redis.call('HMGET', KEYS[12], 'p', 'c', 's', 'r', 't')\n"
+    "  local o = redis.call('HMGET', KEYS[12], 'p', 'c', 's', 'r', 't', 'f',\n"
+    "                       'fl')\n"
+    "  if o[6] and o[6] ~= ARGV[16] and tonumber(o[7] or '0') > now then\n"
+    "    return {2, tonumber(o[7]) - now}\n"
+    "  end\n"
     "  if o[5] then\n"
     "    if tonumber(o[5]) > tonumber(ARGV[24]) then\n"
     "      return block('score_sync:older_than_last_sync')\n"
@@ -132,6 +139,11 @@ static const char begin_script[] =
     "if budget > 0 and cost > 0 and\n"
     "   tonumber(redis.call('GET', KEYS[4]) or '0') + cost > budget then\n"
     "  return block('campaign_budget')\n"
+    "end\n"
+    "if ARGV[19] == '1' then\n"
+    "  redis.call('HSET', KEYS[12], 'f', ARGV[16], 'fl',\n"
+    "             now + 2 * tonumber(ARGV[9]))\n"
+    "  redis.call('EXPIRE', KEYS[12], ARGV[10])\n"
     "end\n"
     "if cost > 0 then\n"
     "  redis.call('INCRBY', KEYS[2], ARGV[1])\n"
@@ -167,7 +179,8 @@ static const char begin_script[] =
  * (never sent, an approved decision: back to approved), 2 platform, 3
  * reference, 4 status, 5 attempts, 6 record ttl s, 7 reason, 8 claim token,
  * 9 "1" for a score sync, whose scores (10..14 as begin's 20..24) become
- * the member's last sync (KEYS 5) when done and not older. A
+ * the member's last sync (KEYS 5) when done and not older, 15 its
+ * decision id (its in-flight mark is cleared whatever the outcome). A
  * failure returns the reserved cost and frequency slot. Replies 0, or {1,
  * state} when the record was not in flight under this claim (another executor
  * took it over, or it finished): nothing changed.
@@ -176,6 +189,9 @@ static const char finish_script[] =
     "local r = redis.call('HMGET', KEYS[1], 's', 'res', 'rc', 'tok')\n"
     "if r[1] ~= 'inflight' or r[4] ~= ARGV[8] then\n"
     "  return {1, r[1] or ''}\n"
+    "end\n"
+    "if ARGV[9] == '1' and redis.call('HGET', KEYS[5], 'f') == ARGV[15] then\n"
+    "  redis.call('HDEL', KEYS[5], 'f', 'fl')\n"
     "end\n"
     "if ARGV[1] == 'unclaim' then\n"
     "  redis.call('HSET', KEYS[1], 's', 'approved')\n"
@@ -744,7 +760,8 @@ int lp_exec_store_finish(struct lp_exec_store *s, struct lp_exec_finish *ops,
                           sv.c,
                           sv.segment,
                           sv.churn,
-                          sv.t};
+                          sv.t,
+                          d->decision_id};
     size_t argl[LP_ARRAY_LEN(argv)];
     for (size_t k = 0; k < LP_ARRAY_LEN(argv); k++)
       argl[k] = strlen(argv[k]);

@@ -23,7 +23,8 @@
  *   <ns>:rate:<platform>   string  rate schedule (GCRA arrival time, µs)
  *   <ns>:sync:{shop:customer}  hash  the member's last score sync done: p
  *         (P(alive) micros), c (CLV cents), s (segment), r (churn band),
- *         t (its event time ms)
+ *         t (its event time ms); f, fl: the member's sync in flight
+ *         (decision id, until when), one at a time
  * Costs are micro-units of the deployment's currency. A period is
  * event_time / period length (seconds), so a decision is judged in the
  * period of its trigger whenever it is executed.
@@ -70,7 +71,8 @@ struct lp_exec_store_config {
   /* A score sync is blocked as unchanged when segment and churn band are
    * the member's last synced ones, P(alive) moved less than this (micros)
    * and the 12-month CLV less than this share of the last synced one
-   * (ppm; at least 1.00 of change counts). 0 and 0: every sync is sent. */
+   * (ppm; a last CLV under 1.00 counts as 1.00). 0 and 0: every sync is
+   * sent. */
   int64_t sync_min_p_alive_micros;
   long sync_min_clv_ppm;
 };

@@ -74,10 +74,16 @@ static char *read_file(const struct lp_model_watch *w, size_t *len,
   lp_buf_init(&b);
   char chunk[4096];
   size_t n;
-  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len < (1u << 20))
+  while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b.len <= (1u << 20))
     lp_buf_append(&b, chunk, n);
   int bad = ferror(f);
   fclose(f);
+  if (!bad && b.len > (1u << 20)) {
+    lp_buf_free(&b);
+    lp_err(errstr, errstr_size, "%s: larger than 1 MiB: not a model file",
+           w->file);
+    return NULL;
+  }
   if (bad) {
     lp_buf_free(&b);
     lp_err(errstr, errstr_size, "%s: read error", w->file);

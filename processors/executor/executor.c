@@ -756,6 +756,23 @@ static void start_http(struct exec *ex, struct job *j,
   curl_multi_add_handle(ex->multi, e);
 }
 
+/* A lost claim's copy is not this executor's to report: back to the
+ * request as built, asked again if the claim comes back. */
+static void forget_copy(struct exec *ex, struct job *j) {
+  if (!j->copy_done)
+    return;
+  j->copy_done = 0;
+  j->copy_source[0] = '\0';
+  j->copy_note[0] = '\0';
+  free(j->copy_output);
+  j->copy_output = NULL;
+  char err[256];
+  lp_http_request_clear(&j->req);
+  if (lp_adapters_build(&ex->adapters, j->platform, &j->d, &j->req, err,
+                        sizeof(err)))
+    LP_ASSERT(!"a request built once builds again");
+}
+
 /* Renews every claim this executor holds, a third of a lease after its
  * last renewal, whatever the job is doing (waiting out a backoff or a 429
  * hold, in a call, checking). A claim found lost (its lease ran out and
@@ -795,6 +812,7 @@ static void renew_claims(struct exec *ex) {
       j->state = J_BEGIN;
       j->due_us = 0;
       j->takeover = 0;
+      forget_copy(ex, j);
     } else {
       j->lost = 1; /* in a call: decided when it returns */
     }
@@ -952,9 +970,20 @@ static void start_due(struct exec *ex) {
       continue;
     }
     if (wants_copy(ex, j)) {
-      if (ex->copy_in_flight < ex->conf->copy_in_flight)
+      if (ex->copy_in_flight < ex->conf->copy_in_flight) {
         start_copy(ex, j);
-      continue;
+        continue;
+      }
+      /* Every copy slot is busy: the decision does not wait for one. */
+      j->copy_done = 1;
+      snprintf(j->copy_source, sizeof(j->copy_source), "template");
+      snprintf(j->copy_note, sizeof(j->copy_note),
+               "copy: all %ld copy requests were in flight",
+               ex->conf->copy_in_flight);
+      lp_metrics_labelled_add("loyalty_copy_total",
+                              "Message copy by source (generated or the "
+                              "template as fallback)",
+                              "source", "template", 1);
     }
     j->attempts++;
     start_http(ex, j, &j->req, J_SEND);
@@ -1291,6 +1320,11 @@ static int setup(struct exec *ex, struct lp_kafka_props *kafka, char *err,
       parse_money_key("score_sync.min.clv", c->sync_min_clv, &ex->sync_min_clv,
                       err, errsize))
     return -1;
+  if (ex->sync_min_clv > 10000000)
+    return lp_err(err, errsize,
+                  "score_sync.min.clv: \"%s\" is above 10 (a share of the "
+                  "last synced CLV)",
+                  c->sync_min_clv);
   if (ex->sync_min_p > 1000000)
     return lp_err(err, errsize,
                   "score_sync.min.p_alive: \"%s\" is above 1 (a probability)",

@@ -67,7 +67,7 @@ struct lp_executor_config {
   long copy_max_chars;
   long copy_in_flight;
   char *sync_min_p_alive; /* decimal, 0..1 */
-  char *sync_min_clv;     /* decimal share, 0..100 */
+  char *sync_min_clv;     /* decimal share, 0..10 */
   int check_member;       /* LP_CONF_BOOL writes an int */
   long dlq_max_original;
   char *http_bind;

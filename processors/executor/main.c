@@ -179,7 +179,8 @@ static const struct lp_config_entry table[] = {
      0, 0},
     {"score_sync.min.clv", LP_CONF_STRING, "0.10", C(sync_min_clv),
      "Least change of the 12-month CLV that syncs, as a share of the last "
-     "synced value (0.10 = 10%; at least 1.00)",
+     "synced value (0.10 = 10%; a last CLV under 1.00 counts as 1.00), at "
+     "most 10",
      0, 0},
     {"copy.url", LP_CONF_STRING, "", C(copy_url),
      "OpenAI-compatible chat completions endpoint that drafts the text of "

@@ -621,6 +621,29 @@ static void test_score_sync_gate(void **state) {
   freeReplyObject(r);
 }
 
+/* One score sync of a member at a time: while one is claimed another is
+ * busy (so their writes cannot overtake each other at the platform);
+ * once the first finishes — done or failed — the next may go, and an
+ * older one than the one done is refused. */
+static void test_score_sync_one_at_a_time(void **state) {
+  struct fixture *f = *state;
+  const int64_t t0 = 1709294400000LL;
+  struct lp_exec_begin b;
+  struct sync_dec a, n;
+  make_sync(&a, 911, "0.500000", "100.00", "regular", "medium", t0 + 100);
+  make_sync(&n, 912, "0.900000", "900.00", "premium_enthusiast", "low",
+            t0 + 200);
+  assert_int_equal(begin1(f->a, &a.x, &b), LP_EXEC_CLAIMED);
+  assert_int_equal(begin1(f->b, &n.x, &b), LP_EXEC_BUSY);
+  assert_true(b.busy_ms > 0);
+  finish1(f->a, &a.x, 0, ""); /* failed: the mark goes all the same */
+  assert_int_equal(begin1(f->b, &n.x, &b), LP_EXEC_CLAIMED);
+  finish1(f->b, &n.x, 1, "ok");
+  make_sync(&a, 913, "0.500000", "100.00", "regular", "medium", t0 + 150);
+  assert_int_equal(begin1(f->a, &a.x, &b), LP_EXEC_BLOCKED);
+  assert_string_equal(b.guardrail, "score_sync:older_than_last_sync");
+}
+
 int main(int argc, char **argv) {
   if (argc != 2 || (redis_port = atoi(argv[1])) <= 0) {
     fprintf(stderr, "usage: exec_store REDIS_PORT\n");
@@ -646,6 +669,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_approved_then_killed, setup_budget,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_score_sync_gate, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_score_sync_one_at_a_time, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -376,20 +376,23 @@ static void test_host_port(void **state) {
   (void)state;
   char host[16];
   int port = 0;
-  assert_int_equal(lp_host_port_parse("127.0.0.1:6379", host, sizeof(host),
-                                      &port),
-                   0);
+  assert_int_equal(
+      lp_host_port_parse("127.0.0.1:6379", host, sizeof(host), &port), 0);
   assert_string_equal(host, "127.0.0.1");
   assert_int_equal(port, 6379);
   assert_int_equal(lp_host_port_parse("::1:7000", host, sizeof(host), &port),
                    0);
   assert_string_equal(host, "::1");
   assert_int_equal(port, 7000);
-  static const char *const bad[] = {"nope", ":6379", "h:", "h:0", "h:65536",
-                                    "h:12x", "a-very-long-host-name:1"};
+  static const char *const bad[] = {"nope",
+                                    ":6379",
+                                    "h:",
+                                    "h:0",
+                                    "h:65536",
+                                    "h:12x",
+                                    "a-very-long-host-name:1"};
   for (size_t i = 0; i < LP_ARRAY_LEN(bad); i++)
-    assert_int_equal(lp_host_port_parse(bad[i], host, sizeof(host), &port),
-                     -1);
+    assert_int_equal(lp_host_port_parse(bad[i], host, sizeof(host), &port), -1);
 }
 
 static void test_purchase_days(void **state) {
