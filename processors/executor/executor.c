@@ -71,7 +71,7 @@ struct job {
   struct lp_http_request copy_req;
   char *copy_prompt, *copy_output; /* owned */
   char copy_source[16];
-  char copy_note[300];
+  char copy_note[520];
   CURL *easy; /* while SEND or CHECK */
   struct curl_slist *headers;
   struct lp_buf body; /* response body */
