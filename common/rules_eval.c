@@ -597,7 +597,8 @@ static int sync_attributes(const struct ctx *x, struct lp_action *a) {
   char num[40];
   struct lp_feature *f = a->attributes;
   put_attr(x, f++, "loyalty_model_version", m->version);
-  snprintf(num, sizeof(num), "%.6f", s.p_alive);
+  /* Decimals as the rule fields print them (no printf on this path). */
+  lp_money_format(micros_of(s.p_alive), num, sizeof(num));
   put_attr(x, f++, "loyalty_p_alive", num);
   put_attr(x, f++, "loyalty_churn_risk", lp_churn_band_name(s.churn));
   lp_money_format(micros_of(round(s.clv_12m * 100) / 100), num, sizeof(num));
@@ -605,7 +606,7 @@ static int sync_attributes(const struct ctx *x, struct lp_action *a) {
   lp_money_format(micros_of(round(s.expected_spend * 100) / 100), num,
                   sizeof(num));
   put_attr(x, f++, "loyalty_expected_aov", num);
-  snprintf(num, sizeof(num), "%.4f", s.expected_90d);
+  lp_money_format(micros_of(s.expected_90d), num, sizeof(num));
   put_attr(x, f++, "loyalty_expected_orders_90d", num);
   put_attr(x, f++, "loyalty_segment", lp_value_segment_name(s.segment));
   put_attr(x, f++, "loyalty_next_best_reward",

@@ -1282,7 +1282,7 @@ static void test_rules_score_sync(void **state) {
   /* The order makes the quiet member look alive again. */
   assert_true(after.p_alive > before.p_alive);
   char want[32];
-  snprintf(want, sizeof(want), "%.6f", after.p_alive);
+  lp_money_format((int64_t)llround(after.p_alive * 1e6), want, sizeof(want));
   assert_string_equal(a->attributes[1].value, want);
   assert_string_equal(a->attributes[0].value, m.version);
   assert_string_equal(a->attributes[6].value,
