@@ -59,7 +59,8 @@ static const char usage[] =
     "            [--idle-ms MS] [--expect N] [--format json|hex]\n"
     "      Prints every record of the topic from the beginning as canonical\n"
     "      JSON, one per line, and exits at the end of all partitions (after\n"
-    "      at least N records with --expect, or after --idle-ms of silence).\n"
+    "      at least N records with --expect, or after --idle-ms of silence;\n"
+    "      before the first record or partition end, at least 10 s).\n"
     "  wait      --group G --topic T [--timeout-ms MS]\n"
     "      Waits until group G has committed the end of every partition of\n"
     "      T (the pipeline drained); exit 1 on timeout.\n"
@@ -643,8 +644,11 @@ static int cmd_consume(struct opts *o) {
   while (!interrupted) {
     rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
     if (!m) {
+      /* Silence before anything arrived may be a slow first fetch (a
+       * busy machine), not an empty topic: it gets at least 10 s. */
+      long limit = count == 0 && eof == 0 && idle_ms < 10000 ? 10000 : idle_ms;
       if ((eof >= parts && count >= o->expect) ||
-          lp_mono_us() - last > idle_ms * 1000)
+          lp_mono_us() - last > limit * 1000)
         break;
       continue;
     }
