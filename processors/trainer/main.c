@@ -51,7 +51,7 @@ static const char usage[] =
     "  stays, and the exit status is 1.\n"
     "\n"
     "OPTIONS\n"
-    "  --cdnow FILE            CDNOW-format log: master id, member id,\n"
+    "  --cdnow FILE            CDNOW-format log: [master id,] member id,\n"
     "                          YYYYMMDD, units, value (whitespace separated)\n"
     "  --topic T               or read OrderEvents from Kafka topic T, from\n"
     "                          --offset (default 0: the beginning) to its\n"
@@ -95,11 +95,30 @@ static int read_cdnow(const char *path, struct lp_clv_builder *b, long *rows) {
   *rows = 0;
   while (fgets(line, sizeof(line), f)) {
     lineno++;
-    if (sscanf(line, "%ld %63s %ld %ld %lf", &master, id, &ymd, &units,
-               &value) != 5) {
+    /* CDNOW_sample.txt has a master id first (5 fields), CDNOW_master.txt
+     * does not (4 fields, and a header line). */
+    int fields = 0;
+    for (const char *p = line; *p;) {
+      while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+        p++;
+      if (!*p)
+        break;
+      fields++;
+      while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+        p++;
+    }
+    int ok = fields == 5   ? sscanf(line, "%ld %63s %ld %ld %lf", &master, id,
+                                    &ymd, &units, &value) == 5
+             : fields == 4 ? sscanf(line, "%63s %ld %ld %lf", id, &ymd, &units,
+                                    &value) == 4
+                           : 0;
+    if (!ok) {
       if (lineno == 1)
         continue; /* the master file's header */
-      fprintf(stderr, "trainer: %s:%ld: expected 5 fields\n", path, lineno);
+      fprintf(stderr,
+              "trainer: %s:%ld: expected 4 fields (member, YYYYMMDD, units, "
+              "value) or 5 (master id first)\n",
+              path, lineno);
       fclose(f);
       return -1;
     }

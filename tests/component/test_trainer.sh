@@ -67,4 +67,14 @@ for k in r alpha a b; do
 done
 within "$(jq .gamma_gamma.p "$LP_TMP/topic.json")" "$(jq .gamma_gamma.p "$M")" 1e-4 \
   "topic fit = file fit: Gamma-Gamma p"
+# CDNOW_master.txt's layout (no master id, a header line): the same fit.
+{
+  echo " customer_id  date number_of_cds  dollar_value"
+  awk '{printf "%s %s %s %s\r\n", $2, $3, $4, $5}' "$FX/cdnow_sample.txt"
+} >"$LP_TMP/cdnow_4.txt"
+"$BIN/trainer" --cdnow "$LP_TMP/cdnow_4.txt" --out "$LP_TMP/four.json" 2>/dev/null
+for k in r alpha a b; do
+  lp_assert_eq "$(jq ".bgnbd.$k" "$LP_TMP/four.json")" "$(jq ".bgnbd.$k" "$M")" \
+    "four-column CDNOW = five-column: $k"
+done
 echo "ok: trainer"
