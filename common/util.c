@@ -443,8 +443,17 @@ void lp_time_format_iso8601(int64_t epoch_ms, char *out, size_t outsize) {
 }
 
 static EVP_MD *sha256_md;
+/* Each thread's reusable digest context, freed when the thread ends (a
+ * server with a thread per connection would leak one per connection). */
+static pthread_key_t sha256_ctx_key;
+
+static void sha256_ctx_free(void *ctx) {
+  EVP_MD_CTX_free(ctx);
+}
+
 static void sha256_fetch(void) {
   sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+  LP_ASSERT(pthread_key_create(&sha256_ctx_key, sha256_ctx_free) == 0);
 }
 
 void lp_sha256_hex(const void *data, size_t len, char out[65]) {
@@ -455,9 +464,11 @@ void lp_sha256_hex(const void *data, size_t len, char out[65]) {
   LP_ASSERT(sha256_md != NULL);
   /* One context per thread, reused: EVP_Digest allocates and frees a
    * context on every call. */
-  static _Thread_local EVP_MD_CTX *ctx;
-  if (!ctx)
+  EVP_MD_CTX *ctx = pthread_getspecific(sha256_ctx_key);
+  if (!ctx) {
     ctx = EVP_MD_CTX_new();
+    LP_ASSERT(ctx && pthread_setspecific(sha256_ctx_key, ctx) == 0);
+  }
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
   LP_ASSERT(ctx && EVP_DigestInit_ex2(ctx, sha256_md, NULL) == 1 &&

@@ -17,6 +17,7 @@
 #include "profile.h"
 #include "profile_apply.h"
 #include "util.h"
+#include "webhook.h"
 
 static void test_money_parse(void **state) {
   (void)state;
@@ -372,6 +373,27 @@ static void make_order(struct lp_order_event *ev, const char *order_id,
 /* Purchase days, as the CLV models count purchases: a second order on the
  * day of the first or the last adds none, a cancellation takes none back,
  * and a part written before "days" existed counts a day per order. */
+/* Shopify's webhook signature: base64 HMAC-SHA256 of the raw body, any
+ * secret of a rotation list, nothing for a malformed header. */
+static void test_shopify_hmac(void **state) {
+  (void)state;
+  const char *msg = "The quick brown fox jumps over the lazy dog";
+  char sig[45];
+  lp_shopify_hmac("key", 3, msg, strlen(msg), sig);
+  /* RFC-style vector: f7bc83f4...2d1a3cd8 in base64. */
+  assert_string_equal(sig, "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg=");
+  assert_true(lp_shopify_hmac_ok("key", msg, strlen(msg), sig));
+  assert_true(lp_shopify_hmac_ok("old,key", msg, strlen(msg), sig));
+  assert_true(lp_shopify_hmac_ok("key,new", msg, strlen(msg), sig));
+  assert_false(lp_shopify_hmac_ok("other", msg, strlen(msg), sig));
+  assert_false(lp_shopify_hmac_ok("key", msg, strlen(msg) - 1, sig));
+  assert_false(lp_shopify_hmac_ok("key", msg, strlen(msg), NULL));
+  assert_false(lp_shopify_hmac_ok("key", msg, strlen(msg), "short"));
+  assert_false(lp_shopify_hmac_ok("", msg, strlen(msg), sig));
+  assert_false(lp_shopify_hmac_ok(",,", msg, strlen(msg), sig));
+  assert_false(lp_shopify_hmac_ok(NULL, msg, strlen(msg), sig));
+}
+
 static void test_host_port(void **state) {
   (void)state;
   char host[16];
@@ -680,6 +702,7 @@ int main(void) {
       cmocka_unit_test(test_apply_order_and_reverse),
       cmocka_unit_test(test_purchase_days),
       cmocka_unit_test(test_host_port),
+      cmocka_unit_test(test_shopify_hmac),
       cmocka_unit_test(test_orders_placed),
       cmocka_unit_test(test_apply_cancel_first_and_cap),
       cmocka_unit_test(test_apply_customer),
