@@ -4,7 +4,6 @@
  * and signals here, the engine in executor.c, the platforms in
  * adapters.c, the Redis state in common/exec_store.c.
  */
-#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "executor.h"
 #include "log.h"
 #include "metrics.h"
@@ -219,42 +219,13 @@ static const struct lp_config_entry table[] = {
 
 static volatile sig_atomic_t stop_requested;
 
-static void on_stop(int sig) {
-  (void)sig;
-  stop_requested = 1;
-}
-
 int main(int argc, char **argv) {
-  lp_log_init("executor", LP_LOG_INFO);
-  lp_metrics_init("executor");
   struct lp_kafka_props kafka = {0};
-  char err[1024];
-  int rc = lp_config_load(table, LP_ARRAY_LEN(table), &conf, &kafka, argc, argv,
-                          usage, err, sizeof(err));
-  if (rc != 0) {
-    if (rc < 0)
-      fprintf(stderr, "executor: %s\n", err);
-    lp_config_free(table, LP_ARRAY_LEN(table), &conf, &kafka);
-    lp_metrics_shutdown();
-    return rc < 0 ? 2 : 0;
-  }
-  enum lp_log_level level;
-  if (lp_log_level_parse(conf.log_level, &level) != 0) {
-    fprintf(stderr, "executor: log.level: unknown level \"%s\"\n",
-            conf.log_level);
-    lp_config_free(table, LP_ARRAY_LEN(table), &conf, &kafka);
-    lp_metrics_shutdown();
-    return 2;
-  }
-  lp_log_set_level(level);
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_stop;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  int rc = lp_daemon_start("executor", table, LP_ARRAY_LEN(table), &conf,
+                           &kafka, argc, argv, usage, &stop_requested);
+  if (rc >= 0)
+    return rc;
   rc = lp_executor_run(&conf, &kafka, &stop_requested);
-  lp_config_free(table, LP_ARRAY_LEN(table), &conf, &kafka);
-  lp_metrics_shutdown();
+  lp_daemon_end(table, LP_ARRAY_LEN(table), &conf, &kafka);
   return rc;
 }
