@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "profile_apply.h"
 #include "util.h"
 
 #define MS_PER_DAY 86400000.0
@@ -460,11 +461,6 @@ void lp_model_score(const struct lp_model *m, const struct lp_profile *p,
   lp_model_score_complete(m, p, at_ms, out);
 }
 
-static int64_t utc_day(int64_t ms) {
-  int64_t q = ms / 86400000LL;
-  return ms % 86400000LL < 0 ? q - 1 : q;
-}
-
 void lp_model_score_after_order(const struct lp_model *m,
                                 const struct lp_profile *before,
                                 const struct lp_order_event *ev,
@@ -473,8 +469,7 @@ void lp_model_score_after_order(const struct lp_model *m,
   int counts = ev->status == LP_ORDER_CREATED || ev->status == LP_ORDER_PAID;
   if (counts && !before->order_previously_applied) {
     int64_t t = ev->event_time_ms;
-    if (p.first_order_ms == 0 || (utc_day(t) != utc_day(p.first_order_ms) &&
-                                  utc_day(t) != utc_day(p.last_order_ms)))
+    if (lp_order_adds_purchase_day(p.first_order_ms, p.last_order_ms, t))
       p.purchase_days++;
     p.order_count++;
     p.orders_placed++;

@@ -304,6 +304,12 @@ static int64_t day_of(int64_t ms) {
   return ms % 86400000LL < 0 ? q - 1 : q;
 }
 
+int lp_order_adds_purchase_day(int64_t first_ms, int64_t last_ms,
+                               int64_t at_ms) {
+  return first_ms == 0 || (day_of(at_ms) != day_of(first_ms) &&
+                           day_of(at_ms) != day_of(last_ms));
+}
+
 /* "c:"/"b:" + escaped name into key (reset first). */
 static void build_aff_key(struct lp_buf *key, char prefix, const char *name) {
   lp_buf_reset(key);
@@ -355,9 +361,8 @@ void lp_profile_apply_order(const char *own, const char *rec_text,
       /* A part written before "days" existed: one day per order placed. */
       if (!prof.fpresent[F_DAYS])
         prof.fv[F_DAYS] = prof.fv[F_PLACED] - 1;
-      if (prof.fv[F_FIRST] == 0 ||
-          (day_of(ev->event_time_ms) != day_of(prof.fv[F_FIRST]) &&
-           day_of(ev->event_time_ms) != day_of(prof.fv[F_LAST])))
+      if (lp_order_adds_purchase_day(prof.fv[F_FIRST], prof.fv[F_LAST],
+                                     ev->event_time_ms))
         *ints_fixed(&prof, F_DAYS) += 1;
       else
         (void)ints_fixed(&prof, F_DAYS);

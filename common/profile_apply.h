@@ -41,6 +41,7 @@
 #define LP_PROFILE_APPLY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "events.h"
 #include "profile.h"
@@ -56,6 +57,12 @@ void lp_profile_apply_order(const char *own, const char *rec,
                             const struct lp_order_event *ev, int max_affinities,
                             char **new_own, char **new_rec,
                             int *previously_applied);
+
+/* 1 when an order at at_ms counts a new purchase day, given the first
+ * and last order times so far (first_ms 0: none yet): the "days" rule
+ * above, shared with the scores' view of an order just applied. */
+int lp_order_adds_purchase_day(int64_t first_ms, int64_t last_ms,
+                               int64_t at_ms);
 
 /* Applies a customer event to the customer part own; *new_own (caller
  * frees). Out-of-order updates: the newest event time wins; consent

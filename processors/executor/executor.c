@@ -692,8 +692,10 @@ static size_t on_header(char *p, size_t size, size_t n, void *opaque) {
 }
 
 /* Starts j's request (the action, or the check) on the multi handle. */
-static void start_http(struct exec *ex, struct job *j,
-                       const struct lp_http_request *r, enum job_state st) {
+/* A transfer of r for j (its response into j->body and j->rh), not yet
+ * added to the multi handle. */
+static CURL *new_transfer(struct job *j, const struct lp_http_request *r,
+                          long timeout_ms) {
   CURL *e = curl_easy_init();
   LP_ASSERT(e);
   lp_buf_reset(&j->body);
@@ -725,13 +727,18 @@ static void start_http(struct exec *ex, struct job *j,
   curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ex->conf->http_timeout_ms);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                   ex->conf->http_timeout_ms < 5000 ? ex->conf->http_timeout_ms
-                                                    : 5000L);
+                   timeout_ms < 5000 ? timeout_ms : 5000L);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PRIVATE, j);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "loyalty-executor/" LP_VERSION);
+  return e;
+}
+
+static void start_http(struct exec *ex, struct job *j,
+                       const struct lp_http_request *r, enum job_state st) {
+  CURL *e = new_transfer(j, r, ex->conf->http_timeout_ms);
   if (st == J_SEND && lp_adapters_resend_safe(j->platform, &j->d) != 1) {
     /* A call the platform does not dedupe goes on a fresh connection,
      * closed after it. On a reused connection that dies before the
@@ -850,6 +857,18 @@ static int wants_copy(const struct exec *ex, const struct job *j) {
           j->platform == LP_PLATFORM_BRAZE);
 }
 
+/* Records where j's copy came from ("generated" or "template", with
+ * why) and counts it. */
+static void copy_outcome(struct job *j, const char *source, const char *note) {
+  j->copy_done = 1;
+  snprintf(j->copy_source, sizeof(j->copy_source), "%s", source);
+  snprintf(j->copy_note, sizeof(j->copy_note), "%s", note ? note : "");
+  lp_metrics_labelled_add("loyalty_copy_total",
+                          "Message copy by source (generated or the template "
+                          "as fallback)",
+                          "source", source, 1);
+}
+
 /* Asks the model for j's copy; J_COPY until it answers or times out. */
 static void start_copy(struct exec *ex, struct job *j) {
   char err[256];
@@ -858,31 +877,11 @@ static void start_copy(struct exec *ex, struct job *j) {
   lp_http_request_clear(&j->copy_req);
   if (lp_copy_request(&ex->copy, &j->d, j->copy_prompt, &j->copy_req, err,
                       sizeof(err))) {
-    j->copy_done = 1;
-    snprintf(j->copy_source, sizeof(j->copy_source), "template");
-    snprintf(j->copy_note, sizeof(j->copy_note), "%s", err);
+    copy_outcome(j, "template", err);
     return;
   }
-  CURL *e = curl_easy_init();
-  LP_ASSERT(e);
-  lp_buf_reset(&j->body);
-  curl_slist_free_all(j->headers);
-  j->headers = NULL;
-  for (int i = 0; i < j->copy_req.n_headers; i++)
-    j->headers = curl_slist_append(j->headers, j->copy_req.headers[i]);
-  j->headers = curl_slist_append(j->headers, "Expect:");
-  curl_easy_setopt(e, CURLOPT_URL, j->copy_req.url);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDS, j->copy_req.body);
-  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(j->copy_req.body));
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, j->headers);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
   /* Strict: the copy is a nicety, the decision must not wait for it. */
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, ex->conf->copy_timeout_ms);
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, ex->conf->copy_timeout_ms);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_PRIVATE, j);
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "loyalty-executor/" LP_VERSION);
+  CURL *e = new_transfer(j, &j->copy_req, ex->conf->copy_timeout_ms);
   j->easy = e;
   j->state = J_COPY;
   ex->copy_in_flight++;
@@ -916,24 +915,14 @@ static void on_copy_done(struct exec *ex, struct job *j, CURLcode rc,
   if (text && lp_copy_check(&j->d, text, (int)ex->conf->copy_max_chars, err,
                             sizeof(err)) == 0) {
     if (lp_copy_attach(&j->req, j->platform, text) == 0) {
-      snprintf(j->copy_source, sizeof(j->copy_source), "generated");
-      j->copy_note[0] = '\0';
-      lp_metrics_labelled_add("loyalty_copy_total",
-                              "Message copy by source (generated or the "
-                              "template as fallback)",
-                              "source", "generated", 1);
+      copy_outcome(j, "generated", NULL);
       free(text);
       return;
     }
     snprintf(err, sizeof(err), "copy: the event body has no properties");
   }
   free(text);
-  snprintf(j->copy_source, sizeof(j->copy_source), "template");
-  snprintf(j->copy_note, sizeof(j->copy_note), "%s", err);
-  lp_metrics_labelled_add("loyalty_copy_total",
-                          "Message copy by source (generated or the template "
-                          "as fallback)",
-                          "source", "template", 1);
+  copy_outcome(j, "template", err);
   LP_INFO("generated copy not used; the template goes alone",
           "\"decision_id\":%s,\"why\":%s", lp_log_str(j->d.decision_id),
           lp_log_str(err));
@@ -975,15 +964,10 @@ static void start_due(struct exec *ex) {
         continue;
       }
       /* Every copy slot is busy: the decision does not wait for one. */
-      j->copy_done = 1;
-      snprintf(j->copy_source, sizeof(j->copy_source), "template");
-      snprintf(j->copy_note, sizeof(j->copy_note),
-               "copy: all %ld copy requests were in flight",
+      char note[96];
+      snprintf(note, sizeof(note), "copy: all %ld copy requests were in flight",
                ex->conf->copy_in_flight);
-      lp_metrics_labelled_add("loyalty_copy_total",
-                              "Message copy by source (generated or the "
-                              "template as fallback)",
-                              "source", "template", 1);
+      copy_outcome(j, "template", note);
     }
     j->attempts++;
     start_http(ex, j, &j->req, J_SEND);

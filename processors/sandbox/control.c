@@ -49,8 +49,13 @@ static void serve_ledger(struct sandbox *sb, const struct sb_request *req,
   sb_respond_json(resp, 200, sb_ledger_json(sb, p, member, k, since_seq), NULL);
 }
 
-static void serve_faults(struct sandbox *sb, const struct sb_request *req,
-                         struct sb_response *resp) {
+/* A settings endpoint (faults, llm): a POST with a JSON object changes
+ * what it names through update; both methods answer the current state. */
+static void serve_settings(struct sandbox *sb, const struct sb_request *req,
+                           struct sb_response *resp, const char *what,
+                           int (*update)(struct sandbox *, json_t *, char *,
+                                         size_t),
+                           json_t *(*state)(const struct sandbox *)) {
   if (strcmp(req->method, "POST") == 0) {
     char err[256];
     if (req->too_large) {
@@ -64,42 +69,26 @@ static void serve_faults(struct sandbox *sb, const struct sb_request *req,
       control_error(resp, 400, msg);
       return;
     }
-    if (sb_faults_update(sb, req->json, err, sizeof(err)) != 0) {
+    if (update(sb, req->json, err, sizeof(err)) != 0) {
       control_error(resp, 400, err);
       return;
     }
     char *text = json_dumps(req->json, JSON_COMPACT);
-    LP_INFO("faults changed", "\"change\":%s", lp_log_str(text));
+    LP_INFO("sandbox settings changed", "\"what\":%s,\"change\":%s",
+            lp_log_str(what), lp_log_str(text));
     free(text);
   }
-  sb_respond_json(resp, 200, sb_faults_json(sb), NULL);
+  sb_respond_json(resp, 200, state(sb), NULL);
 }
 
-/* The same shape as serve_faults: a POST changes what it names, both
- * answer the current state. */
+static void serve_faults(struct sandbox *sb, const struct sb_request *req,
+                         struct sb_response *resp) {
+  serve_settings(sb, req, resp, "faults", sb_faults_update, sb_faults_json);
+}
+
 static void serve_llm(struct sandbox *sb, const struct sb_request *req,
                       struct sb_response *resp) {
-  if (strcmp(req->method, "POST") == 0) {
-    char err[256];
-    if (req->too_large) {
-      control_error(resp, 413, "body too large");
-      return;
-    }
-    if (!req->json) {
-      char msg[256];
-      snprintf(msg, sizeof(msg), "body: %s",
-               req->json_error ? req->json_error : "a JSON object is required");
-      control_error(resp, 400, msg);
-      return;
-    }
-    if (sb_llm_update(sb, req->json, err, sizeof(err)) != 0) {
-      control_error(resp, 400, err);
-      return;
-    }
-    LP_INFO("llm mode changed", "\"mode\":%s,\"slow_ms\":%ld",
-            lp_log_str(sb_llm_mode_name(sb->llm_mode)), sb->llm_slow_ms);
-  }
-  sb_respond_json(resp, 200, sb_llm_json(sb), NULL);
+  serve_settings(sb, req, resp, "llm", sb_llm_update, sb_llm_json);
 }
 
 void sb_control_serve(struct sandbox *sb, const struct sb_request *req,
