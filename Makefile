@@ -93,8 +93,11 @@ $(LIB): $(COMMON_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-# The executor calls the platforms with libcurl, so it links it.
-$(BUILD)/bin/executor: LDLIBS += $(shell pkg-config --libs libcurl 2>/dev/null)
+# These call HTTP APIs with libcurl, so they link it: the executor (the
+# platforms), the bridge (BigCommerce order fetches, Shopify order look-ups),
+# loyaltyctl (the importers) and the sandbox (its webhook sender).
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
+$(BUILD)/bin/executor $(BUILD)/bin/bridge $(BUILD)/bin/loyaltyctl $(BUILD)/bin/sandbox: LDLIBS += $(CURL_LIBS)
 
 # One binary per processors/<name>/ folder; every .c in it is linked.
 .SECONDEXPANSION:

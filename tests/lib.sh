@@ -101,6 +101,21 @@ lp_start_broker() {
   return 1
 }
 
+# lp_broker_down / lp_broker_up: an outage of every devbroker broker (the
+# data stays), returning once the devbroker has applied it.
+lp_broker_state() {
+  local signal=$1 line=$2 n
+  n=$(grep -c "$line" "$LP_TMP/devbroker.log" || true)
+  kill "-$signal" "$BROKER_PID"
+  for _ in $(seq 100); do
+    [ "$(grep -c "$line" "$LP_TMP/devbroker.log" || true)" -gt "$n" ] && return 0
+    sleep 0.05
+  done
+  lp_fail "the devbroker did not log '$line'"
+}
+lp_broker_down() { lp_broker_state USR1 "brokers down"; }
+lp_broker_up() { lp_broker_state USR2 "brokers up"; }
+
 # lp_start_processor NAME LOGNAME [extra -X args...]: sets LAST_PID.
 lp_start_processor() {
   local name=$1 log=$2

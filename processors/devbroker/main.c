@@ -54,6 +54,10 @@ static const char usage[] =
     "  stdout as 'bootstrap=<host:port,...>' and writes it to\n"
     "  bootstrap.file, then runs until SIGTERM or SIGINT.\n"
     "\n"
+    "  SIGUSR1 takes every broker down (connections are closed and new ones\n"
+    "  refused, the data stays) and SIGUSR2 brings them back: an outage and\n"
+    "  a recovery for tests of what clients do while Kafka is unavailable.\n"
+    "\n"
     "  DEV/TEST ONLY: nothing is written to disk, history per partition is\n"
     "  bounded (about 5 MiB / 100k message sets; older data is dropped),\n"
     "  and offsets-for-times look-ups are not answered. Point processors at\n"
@@ -63,10 +67,31 @@ static const char usage[] =
     "  0 after SIGTERM/SIGINT, 2 on bad configuration or start-up failure\n";
 
 static volatile sig_atomic_t stop;
+/* 1 = take the brokers down, 2 = bring them up; applied by the main loop. */
+static volatile sig_atomic_t want_state;
 
 static void on_signal(int sig) {
-  (void)sig;
-  stop = 1;
+  if (sig == SIGUSR1)
+    want_state = 1;
+  else if (sig == SIGUSR2)
+    want_state = 2;
+  else
+    stop = 1;
+}
+
+/* Takes every broker down (down != 0) or brings it back up. */
+static void set_brokers(rd_kafka_mock_cluster_t *mc, long brokers, int down) {
+  for (int id = 1; id <= (int)brokers; id++) {
+    rd_kafka_resp_err_t err = down ? rd_kafka_mock_broker_set_down(mc, id)
+                                   : rd_kafka_mock_broker_set_up(mc, id);
+    if (err)
+      LP_WARN("broker state not changed",
+              "\"broker\":%d,\"down\":%d,\"error\":%s", id, down,
+              lp_log_str(rd_kafka_err2str(err)));
+  }
+  /* A warning, so tests (which run at log.level=warn) can see it land. */
+  LP_WARN(down ? "brokers down (SIGUSR1)" : "brokers up (SIGUSR2)",
+          "\"brokers\":%ld", brokers);
 }
 
 /* Creates every "name:partitions" topic of spec; 0 or -1 with errstr. */
@@ -176,8 +201,16 @@ int main(int argc, char **argv) {
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
-  while (!stop)
-    rd_kafka_poll(rk, 200);
+  sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGUSR2, &sa, NULL);
+  while (!stop) {
+    rd_kafka_poll(rk, 100);
+    int want = want_state;
+    if (want) {
+      want_state = 0;
+      set_brokers(mc, conf.brokers, want == 1);
+    }
+  }
   LP_INFO("stopping", NULL);
   exit_code = 0;
 

@@ -6,7 +6,8 @@
 # is accepted; malformed bodies (not JSON, wrong shape, invalid UTF-8, no
 # customer, an unsupported topic) are 400 with the reason; a 10 MB body
 # is 413; customers/update lands on the customers topic; with Kafka down
-# the answer is 503; SIGTERM exits 0.
+# the answer is 503 and, after the recovery, the platform's retry lands
+# exactly one event; SIGTERM exits 0.
 set -euo pipefail
 . tests/lib.sh
 FX=tests/component/fixtures
@@ -103,11 +104,30 @@ curl -sf "http://127.0.0.1:$port/metrics" | grep -q 'loyalty_webhooks_total{.*sh
   lp_fail "no webhook metric"
 echo "ok: /metrics counts webhooks by topic and answer"
 
-# Kafka down: 503, nothing acknowledged.
-kill -TERM "$BROKER_PID"
-wait "$BROKER_PID" 2>/dev/null || true
+# Kafka down: 503, nothing acknowledged; the platform's retries after the
+# recovery land the webhook exactly once.
+before=$(count orders order)
+lp_broker_down
 r=$(post "$ORDER" orders/cancelled evt-4)
 lp_assert_eq "${r%% *}" 503 "Kafka down"
 grep -q 'kafka\|Local: Message timed out' <<<"$r" || lp_fail "503 without the reason: $r"
+r=$(post "$ORDER" orders/cancelled evt-4)
+lp_assert_eq "${r%% *}" 503 "Kafka still down (the retry)"
+lp_broker_up
+status=""
+for _ in $(seq 30); do # the platform's retries, at most 30 s
+  r=$(post "$ORDER" orders/cancelled evt-4)
+  status=${r%% *}
+  [ "$status" = 200 ] && break
+  sleep 1
+done
+lp_assert_eq "$status" 200 "a retry once Kafka is back"
+r=$(post "$ORDER" orders/cancelled evt-4)
+lp_assert_eq "$r" '200 {"duplicate":true}' "a retry after the one that landed"
+lp_ctl consume --topic orders --type order --idle-ms 1000 >"$LP_TMP/orders.jsonl"
+lp_assert_eq "$(wc -l <"$LP_TMP/orders.jsonl")" "$((before + 1))" "one event from the outage's deliveries"
+lp_assert_eq "$(jq -r 'select(.event_id == "shopify:orders/cancelled:evt-4") | .status' "$LP_TMP/orders.jsonl")" \
+  cancelled "the retried webhook, once"
+echo "ok: Kafka down -> 503; after the recovery the retry lands exactly one event"
 lp_stop_pid "$BRIDGE_PID"
 echo "PASS"
