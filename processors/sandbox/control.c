@@ -2,7 +2,8 @@
  * control.c — the sandbox's own endpoints under /_sandbox/ (no auth, no
  * faults, not counted in the statistics): the effects ledger, statistics,
  * the fault table, the chat-completions stub's mode and reset. Called with
- * the lock held.
+ * the lock held. (/_sandbox/shop and /_sandbox/webhooks/ belong to the
+ * shop side, shop.h, and never reach this file.)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 #include "log.h"
 #include "sandbox.h"
+#include "shop.h"
 #include "util.h"
 
 static void control_error(struct sb_response *resp, int status,
@@ -119,6 +121,8 @@ void sb_control_serve(struct sandbox *sb, const struct sb_request *req,
   } else if (strcmp(path, "/_sandbox/reset") == 0) {
     if (post) {
       sb_reset(sb);
+      if (sb->shop) /* shop side: buckets, stats, sink records */
+        sb_shop_reset(sb->shop);
       LP_INFO("state reset", NULL);
       sb_respond_json(resp, 200, json_pack("{sb}", "reset", 1), NULL);
     } else {
@@ -127,6 +131,6 @@ void sb_control_serve(struct sandbox *sb, const struct sb_request *req,
   } else {
     control_error(resp, 404,
                   "unknown sandbox endpoint (ledger, stats, faults, llm, "
-                  "reset)");
+                  "reset, shop, webhooks/send, webhooks/sink)");
   }
 }

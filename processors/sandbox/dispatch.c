@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include "sandbox.h"
+#include "shop.h"
 #include "util.h"
 
 /* In look-up order: the first that owns a path serves it, so llm (whose
@@ -40,11 +41,14 @@ static const struct sb_platform_ops *const platforms[SB_N_PLATFORMS] = {
 static void unknown_prefix(struct sb_response *resp) {
   sb_respond_json(
       resp, 404,
-      json_pack("{ss s{ss ss ss ss ss ss}}", "message",
+      json_pack("{ss s{ss ss ss ss ss ss ss ss}}", "message",
                 "No emulated platform serves this path", "served", "/v2/",
                 "loyaltylion", "/v1/", "smile", "/v1/chat/", "llm", "/api/",
                 "klaviyo", "/users/, /campaigns/, /canvas/, /messages/",
-                "braze", "/_sandbox/", "ledger, stats, faults, llm, reset"),
+                "braze", "/admin/api/", "shopify", "/stores/", "bigcommerce",
+                "/_sandbox/",
+                "ledger, stats, faults, llm, reset, shop, webhooks/send, "
+                "webhooks/sink"),
       NULL);
 }
 
@@ -183,6 +187,12 @@ void sb_dispatch(struct sandbox *sb, const struct sb_request *req,
                  struct sb_response *resp, long *latency_ms, int *platform) {
   *latency_ms = 0;
   *platform = -1;
+  /* ---- shop side (shop.h): its own lock, never this one, so the webhook
+   * sender may post to this sandbox's own sink while it sends. ---- */
+  if (sb->shop && sb_shop_owns(req->path)) {
+    sb_shop_serve(sb->shop, req, resp);
+    return;
+  }
   if (strncmp(req->path, "/_sandbox/", 10) == 0 ||
       strcmp(req->path, "/_sandbox") == 0) {
     pthread_mutex_lock(&sb->lock);

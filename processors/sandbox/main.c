@@ -19,6 +19,7 @@
 #include "log.h"
 #include "sandbox.h"
 #include "server.h"
+#include "shop.h"
 #include "util.h"
 
 #define C(field) offsetof(struct sb_settings, field)
@@ -155,6 +156,17 @@ static const struct lp_config_entry config_table[] = {
     FAULT_KEYS(SB_KLAVIYO, "klaviyo"),
     FAULT_KEYS(SB_BRAZE, "braze"),
     FAULT_KEYS(SB_LLM, "llm"),
+    /* ---- shop side (shop.h) ---- */
+    {"shop.orders", LP_CONF_INT, "1000", C(shop_orders),
+     "Shop side: generated orders at start-up (POST /_sandbox/shop changes "
+     "it)",
+     0, 1000000},
+    {"shop.customers", LP_CONF_INT, "200", C(shop_customers),
+     "Shop side: generated customers at start-up", 1, 1000000},
+    {"shop.seed", LP_CONF_INT, "1", C(shop_seed),
+     "Shop side: seed of the generated shop (order k is a pure function of "
+     "seed and k)",
+     0, 0},
 };
 #undef FAULT_KEYS
 #undef C
@@ -163,7 +175,8 @@ static const char usage_head[] =
     "NAME\n"
     "  sandbox - LoyaltyLion, Smile.io, Klaviyo, Braze and an OpenAI-style\n"
     "  chat-completions stub emulated on one local HTTP server, for\n"
-    "  development and tests only\n"
+    "  development and tests only; plus a generated shop served as Shopify\n"
+    "  and BigCommerce REST, and a signed webhook sender and sink\n"
     "\n"
     "SYNOPSIS\n"
     "  sandbox [--port N] [--port-file FILE] [--seed N] [-c FILE]\n"
@@ -224,6 +237,61 @@ static const char usage_tail[] =
     "  Chat completions (Authorization: Bearer <llm.key>)\n"
     "    POST  /v1/chat/completions                       200 "
     "chat.completion\n"
+    /* ---- shop side (shop.h) ---- */
+    "  Shopify REST for importers (X-Shopify-Access-Token: shopify_token;\n"
+    "  leaky bucket, X-Shopify-Shop-Api-Call-Limit, 429 + Retry-After)\n"
+    "    GET   /admin/api/{version}/orders.json             {orders}, Link "
+    "paging\n"
+    "          ?status=open|closed|cancelled|any&limit=1..250&since_id=\n"
+    "          &created_at_min/max=&updated_at_min/max=&financial_status=\n"
+    "          &fields=  (page_info=: only with limit and fields)\n"
+    "    GET   /admin/api/{version}/orders/{id}.json        {order} or 404\n"
+    "    GET   /admin/api/{version}/orders/count.json       {count}\n"
+    "    GET   /admin/api/{version}/customers.json          {customers}, Link "
+    "paging\n"
+    "    GET   /admin/api/{version}/customers/{id}.json     {customer}\n"
+    "    GET   /admin/api/{version}/customers/count.json    {count}\n"
+    "  BigCommerce REST (X-Auth-Token: bigcommerce_token; bc_quota per\n"
+    "  bc_window_ms, X-Rate-Limit-* headers, 429)\n"
+    "    GET   /stores/{store_hash}/v2/orders               [orders], 204 past "
+    "the end\n"
+    "          ?page=&limit=1..250&min_id=&max_id=&sort=id:asc|id:desc\n"
+    "          &min/max_date_created=&min/max_date_modified=&status_id=\n"
+    "          &customer_id=\n"
+    "    GET   /stores/{store_hash}/v2/orders/count         {count, statuses}\n"
+    "    GET   /stores/{store_hash}/v2/orders/{id}          order or 404\n"
+    "    GET   /stores/{store_hash}/v2/orders/{id}/products lines (+ brand, "
+    "category:\n"
+    "          sandbox extras)\n"
+    "    GET   /stores/{store_hash}/v3/customers?id:in=1,2  {data, meta}\n"
+    "    GET   /stores/{store_hash}/v3/orders/{id}/payment_actions/refunds\n"
+    "  Shop control (no auth)\n"
+    "    GET   /_sandbox/shop    configuration and statistics\n"
+    "    POST  /_sandbox/shop    {\"orders\":N, \"customers\":M, \"seed\":S, "
+    "\"shop\", \"store_hash\",\n"
+    "          \"start\", \"order_gap_s\", \"shopify_token\", "
+    "\"bigcommerce_token\",\n"
+    "          \"bucket_size\", \"leak_per_s\", \"bc_quota\", "
+    "\"bc_window_ms\",\n"
+    "          \"burst_429_permille\", \"cancel_permille\", "
+    "\"refund_permille\"}\n"
+    "          (omitted fields unchanged; resets buckets and quota)\n"
+    "    POST  /_sandbox/webhooks/send  {\"platform\":\"shopify\"|"
+    "\"bigcommerce\", \"url\",\n"
+    "          \"secret\", \"header\", \"topic\", \"first\", \"count\",\n"
+    "          \"duplicate_permille\", \"reorder_window\", \"retries\",\n"
+    "          \"retry_backoff_ms\", \"concurrency\", \"timeout_ms\", "
+    "\"api_version\"}\n"
+    "          -> {deliveries, attempts, status, failed, event_ids, ...};\n"
+    "          url must be http:// on 127.0.0.0/8\n"
+    "    POST  /_sandbox/webhooks/sink         records a delivery (HMAC / "
+    "header\n"
+    "          checked), 503 to the first fail_first attempts per event\n"
+    "    GET   /_sandbox/webhooks/sink[?since_seq=N]  what it received\n"
+    "    GET   /_sandbox/webhooks/sink/config\n"
+    "    POST  /_sandbox/webhooks/sink/config  {\"secret\", \"header\", "
+    "\"fail_first\",\n"
+    "          \"fail_status\", \"clear\"}\n"
     "  Control (no auth, not counted, no faults)\n"
     "    GET   "
     "/_sandbox/ledger[?platform=P][&member=M][&kind=K][&since_seq=N]\n"
@@ -236,6 +304,7 @@ static const char usage_tail[] =
     "    POST  /_sandbox/llm     {\"mode\":M, \"slow_ms\":N}  (omitted fields "
     "unchanged)\n"
     "    POST  /_sandbox/reset   clears ledger, stats, rate windows, state\n"
+    "          (and the shop side's buckets, statistics and sink records)\n"
     "\n"
     "EXAMPLES\n"
     "  sandbox --port 8089\n"
@@ -251,6 +320,14 @@ static const char usage_tail[] =
     "    -d '{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
     "\"content\":\"points: 500\"}]}'\n"
     "  curl -s -X POST localhost:8089/_sandbox/llm -d '{\"mode\":\"slow\"}'\n"
+    "  curl -s -X POST localhost:8089/_sandbox/shop -d '{\"orders\":100000}'\n"
+    "  curl -s 'localhost:8089/admin/api/2025-01/orders.json?status=any&"
+    "limit=250' \\\n"
+    "    -H 'X-Shopify-Access-Token: shpat_sandbox' -D -\n"
+    "  curl -s -X POST localhost:8089/_sandbox/webhooks/send -d '{\n"
+    "    \"platform\":\"shopify\",\"topic\":\"orders/create\",\"count\":100,\n"
+    "    \"url\":\"http://127.0.0.1:8080/webhooks/shopify\",\"secret\":\"s\",\n"
+    "    \"duplicate_permille\":50,\"reorder_window\":10,\"retries\":3}'\n"
     "  sandbox --seed 7 -X loyaltylion.retry_after=0 -X "
     "fault.error_rate=0.05\n"
     "\n"
@@ -450,6 +527,7 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   sb = sb_new(&settings);
+  sb->shop = sb_shop_new(&settings); /* shop side (shop.h) */
   server = sb_server_start(sb, settings.bind, (int)settings.port,
                            (unsigned)settings.connections_max,
                            (size_t)settings.body_max, err, sizeof(err));
@@ -474,9 +552,13 @@ int main(int argc, char **argv) {
   exit_code = 0;
 
 done:
-  if (sb)
+  if (sb) {
     sb_shutdown(sb);
+    sb_shop_shutdown(sb->shop);
+  }
   sb_server_stop(&server);
+  if (sb)
+    sb_shop_destroy(&sb->shop);
   sb_destroy(&sb);
   if (port_written)
     unlink(settings.port_file);

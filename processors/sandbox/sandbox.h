@@ -15,6 +15,10 @@
  * faults, in a fixed order) -> the platform's handler (validation and
  * effects) or control.c (/_sandbox/...). Handlers run with the lock held
  * and never block; added latency is slept after the lock is released.
+ *
+ * The shop side (Shopify and BigCommerce REST for importers, the webhook
+ * sender and sink) is declared in shop.h and keeps its own lock: requests
+ * for it are handed over before the lock above is taken.
  */
 #ifndef SB_SANDBOX_H
 #define SB_SANDBOX_H
@@ -107,6 +111,8 @@ struct sb_settings {
   long llm_slow_ms;
   struct sb_faults fault;                     /* the '*' row */
   struct sb_faults fault_for[SB_N_PLATFORMS]; /* -1 = inherit */
+  /* ---- shop side (shop.h): initial POST /_sandbox/shop values ---- */
+  long shop_orders, shop_customers, shop_seed;
 };
 
 struct sb_stats {
@@ -136,6 +142,7 @@ struct sb_ll_state;
 struct sb_smile_state;
 struct sb_klaviyo_state;
 struct sb_llm_state;
+struct sb_shop;
 
 struct sandbox {
   pthread_mutex_t lock;
@@ -156,6 +163,7 @@ struct sandbox {
   struct sb_smile_state *smile;
   struct sb_klaviyo_state *klaviyo;
   struct sb_llm_state *llm;
+  struct sb_shop *shop; /* shop side (shop.h); owned by main.c, may be NULL */
   /* The stub's behaviour: like the fault table, kept across reset. */
   enum sb_llm_mode llm_mode;
   long llm_slow_ms;
@@ -188,7 +196,7 @@ struct sb_response {
   int n_headers;
   struct {
     const char *name; /* static string */
-    char value[64];
+    char value[1536]; /* Shopify Link headers carry two URLs */
   } headers[SB_MAX_HEADERS];
   int drop; /* close the connection instead of answering */
   /* More latency the handler asks for (llm's slow mode): added to the
