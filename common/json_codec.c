@@ -47,7 +47,9 @@
  *   orders/cancelled); without a hint, or for other orders/ topics
  *   (orders/updated ...), inferred: cancelled_at set -> cancelled,
  *   financial_status "paid" -> paid, else created. refunds/create is
- *   rejected: a Refund body names no customer and cannot be attributed.
+ *   rejected by the order decoder (a Refund body names no customer); it
+ *   has its own decoder, lp_json_decode_shopify_refund, given the customer
+ *   and currency of the refunded order (see json_codec.h).
  * - event time: created -> created_at; paid -> processed_at, else
  *   updated_at; cancelled -> cancelled_at, else updated_at. Customers:
  *   updated_at, else created_at.
@@ -76,6 +78,8 @@
  * column ("json: line 1 column 9: ..."). No input crashes the decoder: the
  * raw bytes are checked for UTF-8 first, Jansson bounds nesting depth, and
  * every string read is bounded by LP_MAX_STRING_BYTES before it is used.
+ * Those field readers live in json_util.c, shared with the BigCommerce and
+ * Adobe Commerce mappings (bigcommerce.c, adobe.c).
  */
 #include "json_codec.h"
 
@@ -89,483 +93,25 @@
 #include <jansson.h>
 
 #include "events.h"
+#include "json_util.h"
 #include "util.h"
-
-/* Getter flags. */
-#define F_REQUIRED 1u   /* absent or null is an error */
-#define F_EMPTY_NULL 2u /* "" reads as absent (Shopify's empty sku ...) */
-
-#define PATH_MAX_LEN 160
 
 /* Profile attributes of one (score_sync) action: the Avro codec's limit
  * for any array, so a decoded decision always encodes. */
 #define MAX_ACTION_ATTRIBUTES 1000
-
-/* ---------------------------------------------------------------------- */
-/* Small helpers                                                           */
-/* ---------------------------------------------------------------------- */
-
-static const char *type_name(const json_t *v) {
-  switch (json_typeof(v)) {
-  case JSON_OBJECT:
-    return "object";
-  case JSON_ARRAY:
-    return "array";
-  case JSON_STRING:
-    return "string";
-  case JSON_INTEGER:
-    return "integer";
-  case JSON_REAL:
-    return "real";
-  case JSON_TRUE:
-  case JSON_FALSE:
-    return "boolean";
-  case JSON_NULL:
-  default:
-    return "null";
-  }
-}
-
-/* "prefix.key", or "key" when prefix is empty. */
-static void path_join(char *out, size_t outsize, const char *prefix,
-                      const char *key) {
-  if (prefix && *prefix)
-    snprintf(out, outsize, "%s.%s", prefix, key);
-  else
-    snprintf(out, outsize, "%s", key);
-}
-
-/* Length of the UTF-8 sequence a lead byte announces (1 for a stray byte,
- * so the validity check below rejects it). */
-static size_t utf8_seq_len(unsigned char c) {
-  if (c < 0x80)
-    return 1;
-  if ((c & 0xE0) == 0xC0)
-    return 2;
-  if ((c & 0xF0) == 0xE0)
-    return 3;
-  if ((c & 0xF8) == 0xF0)
-    return 4;
-  return 1;
-}
-
-/* Length of the valid UTF-8 character at s[0..avail), or 0 if invalid. */
-static size_t utf8_char_len(const char *s, size_t avail) {
-  size_t n = utf8_seq_len((unsigned char)s[0]);
-  if (n > avail || !lp_utf8_valid(s, n))
-    return 0;
-  return n;
-}
-
-/* A value quoted for an error message: at most ~40 bytes, cut on a
- * character boundary, quotes/backslashes/control characters escaped, so
- * the message stays one valid UTF-8 line. */
-static const char *quoted(const char *s, char *out, size_t outsize) {
-  size_t o = 0, i = 0, len = strlen(s);
-  LP_ASSERT(outsize >= 32);
-  out[o++] = '"';
-  while (i < len) {
-    /* One step writes at most 6 bytes; keep 5 for "...", quote, NUL. */
-    if (i >= 40 || o + 6 + 5 > outsize) {
-      memcpy(out + o, "...", 3);
-      o += 3;
-      break;
-    }
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') {
-      out[o++] = '\\';
-      out[o++] = (char)c;
-      i++;
-    } else if (c < 0x20) {
-      o += (size_t)snprintf(out + o, outsize - o, "\\u%04x", c);
-      i++;
-    } else {
-      size_t n = utf8_char_len(s + i, len - i);
-      if (n == 0) {
-        out[o++] = '?';
-        i++;
-      } else {
-        memcpy(out + o, s + i, n);
-        o += n;
-        i += n;
-      }
-    }
-  }
-  out[o++] = '"';
-  out[o] = '\0';
-  return out;
-}
-
-/* Byte offset of the first invalid UTF-8 sequence, or len when valid. */
-static size_t utf8_first_invalid(const char *s, size_t len) {
-  if (lp_utf8_valid(s, len))
-    return len;
-  size_t i = 0;
-  while (i < len) {
-    size_t n = utf8_char_len(s + i, len - i);
-    if (n == 0)
-      return i;
-    i += n;
-  }
-  return len; /* not reached: the whole was invalid */
-}
-
-/* Cuts errstr before a UTF-8 sequence that truncation (ours or Jansson's
- * fixed-size error text) split, so the reason is always valid UTF-8 for
- * the dead-letter record. */
-static void errstr_fix_utf8(char *errstr, size_t errstr_size) {
-  if (errstr && errstr_size)
-    errstr[utf8_first_invalid(errstr, strlen(errstr))] = '\0';
-}
-
-/* Parses data into a JSON object; NULL with "json: ..." on error. */
-static json_t *parse_object(const void *data, size_t len, char *errstr,
-                            size_t errstr_size) {
-  if (!data || len == 0) {
-    lp_err(errstr, errstr_size, "json: empty input");
-    return NULL;
-  }
-  const char *s = data;
-  size_t bad = utf8_first_invalid(s, len);
-  if (bad < len) {
-    /* Same line/column convention as Jansson: columns count characters. */
-    int line = 1, column = 1;
-    for (size_t i = 0; i < bad; i++) {
-      if (s[i] == '\n') {
-        line++;
-        column = 1;
-      } else if (((unsigned char)s[i] & 0xC0) != 0x80) {
-        column++;
-      }
-    }
-    lp_err(errstr, errstr_size,
-           "json: line %d column %d: invalid UTF-8 (byte 0x%02x at offset "
-           "%zu)",
-           line, column, (unsigned char)s[bad], bad);
-    return NULL;
-  }
-  json_error_t jerr;
-  json_t *root = json_loadb(s, len, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    lp_err(errstr, errstr_size, "json: line %d column %d: %s", jerr.line,
-           jerr.column, jerr.text);
-    return NULL;
-  }
-  if (!json_is_object(root)) {
-    lp_err(errstr, errstr_size, "json: expected an object, got %s",
-           type_name(root));
-    json_decref(root);
-    return NULL;
-  }
-  return root;
-}
-
-/* A hint header value, or NULL when absent or empty. */
-static const char *hint_value(const char *s) {
-  return s && *s ? s : NULL;
-}
-
-/* ---------------------------------------------------------------------- */
-/* Field getters: return 1 when the field was read, 0 when it is absent    */
-/* (or null) and optional, -1 with "path: reason" in errstr.              */
-/* ---------------------------------------------------------------------- */
-
-/* Common start: looks up key, handles absent/null. *v set when present. */
-static int lookup(const json_t *obj, const char *path, const char *key,
-                  unsigned flags, json_t **v, char *errstr,
-                  size_t errstr_size) {
-  *v = json_object_get(obj, key);
-  if (!*v || json_is_null(*v)) {
-    if (flags & F_REQUIRED)
-      return lp_err(errstr, errstr_size, "%s: required field %s", path,
-                    *v ? "is null" : "missing");
-    *v = NULL;
-    return 0;
-  }
-  return 1;
-}
-
-/* Borrowed string (lives as long as the parsed document), bounded. */
-static int get_raw_str(const json_t *obj, const char *prefix, const char *key,
-                       unsigned flags, const char **out, char *errstr,
-                       size_t errstr_size) {
-  char path[PATH_MAX_LEN];
-  json_t *v;
-  path_join(path, sizeof(path), prefix, key);
-  *out = NULL;
-  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
-  if (rc <= 0)
-    return rc;
-  if (!json_is_string(v))
-    return lp_err(errstr, errstr_size, "%s: expected string, got %s", path,
-                  type_name(v));
-  size_t len = json_string_length(v);
-  if (len > LP_MAX_STRING_BYTES)
-    return lp_err(errstr, errstr_size,
-                  "%s: string of %zu bytes exceeds the limit of %d", path, len,
-                  LP_MAX_STRING_BYTES);
-  if (len == 0 && (flags & F_EMPTY_NULL)) {
-    if (flags & F_REQUIRED)
-      return lp_err(errstr, errstr_size, "%s: must not be empty", path);
-    return 0;
-  }
-  *out = json_string_value(v);
-  return 1;
-}
-
-/* Owned copy (caller frees) of a string field. */
-static int get_str(const json_t *obj, const char *prefix, const char *key,
-                   unsigned flags, char **out, char *errstr,
-                   size_t errstr_size) {
-  const char *s;
-  int rc = get_raw_str(obj, prefix, key, flags, &s, errstr, errstr_size);
-  if (rc > 0)
-    *out = lp_xstrdup(s);
-  return rc;
-}
-
-/* An id: a string, or a positive JSON integer written as decimal text (the
- * 64-bit Shopify ids are read as integers, never through a double). */
-static int get_id(const json_t *obj, const char *prefix, const char *key,
-                  unsigned flags, char **out, char *errstr,
-                  size_t errstr_size) {
-  char path[PATH_MAX_LEN];
-  json_t *v;
-  path_join(path, sizeof(path), prefix, key);
-  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
-  if (rc <= 0)
-    return rc;
-  if (json_is_integer(v)) {
-    json_int_t n = json_integer_value(v);
-    if (n <= 0)
-      return lp_err(errstr, errstr_size,
-                    "%s: %" JSON_INTEGER_FORMAT " is not a valid id", path, n);
-    *out = lp_xasprintf("%" JSON_INTEGER_FORMAT, n);
-    return 1;
-  }
-  if (json_is_string(v))
-    return get_str(obj, prefix, key, flags, out, errstr, errstr_size);
-  return lp_err(errstr, errstr_size, "%s: expected string or integer, got %s",
-                path, type_name(v));
-}
-
-static int get_int(const json_t *obj, const char *prefix, const char *key,
-                   unsigned flags, long long min, long long max, long long *out,
-                   char *errstr, size_t errstr_size) {
-  char path[PATH_MAX_LEN];
-  json_t *v;
-  path_join(path, sizeof(path), prefix, key);
-  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
-  if (rc <= 0)
-    return rc;
-  if (!json_is_integer(v))
-    return lp_err(errstr, errstr_size, "%s: expected integer, got %s", path,
-                  type_name(v));
-  long long n = json_integer_value(v);
-  if (n < min || n > max)
-    return lp_err(errstr, errstr_size, "%s: %lld is not in %lld..%lld", path, n,
-                  min, max);
-  *out = n;
-  return 1;
-}
-
-static int get_bool(const json_t *obj, const char *prefix, const char *key,
-                    int *out, char *errstr, size_t errstr_size) {
-  char path[PATH_MAX_LEN];
-  json_t *v;
-  path_join(path, sizeof(path), prefix, key);
-  int rc = lookup(obj, path, key, 0, &v, errstr, errstr_size);
-  if (rc <= 0)
-    return rc;
-  if (!json_is_boolean(v))
-    return lp_err(errstr, errstr_size, "%s: expected boolean, got %s", path,
-                  type_name(v));
-  *out = json_is_true(v);
-  return 1;
-}
-
-/* True when s is [+-]digits[.digits]: a decimal that lp_money_parse
- * rejected only for precision or range. */
-static int decimal_syntax(const char *s, int *decimals) {
-  const char *p = s;
-  *decimals = 0;
-  if (*p == '+' || *p == '-')
-    p++;
-  if (!isdigit((unsigned char)*p))
-    return 0;
-  while (isdigit((unsigned char)*p))
-    p++;
-  if (*p == '.') {
-    p++;
-    if (!isdigit((unsigned char)*p))
-      return 0;
-    while (isdigit((unsigned char)*p)) {
-      p++;
-      (*decimals)++;
-    }
-  }
-  return *p == '\0';
-}
-
-/* Money: a decimal string under key, or (when alias_micros is given and key
- * is absent) an integer of micro-units under alias_micros. */
-static int get_money(const json_t *obj, const char *prefix, const char *key,
-                     const char *alias_micros, unsigned flags, int64_t *out,
-                     char *errstr, size_t errstr_size) {
-  char path[PATH_MAX_LEN], q[64];
-  json_t *v;
-  path_join(path, sizeof(path), prefix, key);
-  if (alias_micros && !json_object_get(obj, key) &&
-      json_object_get(obj, alias_micros)) {
-    long long n;
-    int rc = get_int(obj, prefix, alias_micros, flags, -LP_MAX_MONEY_MICROS,
-                     LP_MAX_MONEY_MICROS, &n, errstr, errstr_size);
-    if (rc > 0)
-      *out = n;
-    return rc;
-  }
-  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
-  if (rc <= 0)
-    return rc;
-  if (json_is_number(v)) {
-    /* Numbers are not accepted (no exact cents), but a number too large
-     * for any order is better reported as what it is. */
-    double d = json_number_value(v);
-    if (!isfinite(d) || fabs(d) > (double)LP_MAX_MONEY_MICROS / 1e6)
-      return lp_err(errstr, errstr_size, "%s: out of range", path);
-    return lp_err(errstr, errstr_size,
-                  "%s: expected a decimal string such as \"404.95\", got %s",
-                  path, type_name(v));
-  }
-  const char *s;
-  rc = get_raw_str(obj, prefix, key, flags, &s, errstr, errstr_size);
-  if (rc <= 0)
-    return rc;
-  int64_t micros;
-  int decimals;
-  if (lp_money_parse(s, &micros) != 0) {
-    if (!decimal_syntax(s, &decimals))
-      return lp_err(errstr, errstr_size, "%s: not a decimal amount: %s", path,
-                    quoted(s, q, sizeof(q)));
-    if (decimals > 6)
-      return lp_err(errstr, errstr_size, "%s: more than 6 decimal places: %s",
-                    path, quoted(s, q, sizeof(q)));
-    return lp_err(errstr, errstr_size, "%s: out of range", path);
-  }
-  if (micros > LP_MAX_MONEY_MICROS || micros < -LP_MAX_MONEY_MICROS)
-    return lp_err(errstr, errstr_size, "%s: out of range", path);
-  *out = micros;
-  return 1;
-}
-
-/* Time: an RFC 3339 string under key, or (alias_ms given, key absent) an
- * integer of epoch milliseconds. *raw (optional) gets the string read. */
-static int get_time(const json_t *obj, const char *prefix, const char *key,
-                    const char *alias_ms, unsigned flags, int64_t *out,
-                    const char **raw, char *errstr, size_t errstr_size) {
-  char path[PATH_MAX_LEN], q[64];
-  path_join(path, sizeof(path), prefix, key);
-  if (raw)
-    *raw = NULL;
-  if (alias_ms && !json_object_get(obj, key) &&
-      json_object_get(obj, alias_ms)) {
-    long long n;
-    int rc = get_int(obj, prefix, alias_ms, flags, LLONG_MIN, LLONG_MAX, &n,
-                     errstr, errstr_size);
-    if (rc > 0)
-      *out = n;
-    return rc;
-  }
-  const char *s;
-  int rc = get_raw_str(obj, prefix, key, flags, &s, errstr, errstr_size);
-  if (rc <= 0)
-    return rc;
-  if (lp_time_parse_iso8601(s, out) != 0)
-    return lp_err(errstr, errstr_size, "%s: not an RFC 3339 timestamp: %s",
-                  path, quoted(s, q, sizeof(q)));
-  if (raw)
-    *raw = s;
-  return 1;
-}
-
-static int get_object(const json_t *obj, const char *prefix, const char *key,
-                      unsigned flags, json_t **out, char *errstr,
-                      size_t errstr_size) {
-  char path[PATH_MAX_LEN];
-  json_t *v;
-  path_join(path, sizeof(path), prefix, key);
-  *out = NULL;
-  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
-  if (rc <= 0)
-    return rc;
-  if (!json_is_object(v))
-    return lp_err(errstr, errstr_size, "%s: expected object, got %s", path,
-                  type_name(v));
-  *out = v;
-  return 1;
-}
-
-/* An array of at most max elements; noun names them in the limit error
- * (same text as events.c: "line_items: 1001 items exceed the limit ..."). */
-static int get_array(const json_t *obj, const char *prefix, const char *key,
-                     unsigned flags, size_t max, const char *noun, json_t **out,
-                     char *errstr, size_t errstr_size) {
-  char path[PATH_MAX_LEN];
-  json_t *v;
-  path_join(path, sizeof(path), prefix, key);
-  *out = NULL;
-  int rc = lookup(obj, path, key, flags, &v, errstr, errstr_size);
-  if (rc <= 0)
-    return rc;
-  if (!json_is_array(v))
-    return lp_err(errstr, errstr_size, "%s: expected array, got %s", path,
-                  type_name(v));
-  if (json_array_size(v) > max)
-    return lp_err(errstr, errstr_size, "%s: %zu %s exceed the limit of %zu",
-                  path, json_array_size(v), noun, max);
-  *out = v;
-  return 1;
-}
-
-/* Element i of an array as an object; path gets "key[i]". */
-static int array_object(const json_t *arr, const char *key, size_t i,
-                        char *path, size_t pathsize, json_t **out, char *errstr,
-                        size_t errstr_size) {
-  snprintf(path, pathsize, "%s[%zu]", key, i);
-  *out = json_array_get(arr, i);
-  if (!json_is_object(*out))
-    return lp_err(errstr, errstr_size, "%s: expected object, got %s", path,
-                  type_name(*out));
-  return 0;
-}
-
-/* Element i of an array as a bounded, non-empty string (owned copy). */
-static int array_string(const json_t *arr, const char *key, size_t i,
-                        char **out, char *errstr, size_t errstr_size) {
-  const json_t *v = json_array_get(arr, i);
-  if (!json_is_string(v))
-    return lp_err(errstr, errstr_size, "%s[%zu]: expected string, got %s", key,
-                  i, type_name(v));
-  size_t len = json_string_length(v);
-  if (len > LP_MAX_STRING_BYTES)
-    return lp_err(errstr, errstr_size,
-                  "%s[%zu]: string of %zu bytes exceeds the limit of %d", key,
-                  i, len, LP_MAX_STRING_BYTES);
-  *out = lp_xstrndup(json_string_value(v), len);
-  return 0;
-}
 
 /* An enum symbol: parse returns 0 for a known name. */
 #define GET_ENUM(obj, key, flags, parse, out, expected)                        \
   do {                                                                         \
     const char *name_;                                                         \
     char q_[64];                                                               \
-    int rc_ = get_raw_str(obj, "", key, flags, &name_, errstr, errstr_size);   \
+    int rc_ =                                                                  \
+        lp_json_get_raw_str(obj, "", key, flags, &name_, errstr, errstr_size); \
     if (rc_ < 0)                                                               \
       goto fail;                                                               \
     if (rc_ > 0 && parse(name_, out) != 0) {                                   \
       lp_err(errstr, errstr_size, "%s: unknown value %s (expected %s)", key,   \
-             quoted(name_, q_, sizeof(q_)), expected);                         \
+             lp_json_quoted(name_, q_, sizeof(q_)), expected);                 \
       goto fail;                                                               \
     }                                                                          \
   } while (0)
@@ -576,46 +122,47 @@ static int array_string(const json_t *arr, const char *key, size_t i,
 
 static int canonical_order(const json_t *root, struct lp_order_event *ev,
                            char *errstr, size_t errstr_size) {
-  char path[PATH_MAX_LEN];
+  char path[LP_JSON_PATH_MAX];
   json_t *arr;
   long long n;
-  if (get_str(root, "", "event_id", F_REQUIRED, &ev->event_id, errstr,
-              errstr_size) < 0 ||
-      get_str(root, "", "shop", F_REQUIRED, &ev->shop, errstr, errstr_size) <
-          0 ||
-      get_id(root, "", "order_id", F_REQUIRED, &ev->order_id, errstr,
-             errstr_size) < 0 ||
-      get_id(root, "", "customer_id", F_REQUIRED, &ev->customer_id, errstr,
-             errstr_size) < 0 ||
-      get_time(root, "", "event_time", "event_time_ms", F_REQUIRED,
-               &ev->event_time_ms, NULL, errstr, errstr_size) < 0)
+  if (lp_json_get_str(root, "", "event_id", LP_JSON_REQUIRED, &ev->event_id,
+                      errstr, errstr_size) < 0 ||
+      lp_json_get_str(root, "", "shop", LP_JSON_REQUIRED, &ev->shop, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_id(root, "", "order_id", LP_JSON_REQUIRED, &ev->order_id,
+                     errstr, errstr_size) < 0 ||
+      lp_json_get_id(root, "", "customer_id", LP_JSON_REQUIRED,
+                     &ev->customer_id, errstr, errstr_size) < 0 ||
+      lp_json_get_time(root, "", "event_time", "event_time_ms",
+                       LP_JSON_REQUIRED, &ev->event_time_ms, NULL, errstr,
+                       errstr_size) < 0)
     goto fail;
-  GET_ENUM(root, "status", F_REQUIRED, lp_order_status_parse, &ev->status,
+  GET_ENUM(root, "status", LP_JSON_REQUIRED, lp_order_status_parse, &ev->status,
            "created, paid, cancelled, refunded");
-  if (get_str(root, "", "currency", F_REQUIRED, &ev->currency, errstr,
-              errstr_size) < 0 ||
-      get_money(root, "", "total", "total_micros", F_REQUIRED,
-                &ev->total_micros, errstr, errstr_size) < 0 ||
-      get_money(root, "", "subtotal", "subtotal_micros", 0,
-                &ev->subtotal_micros, errstr, errstr_size) < 0 ||
-      get_money(root, "", "discount", "discount_micros", 0,
-                &ev->discount_micros, errstr, errstr_size) < 0 ||
-      get_money(root, "", "tax", "tax_micros", 0, &ev->tax_micros, errstr,
-                errstr_size) < 0)
+  if (lp_json_get_str(root, "", "currency", LP_JSON_REQUIRED, &ev->currency,
+                      errstr, errstr_size) < 0 ||
+      lp_json_get_money(root, "", "total", "total_micros", LP_JSON_REQUIRED,
+                        &ev->total_micros, errstr, errstr_size) < 0 ||
+      lp_json_get_money(root, "", "subtotal", "subtotal_micros", 0,
+                        &ev->subtotal_micros, errstr, errstr_size) < 0 ||
+      lp_json_get_money(root, "", "discount", "discount_micros", 0,
+                        &ev->discount_micros, errstr, errstr_size) < 0 ||
+      lp_json_get_money(root, "", "tax", "tax_micros", 0, &ev->tax_micros,
+                        errstr, errstr_size) < 0)
     goto fail;
-  if (get_array(root, "", "discount_codes", 0, LP_MAX_DISCOUNT_CODES, "codes",
-                &arr, errstr, errstr_size) < 0)
+  if (lp_json_get_array(root, "", "discount_codes", 0, LP_MAX_DISCOUNT_CODES,
+                        "codes", &arr, errstr, errstr_size) < 0)
     goto fail;
   if (arr && json_array_size(arr) > 0) {
     ev->n_discount_codes = json_array_size(arr);
     ev->discount_codes = lp_xcalloc(ev->n_discount_codes, sizeof(char *));
     for (size_t i = 0; i < ev->n_discount_codes; i++)
-      if (array_string(arr, "discount_codes", i, &ev->discount_codes[i], errstr,
-                       errstr_size) < 0)
+      if (lp_json_array_string(arr, "discount_codes", i, &ev->discount_codes[i],
+                               errstr, errstr_size) < 0)
         goto fail;
   }
-  if (get_array(root, "", "line_items", 0, LP_MAX_LINE_ITEMS, "items", &arr,
-                errstr, errstr_size) < 0)
+  if (lp_json_get_array(root, "", "line_items", 0, LP_MAX_LINE_ITEMS, "items",
+                        &arr, errstr, errstr_size) < 0)
     goto fail;
   if (arr && json_array_size(arr) > 0) {
     ev->n_line_items = json_array_size(arr);
@@ -623,24 +170,27 @@ static int canonical_order(const json_t *root, struct lp_order_event *ev,
     for (size_t i = 0; i < ev->n_line_items; i++) {
       struct lp_line_item *li = &ev->line_items[i];
       json_t *item;
-      if (array_object(arr, "line_items", i, path, sizeof(path), &item, errstr,
-                       errstr_size) < 0 ||
-          get_id(item, path, "product_id", 0, &li->product_id, errstr,
-                 errstr_size) < 0 ||
-          get_str(item, path, "sku", 0, &li->sku, errstr, errstr_size) < 0 ||
-          get_str(item, path, "category", 0, &li->category, errstr,
-                  errstr_size) < 0 ||
-          get_str(item, path, "brand", 0, &li->brand, errstr, errstr_size) <
+      if (lp_json_array_object(arr, "line_items", i, path, sizeof(path), &item,
+                               errstr, errstr_size) < 0 ||
+          lp_json_get_id(item, path, "product_id", 0, &li->product_id, errstr,
+                         errstr_size) < 0 ||
+          lp_json_get_str(item, path, "sku", 0, &li->sku, errstr, errstr_size) <
               0 ||
-          get_int(item, path, "quantity", F_REQUIRED, 1, LP_MAX_QUANTITY, &n,
-                  errstr, errstr_size) < 0 ||
-          get_money(item, path, "unit_price", "unit_price_micros", F_REQUIRED,
-                    &li->unit_price_micros, errstr, errstr_size) < 0)
+          lp_json_get_str(item, path, "category", 0, &li->category, errstr,
+                          errstr_size) < 0 ||
+          lp_json_get_str(item, path, "brand", 0, &li->brand, errstr,
+                          errstr_size) < 0 ||
+          lp_json_get_int(item, path, "quantity", LP_JSON_REQUIRED, 1,
+                          LP_MAX_QUANTITY, &n, errstr, errstr_size) < 0 ||
+          lp_json_get_money(item, path, "unit_price", "unit_price_micros",
+                            LP_JSON_REQUIRED, &li->unit_price_micros, errstr,
+                            errstr_size) < 0)
         goto fail;
       li->quantity = (int32_t)n;
     }
   }
-  if (get_str(root, "", "source", 0, &ev->source, errstr, errstr_size) < 0)
+  if (lp_json_get_str(root, "", "source", 0, &ev->source, errstr, errstr_size) <
+      0)
     goto fail;
   return 0;
 fail:
@@ -654,37 +204,41 @@ static int canonical_customer(const json_t *root, struct lp_customer_event *ev,
     return lp_err(errstr, errstr_size,
                   "record: a canonical order event (has \"order_id\"), not a "
                   "customer event");
-  if (get_str(root, "", "event_id", F_REQUIRED, &ev->event_id, errstr,
-              errstr_size) < 0 ||
-      get_str(root, "", "shop", F_REQUIRED, &ev->shop, errstr, errstr_size) <
-          0 ||
-      get_id(root, "", "customer_id", F_REQUIRED, &ev->customer_id, errstr,
-             errstr_size) < 0 ||
-      get_time(root, "", "event_time", "event_time_ms", F_REQUIRED,
-               &ev->event_time_ms, NULL, errstr, errstr_size) < 0)
+  if (lp_json_get_str(root, "", "event_id", LP_JSON_REQUIRED, &ev->event_id,
+                      errstr, errstr_size) < 0 ||
+      lp_json_get_str(root, "", "shop", LP_JSON_REQUIRED, &ev->shop, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_id(root, "", "customer_id", LP_JSON_REQUIRED,
+                     &ev->customer_id, errstr, errstr_size) < 0 ||
+      lp_json_get_time(root, "", "event_time", "event_time_ms",
+                       LP_JSON_REQUIRED, &ev->event_time_ms, NULL, errstr,
+                       errstr_size) < 0)
     goto fail;
-  GET_ENUM(root, "kind", F_REQUIRED, lp_customer_kind_parse, &ev->kind,
+  GET_ENUM(root, "kind", LP_JSON_REQUIRED, lp_customer_kind_parse, &ev->kind,
            "created, updated");
-  if (get_str(root, "", "email_sha256", 0, &ev->email_sha256, errstr,
-              errstr_size) < 0)
+  if (lp_json_get_str(root, "", "email_sha256", 0, &ev->email_sha256, errstr,
+                      errstr_size) < 0)
     goto fail;
   GET_ENUM(root, "marketing_consent", 0, lp_consent_parse,
            &ev->marketing_consent, "unknown, subscribed, unsubscribed");
-  if (get_array(root, "", "tags", 0, LP_MAX_TAGS, "tags", &arr, errstr,
-                errstr_size) < 0)
+  if (lp_json_get_array(root, "", "tags", 0, LP_MAX_TAGS, "tags", &arr, errstr,
+                        errstr_size) < 0)
     goto fail;
   if (arr && json_array_size(arr) > 0) {
     ev->n_tags = json_array_size(arr);
     ev->tags = lp_xcalloc(ev->n_tags, sizeof(char *));
     for (size_t i = 0; i < ev->n_tags; i++)
-      if (array_string(arr, "tags", i, &ev->tags[i], errstr, errstr_size) < 0)
+      if (lp_json_array_string(arr, "tags", i, &ev->tags[i], errstr,
+                               errstr_size) < 0)
         goto fail;
   }
-  if (get_str(root, "", "birthday", 0, &ev->birthday, errstr, errstr_size) <
-          0 ||
-      get_time(root, "", "customer_created", "customer_created_ms", 0,
-               &ev->customer_created_ms, NULL, errstr, errstr_size) < 0 ||
-      get_str(root, "", "source", 0, &ev->source, errstr, errstr_size) < 0)
+  if (lp_json_get_str(root, "", "birthday", 0, &ev->birthday, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_time(root, "", "customer_created", "customer_created_ms", 0,
+                       &ev->customer_created_ms, NULL, errstr,
+                       errstr_size) < 0 ||
+      lp_json_get_str(root, "", "source", 0, &ev->source, errstr, errstr_size) <
+          0)
     goto fail;
   return 0;
 fail:
@@ -697,9 +251,9 @@ fail:
 
 static int shopify_shop(const struct lp_json_hints *hints, char **out,
                         char *errstr, size_t errstr_size) {
-  const char *shop = hint_value(hints->shop_domain);
+  const char *shop = lp_json_hint_value(hints->shop_domain);
   if (!shop)
-    shop = hint_value(hints->default_shop);
+    shop = lp_json_hint_value(hints->default_shop);
   if (!shop)
     return lp_err(errstr, errstr_size,
                   "shop: unknown (no X-Shopify-Shop-Domain header and no "
@@ -713,8 +267,8 @@ static int first_time(const json_t *root, const char *const *candidates,
                       const char *fallback_hint, int64_t *out, const char **raw,
                       char *errstr, size_t errstr_size) {
   for (size_t i = 0; candidates[i]; i++) {
-    int rc = get_time(root, "", candidates[i], NULL, 0, out, raw, errstr,
-                      errstr_size);
+    int rc = lp_json_get_time(root, "", candidates[i], NULL, 0, out, raw,
+                              errstr, errstr_size);
     if (rc != 0)
       return rc < 0 ? -1 : 0;
   }
@@ -731,28 +285,29 @@ static int first_time(const json_t *root, const char *const *candidates,
  * string, or an object with a "title"). */
 static int shopify_category(const json_t *item, const char *path, char **out,
                             char *errstr, size_t errstr_size) {
-  char sub[PATH_MAX_LEN + 16];
+  char sub[LP_JSON_PATH_MAX + 16];
   json_t *arr;
-  int rc = get_str(item, path, "product_type", F_EMPTY_NULL, out, errstr,
-                   errstr_size);
+  int rc = lp_json_get_str(item, path, "product_type", LP_JSON_EMPTY_NULL, out,
+                           errstr, errstr_size);
   if (rc != 0)
     return rc < 0 ? -1 : 0;
-  if (get_array(item, path, "collections", 0, SIZE_MAX, "collections", &arr,
-                errstr, errstr_size) < 0)
+  if (lp_json_get_array(item, path, "collections", 0, SIZE_MAX, "collections",
+                        &arr, errstr, errstr_size) < 0)
     return -1;
   if (!arr || json_array_size(arr) == 0)
     return 0;
   json_t *first = json_array_get(arr, 0);
   snprintf(sub, sizeof(sub), "%s.collections", path);
   if (json_is_object(first)) {
-    char sub0[PATH_MAX_LEN + 24];
+    char sub0[LP_JSON_PATH_MAX + 24];
     snprintf(sub0, sizeof(sub0), "%s[0]", sub);
-    return get_str(first, sub0, "title", F_EMPTY_NULL, out, errstr,
-                   errstr_size) < 0
+    return lp_json_get_str(first, sub0, "title", LP_JSON_EMPTY_NULL, out,
+                           errstr, errstr_size) < 0
                ? -1
                : 0;
   }
-  return array_string(arr, sub, 0, out, errstr, errstr_size) < 0 ? -1 : 0;
+  return lp_json_array_string(arr, sub, 0, out, errstr, errstr_size) < 0 ? -1
+                                                                         : 0;
 }
 
 static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
@@ -764,8 +319,8 @@ static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
                                                 NULL};
   static const char *const status_topics[] = {
       "orders/create", "orders/paid", "orders/cancelled", "refunds/create"};
-  char path[PATH_MAX_LEN], q[64];
-  const char *topic = hint_value(hints->shopify_topic);
+  char path[LP_JSON_PATH_MAX], q[64];
+  const char *topic = lp_json_hint_value(hints->shopify_topic);
   const char *raw_time = NULL, *s;
   json_t *customer, *arr;
   int have_status = 0;
@@ -774,13 +329,13 @@ static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
   if (topic) {
     if (strcmp(topic, "refunds/create") == 0)
       return lp_err(errstr, errstr_size,
-                    "x-shopify-topic: refunds/create is not supported (a "
-                    "Refund body names no customer; forward orders/updated "
-                    "instead)");
+                    "x-shopify-topic: refunds/create is not supported here "
+                    "(a Refund body names no customer; send it through the "
+                    "bridge, which finds the order's customer)");
     if (strncmp(topic, "orders/", 7) != 0)
       return lp_err(errstr, errstr_size,
                     "x-shopify-topic: %s is not an order topic",
-                    quoted(topic, q, sizeof(q)));
+                    lp_json_quoted(topic, q, sizeof(q)));
     for (int i = 0; i <= LP_ORDER_CANCELLED; i++)
       if (strcmp(topic, status_topics[i]) == 0) {
         ev->status = (enum lp_order_status)i;
@@ -792,8 +347,8 @@ static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
     return lp_err(errstr, errstr_size,
                   "record: not a Shopify Order (no \"total_price\" or "
                   "\"line_items\")");
-  if (get_id(root, "", "id", F_REQUIRED, &ev->order_id, errstr, errstr_size) <
-      0)
+  if (lp_json_get_id(root, "", "id", LP_JSON_REQUIRED, &ev->order_id, errstr,
+                     errstr_size) < 0)
     goto fail;
   customer = json_object_get(root, "customer");
   if (!customer || json_is_null(customer)) {
@@ -803,22 +358,23 @@ static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
   }
   if (!json_is_object(customer)) {
     lp_err(errstr, errstr_size, "customer: expected object, got %s",
-           type_name(customer));
+           lp_json_type_name(customer));
     goto fail;
   }
-  if (get_id(customer, "customer", "id", F_REQUIRED, &ev->customer_id, errstr,
-             errstr_size) < 0 ||
+  if (lp_json_get_id(customer, "customer", "id", LP_JSON_REQUIRED,
+                     &ev->customer_id, errstr, errstr_size) < 0 ||
       shopify_shop(hints, &ev->shop, errstr, errstr_size) < 0)
     goto fail;
 
   if (!have_status) {
-    if (get_raw_str(root, "", "cancelled_at", 0, &s, errstr, errstr_size) < 0)
+    if (lp_json_get_raw_str(root, "", "cancelled_at", 0, &s, errstr,
+                            errstr_size) < 0)
       goto fail;
     if (s) {
       ev->status = LP_ORDER_CANCELLED;
     } else {
-      if (get_raw_str(root, "", "financial_status", 0, &s, errstr,
-                      errstr_size) < 0)
+      if (lp_json_get_raw_str(root, "", "financial_status", 0, &s, errstr,
+                              errstr_size) < 0)
         goto fail;
       ev->status =
           s && strcmp(s, "paid") == 0 ? LP_ORDER_PAID : LP_ORDER_CREATED;
@@ -828,40 +384,40 @@ static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
                              : ev->status == LP_ORDER_CANCELLED
                                  ? cancelled_times
                                  : created_times;
-  if (first_time(root, times, hint_value(hints->triggered_at),
+  if (first_time(root, times, lp_json_hint_value(hints->triggered_at),
                  &ev->event_time_ms, &raw_time, errstr, errstr_size) < 0)
     goto fail;
 
-  if (get_str(root, "", "currency", F_REQUIRED, &ev->currency, errstr,
-              errstr_size) < 0 ||
-      get_money(root, "", "total_price", NULL, F_REQUIRED, &ev->total_micros,
-                errstr, errstr_size) < 0 ||
-      get_money(root, "", "subtotal_price", NULL, 0, &ev->subtotal_micros,
-                errstr, errstr_size) < 0 ||
-      get_money(root, "", "total_discounts", NULL, 0, &ev->discount_micros,
-                errstr, errstr_size) < 0 ||
-      get_money(root, "", "total_tax", NULL, 0, &ev->tax_micros, errstr,
-                errstr_size) < 0)
+  if (lp_json_get_str(root, "", "currency", LP_JSON_REQUIRED, &ev->currency,
+                      errstr, errstr_size) < 0 ||
+      lp_json_get_money(root, "", "total_price", NULL, LP_JSON_REQUIRED,
+                        &ev->total_micros, errstr, errstr_size) < 0 ||
+      lp_json_get_money(root, "", "subtotal_price", NULL, 0,
+                        &ev->subtotal_micros, errstr, errstr_size) < 0 ||
+      lp_json_get_money(root, "", "total_discounts", NULL, 0,
+                        &ev->discount_micros, errstr, errstr_size) < 0 ||
+      lp_json_get_money(root, "", "total_tax", NULL, 0, &ev->tax_micros, errstr,
+                        errstr_size) < 0)
     goto fail;
 
-  if (get_array(root, "", "discount_codes", 0, LP_MAX_DISCOUNT_CODES, "codes",
-                &arr, errstr, errstr_size) < 0)
+  if (lp_json_get_array(root, "", "discount_codes", 0, LP_MAX_DISCOUNT_CODES,
+                        "codes", &arr, errstr, errstr_size) < 0)
     goto fail;
   if (arr && json_array_size(arr) > 0) {
     ev->n_discount_codes = json_array_size(arr);
     ev->discount_codes = lp_xcalloc(ev->n_discount_codes, sizeof(char *));
     for (size_t i = 0; i < ev->n_discount_codes; i++) {
       json_t *dc;
-      if (array_object(arr, "discount_codes", i, path, sizeof(path), &dc,
-                       errstr, errstr_size) < 0 ||
-          get_str(dc, path, "code", F_REQUIRED, &ev->discount_codes[i], errstr,
-                  errstr_size) < 0)
+      if (lp_json_array_object(arr, "discount_codes", i, path, sizeof(path),
+                               &dc, errstr, errstr_size) < 0 ||
+          lp_json_get_str(dc, path, "code", LP_JSON_REQUIRED,
+                          &ev->discount_codes[i], errstr, errstr_size) < 0)
         goto fail;
     }
   }
 
-  if (get_array(root, "", "line_items", 0, LP_MAX_LINE_ITEMS, "items", &arr,
-                errstr, errstr_size) < 0)
+  if (lp_json_get_array(root, "", "line_items", 0, LP_MAX_LINE_ITEMS, "items",
+                        &arr, errstr, errstr_size) < 0)
     goto fail;
   if (arr && json_array_size(arr) > 0) {
     ev->n_line_items = json_array_size(arr);
@@ -869,26 +425,26 @@ static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
     for (size_t i = 0; i < ev->n_line_items; i++) {
       struct lp_line_item *li = &ev->line_items[i];
       json_t *item;
-      if (array_object(arr, "line_items", i, path, sizeof(path), &item, errstr,
-                       errstr_size) < 0 ||
-          get_id(item, path, "product_id", 0, &li->product_id, errstr,
-                 errstr_size) < 0 ||
-          get_str(item, path, "sku", F_EMPTY_NULL, &li->sku, errstr,
-                  errstr_size) < 0 ||
+      if (lp_json_array_object(arr, "line_items", i, path, sizeof(path), &item,
+                               errstr, errstr_size) < 0 ||
+          lp_json_get_id(item, path, "product_id", 0, &li->product_id, errstr,
+                         errstr_size) < 0 ||
+          lp_json_get_str(item, path, "sku", LP_JSON_EMPTY_NULL, &li->sku,
+                          errstr, errstr_size) < 0 ||
           shopify_category(item, path, &li->category, errstr, errstr_size) <
               0 ||
-          get_str(item, path, "vendor", F_EMPTY_NULL, &li->brand, errstr,
-                  errstr_size) < 0 ||
-          get_int(item, path, "quantity", F_REQUIRED, 1, LP_MAX_QUANTITY, &n,
-                  errstr, errstr_size) < 0 ||
-          get_money(item, path, "price", NULL, F_REQUIRED,
-                    &li->unit_price_micros, errstr, errstr_size) < 0)
+          lp_json_get_str(item, path, "vendor", LP_JSON_EMPTY_NULL, &li->brand,
+                          errstr, errstr_size) < 0 ||
+          lp_json_get_int(item, path, "quantity", LP_JSON_REQUIRED, 1,
+                          LP_MAX_QUANTITY, &n, errstr, errstr_size) < 0 ||
+          lp_json_get_money(item, path, "price", NULL, LP_JSON_REQUIRED,
+                            &li->unit_price_micros, errstr, errstr_size) < 0)
         goto fail;
       li->quantity = (int32_t)n;
     }
   }
 
-  const char *event_id = hint_value(hints->shopify_event_id);
+  const char *event_id = lp_json_hint_value(hints->shopify_event_id);
   /* The header id is scoped by topic: whether one merchant action fires
    * several topics under one X-Shopify-Event-Id is unconfirmed, and an
    * orders/paid must not dedupe against its orders/create. */
@@ -901,27 +457,6 @@ static int shopify_order(const json_t *root, const struct lp_json_hints *hints,
   return 0;
 fail:
   return -1;
-}
-
-/* Trimmed, lower-cased email -> hex SHA-256 (NULL when empty). The raw
- * address lives only in the parsed document and this scratch copy. */
-static char *email_hash(const char *email) {
-  size_t len = strlen(email);
-  while (len > 0 && isspace((unsigned char)email[len - 1]))
-    len--;
-  while (len > 0 && isspace((unsigned char)*email)) {
-    email++;
-    len--;
-  }
-  if (len == 0)
-    return NULL;
-  char *norm = lp_xstrndup(email, len);
-  for (size_t i = 0; i < len; i++)
-    norm[i] = (char)tolower((unsigned char)norm[i]);
-  char *hex = lp_xmalloc(65);
-  lp_sha256_hex(norm, len, hex);
-  free(norm);
-  return hex;
 }
 
 /* "vip, newsletter" -> ["vip", "newsletter"]: split on commas, trimmed,
@@ -952,26 +487,27 @@ static void split_tags(const char *s, struct lp_customer_event *ev) {
  * {namespace "facts", key "birth_date"} in a "metafields" array. */
 static int shopify_birthday(const json_t *root, char **out, char *errstr,
                             size_t errstr_size) {
-  char path[PATH_MAX_LEN];
+  char path[LP_JSON_PATH_MAX];
   json_t *arr;
-  int rc =
-      get_str(root, "", "birthday", F_EMPTY_NULL, out, errstr, errstr_size);
+  int rc = lp_json_get_str(root, "", "birthday", LP_JSON_EMPTY_NULL, out,
+                           errstr, errstr_size);
   if (rc != 0)
     return rc < 0 ? -1 : 0;
-  if (get_array(root, "", "metafields", 0, SIZE_MAX, "metafields", &arr, errstr,
-                errstr_size) < 0)
+  if (lp_json_get_array(root, "", "metafields", 0, SIZE_MAX, "metafields", &arr,
+                        errstr, errstr_size) < 0)
     return -1;
   for (size_t i = 0; arr && i < json_array_size(arr); i++) {
     json_t *mf;
     const char *ns, *key;
-    if (array_object(arr, "metafields", i, path, sizeof(path), &mf, errstr,
-                     errstr_size) < 0 ||
-        get_raw_str(mf, path, "namespace", 0, &ns, errstr, errstr_size) < 0 ||
-        get_raw_str(mf, path, "key", 0, &key, errstr, errstr_size) < 0)
+    if (lp_json_array_object(arr, "metafields", i, path, sizeof(path), &mf,
+                             errstr, errstr_size) < 0 ||
+        lp_json_get_raw_str(mf, path, "namespace", 0, &ns, errstr,
+                            errstr_size) < 0 ||
+        lp_json_get_raw_str(mf, path, "key", 0, &key, errstr, errstr_size) < 0)
       return -1;
     if (ns && key && strcmp(ns, "facts") == 0 && strcmp(key, "birth_date") == 0)
-      return get_str(mf, path, "value", F_EMPTY_NULL, out, errstr,
-                     errstr_size) < 0
+      return lp_json_get_str(mf, path, "value", LP_JSON_EMPTY_NULL, out, errstr,
+                             errstr_size) < 0
                  ? -1
                  : 0;
   }
@@ -987,10 +523,11 @@ static int shopify_consent(const json_t *root, enum lp_consent *out,
   const char *state = NULL;
   int accepts;
   *out = LP_CONSENT_UNKNOWN;
-  if (get_object(root, "", "email_marketing_consent", 0, &consent, errstr,
-                 errstr_size) < 0 ||
-      (consent && get_raw_str(consent, "email_marketing_consent", "state", 0,
-                              &state, errstr, errstr_size) < 0))
+  if (lp_json_get_object(root, "", "email_marketing_consent", 0, &consent,
+                         errstr, errstr_size) < 0 ||
+      (consent &&
+       lp_json_get_raw_str(consent, "email_marketing_consent", "state", 0,
+                           &state, errstr, errstr_size) < 0))
     return -1;
   if (state) {
     if (strcmp(state, "subscribed") == 0)
@@ -1000,8 +537,8 @@ static int shopify_consent(const json_t *root, enum lp_consent *out,
         *out = LP_CONSENT_UNSUBSCRIBED;
     return 0;
   }
-  int rc =
-      get_bool(root, "", "accepts_marketing", &accepts, errstr, errstr_size);
+  int rc = lp_json_get_bool(root, "", "accepts_marketing", &accepts, errstr,
+                            errstr_size);
   if (rc < 0)
     return -1;
   if (rc > 0)
@@ -1016,7 +553,7 @@ static int shopify_customer(const json_t *root,
   static const char *const kind_topics[] = {"customers/create",
                                             "customers/update"};
   static const char *const times[] = {"updated_at", "created_at", NULL};
-  const char *topic = hint_value(hints->shopify_topic);
+  const char *topic = lp_json_hint_value(hints->shopify_topic);
   const char *raw_time = NULL, *created_raw, *s;
   char q[64];
   json_t *tags;
@@ -1030,7 +567,7 @@ static int shopify_customer(const json_t *root,
     if (strncmp(topic, "customers/", 10) != 0)
       return lp_err(errstr, errstr_size,
                     "x-shopify-topic: %s is not a customer topic",
-                    quoted(topic, q, sizeof(q)));
+                    lp_json_quoted(topic, q, sizeof(q)));
     for (int i = 0; i <= LP_CUSTOMER_UPDATED; i++)
       if (strcmp(topic, kind_topics[i]) == 0) {
         ev->kind = (enum lp_customer_kind)i;
@@ -1041,12 +578,13 @@ static int shopify_customer(const json_t *root,
       json_object_get(root, "total_price"))
     return lp_err(errstr, errstr_size,
                   "record: a Shopify Order body, not a Customer");
-  if (get_id(root, "", "id", F_REQUIRED, &ev->customer_id, errstr,
-             errstr_size) < 0 ||
+  if (lp_json_get_id(root, "", "id", LP_JSON_REQUIRED, &ev->customer_id, errstr,
+                     errstr_size) < 0 ||
       shopify_shop(hints, &ev->shop, errstr, errstr_size) < 0 ||
-      get_time(root, "", "created_at", NULL, 0, &ev->customer_created_ms,
-               &created_raw, errstr, errstr_size) < 0 ||
-      first_time(root, times, hint_value(hints->triggered_at),
+      lp_json_get_time(root, "", "created_at", NULL, 0,
+                       &ev->customer_created_ms, &created_raw, errstr,
+                       errstr_size) < 0 ||
+      first_time(root, times, lp_json_hint_value(hints->triggered_at),
                  &ev->event_time_ms, &raw_time, errstr, errstr_size) < 0)
     goto fail;
   if (!have_kind)
@@ -1054,28 +592,29 @@ static int shopify_customer(const json_t *root,
                    ? LP_CUSTOMER_CREATED
                    : LP_CUSTOMER_UPDATED;
 
-  if (get_raw_str(root, "", "email", 0, &s, errstr, errstr_size) < 0)
+  if (lp_json_get_raw_str(root, "", "email", 0, &s, errstr, errstr_size) < 0)
     goto fail;
   if (s)
-    ev->email_sha256 = email_hash(s);
+    ev->email_sha256 = lp_json_email_hash(s);
   if (shopify_consent(root, &ev->marketing_consent, errstr, errstr_size) < 0)
     goto fail;
 
   tags = json_object_get(root, "tags");
   if (json_is_array(tags)) {
-    if (get_array(root, "", "tags", 0, LP_MAX_TAGS, "tags", &tags, errstr,
-                  errstr_size) < 0)
+    if (lp_json_get_array(root, "", "tags", 0, LP_MAX_TAGS, "tags", &tags,
+                          errstr, errstr_size) < 0)
       goto fail;
     ev->tags = lp_xcalloc(json_array_size(tags) + 1, sizeof(char *));
     for (size_t i = 0; i < json_array_size(tags); i++) {
-      if (array_string(tags, "tags", i, &ev->tags[i], errstr, errstr_size) < 0)
+      if (lp_json_array_string(tags, "tags", i, &ev->tags[i], errstr,
+                               errstr_size) < 0)
         goto fail;
       ev->n_tags = i + 1;
     }
   } else if (tags && !json_is_null(tags)) {
     if (!json_is_string(tags)) {
       lp_err(errstr, errstr_size, "tags: expected string, got %s",
-             type_name(tags));
+             lp_json_type_name(tags));
       goto fail;
     }
     split_tags(json_string_value(tags), ev);
@@ -1083,7 +622,7 @@ static int shopify_customer(const json_t *root,
   if (shopify_birthday(root, &ev->birthday, errstr, errstr_size) < 0)
     goto fail;
 
-  const char *event_id = hint_value(hints->shopify_event_id);
+  const char *event_id = lp_json_hint_value(hints->shopify_event_id);
   ev->event_id =
       event_id ? lp_xasprintf("shopify:%s:%s", kind_topics[ev->kind], event_id)
                : lp_xasprintf("shopify:%s:%s:%s", kind_topics[ev->kind],
@@ -1105,7 +644,7 @@ int lp_json_decode_order(const void *data, size_t len,
                          struct lp_order_event *out, char *errstr,
                          size_t errstr_size) {
   LP_ASSERT(out != NULL);
-  json_t *root = parse_object(data, len, errstr, errstr_size);
+  json_t *root = lp_json_parse_object(data, len, errstr, errstr_size);
   if (!root)
     goto fail;
   int rc;
@@ -1125,7 +664,7 @@ int lp_json_decode_order(const void *data, size_t len,
 fail:
   json_decref(root);
   lp_order_event_clear(out);
-  errstr_fix_utf8(errstr, errstr_size);
+  lp_json_errstr_fix_utf8(errstr, errstr_size);
   return -1;
 }
 
@@ -1134,7 +673,7 @@ int lp_json_decode_customer(const void *data, size_t len,
                             struct lp_customer_event *out, char *errstr,
                             size_t errstr_size) {
   LP_ASSERT(out != NULL);
-  json_t *root = parse_object(data, len, errstr, errstr_size);
+  json_t *root = lp_json_parse_object(data, len, errstr, errstr_size);
   if (!root)
     goto fail;
   int rc;
@@ -1154,49 +693,381 @@ int lp_json_decode_customer(const void *data, size_t len,
 fail:
   json_decref(root);
   lp_customer_event_clear(out);
-  errstr_fix_utf8(errstr, errstr_size);
+  lp_json_errstr_fix_utf8(errstr, errstr_size);
+  return -1;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Shopify refunds/create                                                  */
+/* ---------------------------------------------------------------------- */
+
+/* Refund lines and transactions a body may carry (Shopify has no stated
+ * limit; a refund has at most one line per order line). */
+#define MAX_REFUND_TRANSACTIONS 1000
+#define MAX_REFUND_ADJUSTMENTS 1000
+
+/* The Refund resource: the webhook body itself, or the "refund" object of
+ * a REST GET .../refunds/<id>.json answer. */
+static const json_t *refund_resource(const json_t *root) {
+  const json_t *inner = json_object_get(root, "refund");
+  if (json_is_object(inner) && !json_object_get(root, "order_id"))
+    return inner;
+  return root;
+}
+
+static int refund_shape(const json_t *r, char *errstr, size_t errstr_size) {
+  if (!json_object_get(r, "refund_line_items") &&
+      !json_object_get(r, "transactions"))
+    return lp_err(errstr, errstr_size,
+                  "record: not a Shopify Refund (no \"refund_line_items\" or "
+                  "\"transactions\")");
+  return 0;
+}
+
+int lp_json_shopify_refund_order_id(const void *data, size_t len,
+                                    char *order_id, size_t order_id_size,
+                                    char *errstr, size_t errstr_size) {
+  LP_ASSERT(order_id != NULL && order_id_size > 0);
+  char *id = NULL;
+  order_id[0] = '\0';
+  json_t *root = lp_json_parse_object(data, len, errstr, errstr_size);
+  if (!root)
+    goto fail;
+  const json_t *r = refund_resource(root);
+  if (refund_shape(r, errstr, errstr_size) < 0 ||
+      lp_json_get_id(r, "", "order_id", LP_JSON_REQUIRED | LP_JSON_EMPTY_NULL,
+                     &id, errstr, errstr_size) < 0)
+    goto fail;
+  if (strlen(id) >= order_id_size) {
+    lp_err(errstr, errstr_size,
+           "order_id: %zu bytes do not fit the caller's %zu-byte buffer",
+           strlen(id), order_id_size);
+    goto fail;
+  }
+  memcpy(order_id, id, strlen(id) + 1);
+  free(id);
+  json_decref(root);
+  return 0;
+fail:
+  free(id);
+  json_decref(root);
+  lp_json_errstr_fix_utf8(errstr, errstr_size);
+  return -1;
+}
+
+/* A refund amount: the exact shop-money string of "<key>_set" when
+ * present, else "<key>" as a string or a number (refund lines carry
+ * numbers in webhook bodies: "subtotal": 89.99). */
+static int refund_money(const json_t *obj, const char *path, const char *key,
+                        unsigned flags, int64_t *out, char *errstr,
+                        size_t errstr_size) {
+  char set_key[32], set_path[LP_JSON_PATH_MAX], shop_path[LP_JSON_PATH_MAX];
+  json_t *set, *shop;
+  snprintf(set_key, sizeof(set_key), "%s_set", key);
+  lp_json_path_join(set_path, sizeof(set_path), path, set_key);
+  lp_json_path_join(shop_path, sizeof(shop_path), set_path, "shop_money");
+  if (lp_json_get_object(obj, path, set_key, 0, &set, errstr, errstr_size) <
+          0 ||
+      (set && lp_json_get_object(set, set_path, "shop_money", 0, &shop, errstr,
+                                 errstr_size) < 0))
+    return -1;
+  if (set && shop)
+    return lp_json_get_amount(shop, shop_path, "amount", LP_JSON_REQUIRED, out,
+                              errstr, errstr_size);
+  return lp_json_get_amount(obj, path, key, flags, out, errstr, errstr_size);
+}
+
+/* Sum of the successful refund transactions (kind "refund", status
+ * "success" or none); *found says whether there was any. The currency of
+ * the first one that names one goes to *currency (borrowed); the others
+ * must agree. */
+static int refund_transactions(const json_t *r, int64_t *sum, int *found,
+                               const char **currency, char *errstr,
+                               size_t errstr_size) {
+  char path[LP_JSON_PATH_MAX], q[64], q2[64];
+  json_t *arr;
+  *sum = 0;
+  *found = 0;
+  *currency = NULL;
+  if (lp_json_get_array(r, "", "transactions", 0, MAX_REFUND_TRANSACTIONS,
+                        "transactions", &arr, errstr, errstr_size) < 0)
+    return -1;
+  for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+    json_t *tx;
+    const char *kind, *status, *cur;
+    int64_t amount;
+    if (lp_json_array_object(arr, "transactions", i, path, sizeof(path), &tx,
+                             errstr, errstr_size) < 0 ||
+        lp_json_get_raw_str(tx, path, "kind", 0, &kind, errstr, errstr_size) <
+            0 ||
+        lp_json_get_raw_str(tx, path, "status", 0, &status, errstr,
+                            errstr_size) < 0)
+      return -1;
+    if (!kind || strcmp(kind, "refund") != 0 ||
+        (status && strcmp(status, "success") != 0))
+      continue; /* a failed or pending refund, or not a refund at all */
+    if (lp_json_get_amount(tx, path, "amount", LP_JSON_REQUIRED, &amount,
+                           errstr, errstr_size) < 0 ||
+        lp_json_get_raw_str(tx, path, "currency", LP_JSON_EMPTY_NULL, &cur,
+                            errstr, errstr_size) < 0)
+      return -1;
+    if (amount < 0)
+      return lp_err(errstr, errstr_size, "%s.amount: must not be negative",
+                    path);
+    if (cur && *currency && strcmp(cur, *currency) != 0)
+      return lp_err(errstr, errstr_size,
+                    "%s.currency: %s differs from %s of an earlier refund "
+                    "transaction",
+                    path, lp_json_quoted(cur, q, sizeof(q)),
+                    lp_json_quoted(*currency, q2, sizeof(q2)));
+    if (cur && !*currency)
+      *currency = cur;
+    *sum += amount;
+    if (*sum > LP_MAX_MONEY_MICROS)
+      return lp_err(errstr, errstr_size,
+                    "transactions: the refunds add up beyond the money range");
+    *found = 1;
+  }
+  return 0;
+}
+
+/* refund_line_items -> line items (lines refunding a quantity), with the
+ * sums of their subtotals and taxes. */
+static int refund_lines(const json_t *r, struct lp_order_event *ev,
+                        int64_t *subtotal, int64_t *tax, char *errstr,
+                        size_t errstr_size) {
+  char path[LP_JSON_PATH_MAX], item_path[LP_JSON_PATH_MAX];
+  json_t *arr;
+  *subtotal = 0;
+  *tax = 0;
+  if (lp_json_get_array(r, "", "refund_line_items", 0, LP_MAX_LINE_ITEMS,
+                        "items", &arr, errstr, errstr_size) < 0)
+    return -1;
+  if (!arr || json_array_size(arr) == 0)
+    return 0;
+  ev->line_items = lp_xcalloc(json_array_size(arr), sizeof(*ev->line_items));
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    json_t *line, *item;
+    long long quantity;
+    int64_t line_subtotal = 0, line_tax = 0, price = 0;
+    int have_subtotal;
+    if (lp_json_array_object(arr, "refund_line_items", i, path, sizeof(path),
+                             &line, errstr, errstr_size) < 0 ||
+        lp_json_get_int(line, path, "quantity", LP_JSON_REQUIRED, 0,
+                        LP_MAX_QUANTITY, &quantity, errstr, errstr_size) < 0 ||
+        (have_subtotal = refund_money(line, path, "subtotal", 0, &line_subtotal,
+                                      errstr, errstr_size)) < 0 ||
+        refund_money(line, path, "total_tax", 0, &line_tax, errstr,
+                     errstr_size) < 0 ||
+        lp_json_get_object(line, path, "line_item", 0, &item, errstr,
+                           errstr_size) < 0)
+      return -1;
+    lp_json_path_join(item_path, sizeof(item_path), path, "line_item");
+    if (!have_subtotal) {
+      /* No subtotal: the line's list price times the quantity. */
+      if (!item ||
+          lp_json_get_money(item, item_path, "price", NULL, LP_JSON_REQUIRED,
+                            &price, errstr, errstr_size) < 0) {
+        if (!item)
+          lp_err(errstr, errstr_size,
+                 "%s.subtotal: required field missing (and no line_item "
+                 "price)",
+                 path);
+        return -1;
+      }
+      if (quantity > 0 && price > LP_MAX_MONEY_MICROS / quantity)
+        return lp_err(errstr, errstr_size, "%s.price: out of range", item_path);
+      line_subtotal = price * (int64_t)quantity;
+    }
+    if (line_subtotal < 0 || line_tax < 0)
+      return lp_err(errstr, errstr_size, "%s.%s: must not be negative", path,
+                    line_subtotal < 0 ? "subtotal" : "total_tax");
+    *subtotal += line_subtotal;
+    *tax += line_tax;
+    if (*subtotal > LP_MAX_MONEY_MICROS || *tax > LP_MAX_MONEY_MICROS)
+      return lp_err(errstr, errstr_size,
+                    "refund_line_items: the lines add up beyond the money "
+                    "range");
+    if (quantity == 0)
+      continue; /* refunds money only (no goods): no line item */
+    struct lp_line_item *li = &ev->line_items[ev->n_line_items++];
+    li->quantity = (int32_t)quantity;
+    /* Unit price of what was refunded, rounded to the micro-unit. */
+    li->unit_price_micros = (line_subtotal + quantity / 2) / quantity;
+    if (item && (lp_json_get_id(item, item_path, "product_id", 0,
+                                &li->product_id, errstr, errstr_size) < 0 ||
+                 lp_json_get_str(item, item_path, "sku", LP_JSON_EMPTY_NULL,
+                                 &li->sku, errstr, errstr_size) < 0 ||
+                 shopify_category(item, item_path, &li->category, errstr,
+                                  errstr_size) < 0 ||
+                 lp_json_get_str(item, item_path, "vendor", LP_JSON_EMPTY_NULL,
+                                 &li->brand, errstr, errstr_size) < 0))
+      return -1;
+  }
+  return 0;
+}
+
+/* What the order adjustments refund: Shopify writes them negative
+ * ("amount": "-5.00" for a shipping refund), with a tax_amount of the
+ * same sign, so the refunded amount is -(amount + tax_amount). */
+static int refund_adjustments(const json_t *r, int64_t *sum, char *errstr,
+                              size_t errstr_size) {
+  char path[LP_JSON_PATH_MAX];
+  json_t *arr;
+  *sum = 0;
+  if (lp_json_get_array(r, "", "order_adjustments", 0, MAX_REFUND_ADJUSTMENTS,
+                        "adjustments", &arr, errstr, errstr_size) < 0)
+    return -1;
+  for (size_t i = 0; arr && i < json_array_size(arr); i++) {
+    json_t *adj;
+    int64_t amount = 0, tax = 0;
+    if (lp_json_array_object(arr, "order_adjustments", i, path, sizeof(path),
+                             &adj, errstr, errstr_size) < 0 ||
+        refund_money(adj, path, "amount", LP_JSON_REQUIRED, &amount, errstr,
+                     errstr_size) < 0 ||
+        refund_money(adj, path, "tax_amount", 0, &tax, errstr, errstr_size) < 0)
+      return -1;
+    *sum -= amount + tax;
+    if (*sum > LP_MAX_MONEY_MICROS || *sum < -LP_MAX_MONEY_MICROS)
+      return lp_err(errstr, errstr_size,
+                    "order_adjustments: the adjustments add up beyond the "
+                    "money range");
+  }
+  return 0;
+}
+
+static int shopify_refund(const json_t *r, const struct lp_json_hints *hints,
+                          const char *customer_id, const char *currency,
+                          struct lp_order_event *ev, char *errstr,
+                          size_t errstr_size) {
+  static const char *const times[] = {"processed_at", "created_at", NULL};
+  const char *topic = lp_json_hint_value(hints->shopify_topic);
+  const char *raw_time, *tx_currency;
+  char *refund_id = NULL, q[64];
+  int64_t tx_sum, lines_subtotal, lines_tax, adjustments;
+  int have_tx;
+
+  if (topic && strcmp(topic, "refunds/create") != 0)
+    return lp_err(errstr, errstr_size,
+                  "x-shopify-topic: %s is not refunds/create",
+                  lp_json_quoted(topic, q, sizeof(q)));
+  if (!customer_id || !*customer_id)
+    return lp_err(errstr, errstr_size,
+                  "customer_id: not given (a Refund names no customer; the "
+                  "caller looks up its order)");
+  if (refund_shape(r, errstr, errstr_size) < 0 ||
+      lp_json_get_id(r, "", "id", LP_JSON_REQUIRED | LP_JSON_EMPTY_NULL,
+                     &refund_id, errstr, errstr_size) < 0 ||
+      lp_json_get_id(r, "", "order_id", LP_JSON_REQUIRED | LP_JSON_EMPTY_NULL,
+                     &ev->order_id, errstr, errstr_size) < 0 ||
+      shopify_shop(hints, &ev->shop, errstr, errstr_size) < 0 ||
+      first_time(r, times, lp_json_hint_value(hints->triggered_at),
+                 &ev->event_time_ms, &raw_time, errstr, errstr_size) < 0 ||
+      refund_transactions(r, &tx_sum, &have_tx, &tx_currency, errstr,
+                          errstr_size) < 0 ||
+      refund_lines(r, ev, &lines_subtotal, &lines_tax, errstr, errstr_size) <
+          0 ||
+      refund_adjustments(r, &adjustments, errstr, errstr_size) < 0)
+    goto fail;
+  ev->customer_id = lp_xstrdup(customer_id);
+  ev->status = LP_ORDER_REFUNDED;
+  ev->subtotal_micros = lines_subtotal;
+  ev->tax_micros = lines_tax;
+  if (have_tx) {
+    ev->total_micros = tx_sum;
+  } else {
+    ev->total_micros = lines_subtotal + lines_tax + adjustments;
+    if (ev->total_micros < 0) {
+      lp_err(errstr, errstr_size,
+             "order_adjustments: the refund adds up to a negative amount "
+             "(no refund transaction to take the amount from)");
+      goto fail;
+    }
+  }
+  if (tx_currency)
+    ev->currency = lp_xstrdup(tx_currency);
+  else if (currency && *currency)
+    ev->currency = lp_xstrdup(currency);
+  else {
+    lp_err(errstr, errstr_size,
+           "currency: unknown (no refund transaction names one and the "
+           "caller gave none)");
+    goto fail;
+  }
+  const char *event_id = lp_json_hint_value(hints->shopify_event_id);
+  ev->event_id = lp_xasprintf("shopify:refunds/create:%s",
+                              event_id ? event_id : refund_id);
+  ev->source = lp_xstrdup("shopify");
+  free(refund_id);
+  return 0;
+fail:
+  free(refund_id);
+  return -1;
+}
+
+int lp_json_decode_shopify_refund(const void *data, size_t len,
+                                  const struct lp_json_hints *hints,
+                                  const char *customer_id, const char *currency,
+                                  struct lp_order_event *out, char *errstr,
+                                  size_t errstr_size) {
+  LP_ASSERT(out != NULL);
+  json_t *root = lp_json_parse_object(data, len, errstr, errstr_size);
+  if (!root ||
+      shopify_refund(refund_resource(root), hints ? hints : &no_hints,
+                     customer_id, currency, out, errstr, errstr_size) != 0 ||
+      lp_order_event_validate(out, errstr, errstr_size) != 0)
+    goto fail;
+  json_decref(root);
+  return 0;
+fail:
+  json_decref(root);
+  lp_order_event_clear(out);
+  lp_json_errstr_fix_utf8(errstr, errstr_size);
   return -1;
 }
 
 static int decode_action(const json_t *a, struct lp_action *act, char *errstr,
                          size_t errstr_size) {
   const char *name;
-  char q[64], path[PATH_MAX_LEN];
+  char q[64], path[LP_JSON_PATH_MAX];
   json_t *arr;
   long long n;
-  int rc =
-      get_raw_str(a, "action", "kind", F_REQUIRED, &name, errstr, errstr_size);
+  int rc = lp_json_get_raw_str(a, "action", "kind", LP_JSON_REQUIRED, &name,
+                               errstr, errstr_size);
   if (rc < 0)
     return -1;
   if (lp_action_kind_parse(name, &act->kind) != 0)
     return lp_err(errstr, errstr_size,
                   "action.kind: unknown value %s (expected points, reward, "
                   "discount_code, tier_change, message, score_sync)",
-                  quoted(name, q, sizeof(q)));
-  if ((rc = get_int(a, "action", "points", 0, LLONG_MIN, LLONG_MAX, &n, errstr,
-                    errstr_size)) < 0)
+                  lp_json_quoted(name, q, sizeof(q)));
+  if ((rc = lp_json_get_int(a, "action", "points", 0, LLONG_MIN, LLONG_MAX, &n,
+                            errstr, errstr_size)) < 0)
     return -1;
   if (rc > 0)
     act->points = n;
-  if (get_str(a, "action", "reward_id", 0, &act->reward_id, errstr,
-              errstr_size) < 0 ||
-      (rc = get_int(a, "action", "discount_percent", 0, 0, 100, &n, errstr,
-                    errstr_size)) < 0)
+  if (lp_json_get_str(a, "action", "reward_id", 0, &act->reward_id, errstr,
+                      errstr_size) < 0 ||
+      (rc = lp_json_get_int(a, "action", "discount_percent", 0, 0, 100, &n,
+                            errstr, errstr_size)) < 0)
     return -1;
   if (rc > 0)
     act->discount_percent = (int32_t)n;
-  if (get_money(a, "action", "discount_amount", "discount_amount_micros", 0,
-                &act->discount_amount_micros, errstr, errstr_size) < 0 ||
-      get_str(a, "action", "tier", 0, &act->tier, errstr, errstr_size) < 0 ||
-      get_str(a, "action", "template_id", 0, &act->template_id, errstr,
-              errstr_size) < 0 ||
-      get_str(a, "action", "channel", 0, &act->channel, errstr, errstr_size) <
+  if (lp_json_get_money(
+          a, "action", "discount_amount", "discount_amount_micros", 0,
+          &act->discount_amount_micros, errstr, errstr_size) < 0 ||
+      lp_json_get_str(a, "action", "tier", 0, &act->tier, errstr, errstr_size) <
           0 ||
-      get_str(a, "action", "brand", 0, &act->brand, errstr, errstr_size) < 0 ||
-      get_str(a, "action", "category", 0, &act->category, errstr, errstr_size) <
-          0 ||
-      get_array(a, "action", "attributes", 0, MAX_ACTION_ATTRIBUTES,
-                "attributes", &arr, errstr, errstr_size) < 0)
+      lp_json_get_str(a, "action", "template_id", 0, &act->template_id, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_str(a, "action", "channel", 0, &act->channel, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_str(a, "action", "brand", 0, &act->brand, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_str(a, "action", "category", 0, &act->category, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_array(a, "action", "attributes", 0, MAX_ACTION_ATTRIBUTES,
+                        "attributes", &arr, errstr, errstr_size) < 0)
     return -1;
   if (arr && json_array_size(arr) > 0) {
     /* Owned by act from here, so its clear frees partial work. */
@@ -1204,12 +1075,12 @@ static int decode_action(const json_t *a, struct lp_action *act, char *errstr,
     act->attributes = lp_xcalloc(act->n_attributes, sizeof(*act->attributes));
     for (size_t i = 0; i < act->n_attributes; i++) {
       json_t *at;
-      if (array_object(arr, "action.attributes", i, path, sizeof(path), &at,
-                       errstr, errstr_size) < 0 ||
-          get_str(at, path, "name", F_REQUIRED, &act->attributes[i].name,
-                  errstr, errstr_size) < 0 ||
-          get_str(at, path, "value", 0, &act->attributes[i].value, errstr,
-                  errstr_size) < 0)
+      if (lp_json_array_object(arr, "action.attributes", i, path, sizeof(path),
+                               &at, errstr, errstr_size) < 0 ||
+          lp_json_get_str(at, path, "name", LP_JSON_REQUIRED,
+                          &act->attributes[i].name, errstr, errstr_size) < 0 ||
+          lp_json_get_str(at, path, "value", 0, &act->attributes[i].value,
+                          errstr, errstr_size) < 0)
         return -1;
     }
   }
@@ -1218,35 +1089,35 @@ static int decode_action(const json_t *a, struct lp_action *act, char *errstr,
 
 static int decode_explanation(const json_t *e, struct lp_explanation *ex,
                               char *errstr, size_t errstr_size) {
-  char path[PATH_MAX_LEN];
+  char path[LP_JSON_PATH_MAX];
   json_t *arr;
   long long n;
   int rc;
-  if (get_str(e, "explanation", "rule_id", 0, &ex->rule_id, errstr,
-              errstr_size) < 0 ||
-      (rc = get_int(e, "explanation", "rule_version", 0, INT32_MIN, INT32_MAX,
-                    &n, errstr, errstr_size)) < 0)
+  if (lp_json_get_str(e, "explanation", "rule_id", 0, &ex->rule_id, errstr,
+                      errstr_size) < 0 ||
+      (rc = lp_json_get_int(e, "explanation", "rule_version", 0, INT32_MIN,
+                            INT32_MAX, &n, errstr, errstr_size)) < 0)
     return -1;
   if (rc > 0)
     ex->rule_version = (int32_t)n;
-  if (get_str(e, "explanation", "model_version", 0, &ex->model_version, errstr,
-              errstr_size) < 0 ||
-      get_str(e, "explanation", "summary", 0, &ex->summary, errstr,
-              errstr_size) < 0 ||
-      get_array(e, "explanation", "features", 0, SIZE_MAX, "features", &arr,
-                errstr, errstr_size) < 0)
+  if (lp_json_get_str(e, "explanation", "model_version", 0, &ex->model_version,
+                      errstr, errstr_size) < 0 ||
+      lp_json_get_str(e, "explanation", "summary", 0, &ex->summary, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_array(e, "explanation", "features", 0, SIZE_MAX, "features",
+                        &arr, errstr, errstr_size) < 0)
     return -1;
   if (arr && json_array_size(arr) > 0) {
     ex->n_features = json_array_size(arr);
     ex->features = lp_xcalloc(ex->n_features, sizeof(*ex->features));
     for (size_t i = 0; i < ex->n_features; i++) {
       json_t *f;
-      if (array_object(arr, "explanation.features", i, path, sizeof(path), &f,
-                       errstr, errstr_size) < 0 ||
-          get_str(f, path, "name", F_REQUIRED, &ex->features[i].name, errstr,
-                  errstr_size) < 0 ||
-          get_str(f, path, "value", 0, &ex->features[i].value, errstr,
-                  errstr_size) < 0)
+      if (lp_json_array_object(arr, "explanation.features", i, path,
+                               sizeof(path), &f, errstr, errstr_size) < 0 ||
+          lp_json_get_str(f, path, "name", LP_JSON_REQUIRED,
+                          &ex->features[i].name, errstr, errstr_size) < 0 ||
+          lp_json_get_str(f, path, "value", 0, &ex->features[i].value, errstr,
+                          errstr_size) < 0)
         return -1;
     }
   }
@@ -1261,37 +1132,41 @@ int lp_json_decode_decision(const void *data, size_t len,
   json_t *a, *e;
   long long n;
   int rc;
-  json_t *root = parse_object(data, len, errstr, errstr_size);
+  json_t *root = lp_json_parse_object(data, len, errstr, errstr_size);
   if (!root)
     goto fail;
-  if (get_str(root, "", "decision_id", F_REQUIRED, &d->decision_id, errstr,
-              errstr_size) < 0 ||
-      get_str(root, "", "shop", F_REQUIRED, &d->shop, errstr, errstr_size) <
-          0 ||
-      get_id(root, "", "customer_id", F_REQUIRED, &d->customer_id, errstr,
-             errstr_size) < 0 ||
-      get_str(root, "", "trigger_event_id", F_REQUIRED, &d->trigger_event_id,
-              errstr, errstr_size) < 0 ||
-      get_str(root, "", "trigger_kind", 0, &d->trigger_kind, errstr,
-              errstr_size) < 0 ||
-      get_str(root, "", "rule_id", F_REQUIRED, &d->rule_id, errstr,
-              errstr_size) < 0 ||
-      (rc = get_int(root, "", "rule_version", 0, INT32_MIN, INT32_MAX, &n,
-                    errstr, errstr_size)) < 0)
+  if (lp_json_get_str(root, "", "decision_id", LP_JSON_REQUIRED,
+                      &d->decision_id, errstr, errstr_size) < 0 ||
+      lp_json_get_str(root, "", "shop", LP_JSON_REQUIRED, &d->shop, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_id(root, "", "customer_id", LP_JSON_REQUIRED, &d->customer_id,
+                     errstr, errstr_size) < 0 ||
+      lp_json_get_str(root, "", "trigger_event_id", LP_JSON_REQUIRED,
+                      &d->trigger_event_id, errstr, errstr_size) < 0 ||
+      lp_json_get_str(root, "", "trigger_kind", 0, &d->trigger_kind, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_str(root, "", "rule_id", LP_JSON_REQUIRED, &d->rule_id,
+                      errstr, errstr_size) < 0 ||
+      (rc = lp_json_get_int(root, "", "rule_version", 0, INT32_MIN, INT32_MAX,
+                            &n, errstr, errstr_size)) < 0)
     goto fail;
   if (rc > 0)
     d->rule_version = (int32_t)n;
-  if (get_object(root, "", "action", F_REQUIRED, &a, errstr, errstr_size) < 0 ||
+  if (lp_json_get_object(root, "", "action", LP_JSON_REQUIRED, &a, errstr,
+                         errstr_size) < 0 ||
       decode_action(a, &d->action, errstr, errstr_size) < 0 ||
-      get_money(root, "", "estimated_cost", "estimated_cost_micros", 0,
-                &d->estimated_cost_micros, errstr, errstr_size) < 0 ||
-      get_str(root, "", "currency", 0, &d->currency, errstr, errstr_size) < 0 ||
-      get_time(root, "", "event_time", "event_time_ms", F_REQUIRED,
-               &d->event_time_ms, NULL, errstr, errstr_size) < 0)
+      lp_json_get_money(root, "", "estimated_cost", "estimated_cost_micros", 0,
+                        &d->estimated_cost_micros, errstr, errstr_size) < 0 ||
+      lp_json_get_str(root, "", "currency", 0, &d->currency, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_time(root, "", "event_time", "event_time_ms",
+                       LP_JSON_REQUIRED, &d->event_time_ms, NULL, errstr,
+                       errstr_size) < 0)
     goto fail;
   GET_ENUM(root, "approval", 0, lp_approval_hint_parse, &d->approval,
            "none, recommended, required");
-  if (get_object(root, "", "explanation", 0, &e, errstr, errstr_size) < 0 ||
+  if (lp_json_get_object(root, "", "explanation", 0, &e, errstr, errstr_size) <
+          0 ||
       (e && decode_explanation(e, &d->explanation, errstr, errstr_size) < 0))
     goto fail;
   json_decref(root);
@@ -1299,7 +1174,7 @@ int lp_json_decode_decision(const void *data, size_t len,
 fail:
   json_decref(root);
   lp_reward_decision_clear(out);
-  errstr_fix_utf8(errstr, errstr_size);
+  lp_json_errstr_fix_utf8(errstr, errstr_size);
   return -1;
 }
 
@@ -1350,7 +1225,7 @@ static void w_string(struct lp_buf *b, const char *s) {
       lp_buf_append_byte(b, c);
       i++;
     } else {
-      size_t n = utf8_char_len(s + i, len - i);
+      size_t n = lp_json_utf8_char_len(s + i, len - i);
       if (n == 0) {
         lp_buf_append_str(b, "\xEF\xBF\xBD");
         i++;

@@ -21,8 +21,10 @@
  * from the resource id, the status and the status's stable timestamp
  * (created_at / processed_at / cancelled_at; updated_at for customers), so a
  * redelivered body dedupes. With an X-Shopify-Event-Id header the id is
- * "shopify:<topic>:<header>". refunds/create bodies are rejected (a Refund
- * names no customer).
+ * "shopify:<topic>:<header>". The order decoder rejects refunds/create
+ * bodies: a Refund names no customer, so it is decoded by
+ * lp_json_decode_shopify_refund with the customer and currency its order
+ * gives (lp_json_shopify_refund_order_id reads which order that is).
  */
 #ifndef LP_JSON_CODEC_H
 #define LP_JSON_CODEC_H
@@ -54,6 +56,40 @@ int lp_json_decode_customer(const void *data, size_t len,
                             const struct lp_json_hints *hints,
                             struct lp_customer_event *out, char *errstr,
                             size_t errstr_size);
+/*
+ * Shopify refunds/create (the Refund resource, or a REST {"refund": {...}}
+ * answer): which order it refunds, as decimal text into order_id (0, or -1
+ * with errstr, also when it does not fit order_id_size).
+ */
+int lp_json_shopify_refund_order_id(const void *data, size_t len,
+                                    char *order_id, size_t order_id_size,
+                                    char *errstr, size_t errstr_size);
+/*
+ * A Refund -> a refunded order event of exactly this refund:
+ * - customer_id (required) and currency (used when no refund transaction
+ *   names one) come from the caller, who looked up the order; order_id is
+ *   the body's order_id, so it matches the order's own events.
+ * - total = the sum of the transactions with kind "refund" and status
+ *   "success" (or no status); without such transactions, the refund lines'
+ *   subtotal + total_tax plus what the order_adjustments refund (Shopify
+ *   writes those negative: a "-5.00" shipping refund refunds 5.00).
+ *   subtotal / tax = the lines' subtotals / taxes; discount 0.
+ * - line items = the refund lines with a quantity > 0: quantity, unit price
+ *   = subtotal / quantity (rounded to the micro-unit), brand =
+ *   line_item.vendor, category = line_item.product_type (or its first
+ *   collection), product_id, sku. Amounts are read from "<x>_set.shop_money"
+ *   when present, else from "<x>" as a string or a number.
+ * - event time: processed_at, else created_at, else the triggered-at hint.
+ * - event id: "shopify:refunds/create:<X-Shopify-Event-Id>" with the hint,
+ *   else "shopify:refunds/create:<refund id>"; source "shopify"; shop as
+ *   for orders. A topic hint other than refunds/create is an error.
+ * out must be zeroed; validated; on error cleared with errstr set.
+ */
+int lp_json_decode_shopify_refund(const void *data, size_t len,
+                                  const struct lp_json_hints *hints,
+                                  const char *customer_id, const char *currency,
+                                  struct lp_order_event *out, char *errstr,
+                                  size_t errstr_size);
 int lp_json_decode_decision(const void *data, size_t len,
                             struct lp_reward_decision *out, char *errstr,
                             size_t errstr_size);

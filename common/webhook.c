@@ -38,3 +38,22 @@ int lp_shopify_hmac_ok(const char *secrets, const void *body, size_t len,
   }
   return ok;
 }
+
+int lp_shared_secret_ok(const char *secrets, const char *header) {
+  if (!secrets || !header || !*header)
+    return 0;
+  size_t hlen = strlen(header);
+  int ok = 0;
+  for (const char *s = secrets; *s;) {
+    const char *end = strchr(s, ',');
+    size_t n = end ? (size_t)(end - s) : strlen(s);
+    /* Lengths are not secret; the bytes are compared in constant time and
+     * every secret is tried. */
+    if (n > 0 && n == hlen)
+      ok |= CRYPTO_memcmp(s, header, n) == 0;
+    s += n;
+    if (*s == ',')
+      s++;
+  }
+  return ok;
+}

@@ -14,7 +14,18 @@ struct lp_bridge_config {
   char *bootstrap_file;
   char *topic_orders;
   char *topic_customers;
-  char *shopify_secrets; /* comma-separated (rotation) */
+  char *topic_dlq;
+  char *shopify_secrets;   /* comma-separated (rotation) */
+  char *shopify_api_url;   /* "" or a base with {shop}: order look-ups */
+  char *shopify_api_token; /* X-Shopify-Access-Token of the look-ups */
+  long order_index_ttl_s;  /* order -> member, for refunds */
+  char *bigcommerce_secret_header;
+  char *bigcommerce_secrets; /* comma-separated (rotation) */
+  char *bigcommerce_api_url;
+  char *bigcommerce_tokens; /* STORE_HASH=TOKEN,... */
+  char *adobe_public_keys;  /* PEM files, comma-separated */
+  char *adobe_client_id;    /* "" or the recipient_client_id expected */
+  long fetch_timeout_ms;
   char *http_bind;
   long http_port;
   long body_max_bytes;

@@ -420,8 +420,9 @@ static void test_shopify_order_topic_and_shop_errors(void **state) {
   h.shopify_topic = "refunds/create";
   expect_order_error(
       "{\"id\": 5, \"order_id\": 820982911946154508}", &h,
-      "x-shopify-topic: refunds/create is not supported (a Refund body names "
-      "no customer; forward orders/updated instead)");
+      "x-shopify-topic: refunds/create is not supported here (a Refund body "
+      "names no customer; send it through the bridge, which finds the "
+      "order's customer)");
   /* A Customer body routed to the order decoder. */
   expect_order_error(customer_update_json, &create_hints,
                      "record: not a Shopify Order (no \"total_price\" or "

@@ -375,6 +375,23 @@ static void make_order(struct lp_order_event *ev, const char *order_id,
  * and a part written before "days" existed counts a day per order. */
 /* Shopify's webhook signature: base64 HMAC-SHA256 of the raw body, any
  * secret of a rotation list, nothing for a malformed header. */
+/* The shared secret a BigCommerce hook echoes: any of a rotation's
+ * secrets, exactly (no prefix, no suffix), never an empty one. */
+static void test_shared_secret(void **state) {
+  (void)state;
+  assert_true(lp_shared_secret_ok("s3cret", "s3cret"));
+  assert_true(lp_shared_secret_ok("old,s3cret", "s3cret"));
+  assert_true(lp_shared_secret_ok("s3cret,new", "new"));
+  assert_false(lp_shared_secret_ok("s3cret", "s3cre"));
+  assert_false(lp_shared_secret_ok("s3cret", "s3crett"));
+  assert_false(lp_shared_secret_ok("s3cret", "S3CRET"));
+  assert_false(lp_shared_secret_ok("s3cret", ""));
+  assert_false(lp_shared_secret_ok("s3cret", NULL));
+  assert_false(lp_shared_secret_ok("", "anything"));
+  assert_false(lp_shared_secret_ok(",", ""));
+  assert_false(lp_shared_secret_ok(NULL, "s3cret"));
+}
+
 static void test_shopify_hmac(void **state) {
   (void)state;
   const char *msg = "The quick brown fox jumps over the lazy dog";
@@ -703,6 +720,7 @@ int main(void) {
       cmocka_unit_test(test_purchase_days),
       cmocka_unit_test(test_host_port),
       cmocka_unit_test(test_shopify_hmac),
+      cmocka_unit_test(test_shared_secret),
       cmocka_unit_test(test_orders_placed),
       cmocka_unit_test(test_apply_cancel_first_and_cap),
       cmocka_unit_test(test_apply_customer),
