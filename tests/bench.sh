@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# make bench: order-processor throughput against the bare consume->produce
+# make bench: first the webhook bridge's signed webhooks/s and latency
+# (its own section below; BENCH_ONLY=bridge runs only that); then
+# order-processor throughput against the bare consume->produce
 # passthrough on the same devbroker and the same input, in the same run;
 # (with the member-value model in force and the shipped rules, which read
 # its scores); then the executor's decisions/s against the sandbox platforms with 20 ms
@@ -16,6 +18,102 @@ ORDERS=${BENCH_ORDERS:-200000}
 CUSTOMERS=${BENCH_CUSTOMERS:-20000}
 RUNS=${BENCH_RUNS:-3}
 # BENCH_ORDER_ARGS: extra -X settings for order-processor (tuning runs).
+
+# ==== bridge: Shopify webhooks/s with HMAC verification ====================
+# The bridge on a devbroker and a redis-server of its own (stopped after),
+# driven over loopback by tests/component/webhook_load: C keep-alive
+# connections (BENCH_BRIDGE_CONNECTIONS, default 16: with 8/16/32/64
+# measured, 16 gave the most webhooks/s; more only grew p99) sending
+# signed orders/create deliveries, each unique, for 1 s of warm-up and
+# BENCH_BRIDGE_SECONDS (default 4) measured, RUNS times. A run fails on
+# any non-200 or error, or when the orders topic did not gain exactly one
+# record per 200. Prints the medians, and the CPU of each process per
+# webhook (clock ticks of /proc/<pid>/stat; the generator's own from
+# getrusage). A run's max (~45 ms) is its last request: once traffic stops,
+# the mock broker's Nagle waits for the bridge's delayed ACK (a devbroker
+# artefact; Kafka brokers set TCP_NODELAY).
+# BENCH_ONLY=bridge runs only this section; BENCH_BRIDGE_ARGS adds -X
+# settings to the bridge; BENCH_BRIDGE_SWEEP="8 16 32 64" first prints one
+# run per connection count (tuning).
+bench_bridge() {
+  local load="$PWD/$BUILD/tests/component/webhook_load"
+  [ -x "$load" ] || { echo "bench: $load missing (run make)" >&2; return 1; }
+  lp_start_broker "orders:16,customers:16"
+  lp_start_redis
+  local log="$LP_TMP/bridge-bench.log" secret=bench-webhook-secret
+  "$BIN/bridge" -X "bootstrap.file=$BOOTSTRAP_FILE" -X http.port=0 \
+    -X redis.host=127.0.0.1 -X "redis.port=$REDIS_PORT" \
+    -X redis.namespace=bbench -X "shopify.secrets=$secret" \
+    ${BENCH_BRIDGE_ARGS:-} 2>"$log" &
+  local pid=$! port=""
+  LP_PIDS+=("$pid")
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*"http_port":\([0-9]*\).*/\1/p' "$log" | head -n1)
+    [ -n "$port" ] && break
+    sleep 0.05
+  done
+  [ -n "$port" ] || { echo "bench: the bridge did not start: $(cat "$log")" >&2; return 1; }
+  ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+  field() { sed -n "s/.*\\<$1=\\([0-9.]*\\).*/\\1/p" <<<"$2"; }
+  # bridge_run CONNECTIONS SECONDS -> "rps p50 p90 p99 max n us_bridge
+  # us_broker us_redis us_load"; fails the bench on a bad run.
+  bridge_run() {
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" flushall >/dev/null
+    local b0 k0 r0 out
+    b0=$(ticks "$pid") k0=$(ticks "$BROKER_PID") r0=$(ticks "$REDIS_PID")
+    out=$("$load" --url "http://127.0.0.1:$port/webhooks/shopify" \
+      --secret "$secret" --connections "$1" --warmup-s 1 --duration-s "$2" \
+      --check-topic orders --bootstrap-file "$BOOTSTRAP_FILE" 2>"$LP_TMP/load.err") ||
+      { echo "bench: bridge FAIL: $out $(cat "$LP_TMP/load.err")" >&2; return 1; }
+    local b1 k1 r1
+    b1=$(ticks "$pid") k1=$(ticks "$BROKER_PID") r1=$(ticks "$REDIS_PID")
+    local bad
+    bad=$(($(field non200 "$out") + $(field errors "$out") + $(field warmup_bad "$out")))
+    [ "$bad" -eq 0 ] ||
+      { echo "bench: bridge FAIL: $bad bad answers: $out $(cat "$LP_TMP/load.err")" >&2; return 1; }
+    # Every webhook of the run (warm-up too) against the CPU of the run.
+    local n
+    n=$(($(field requests "$out") + $(field warmup_requests "$out")))
+    awk -v n="$n" -v b="$((b1 - b0))" -v k="$((k1 - k0))" -v r="$((r1 - r0))" \
+      -v g="$(field gen_cpu_s "$out")" -v rps="$(field rps "$out")" \
+      -v p50="$(field p50_ms "$out")" -v p90="$(field p90_ms "$out")" \
+      -v p99="$(field p99_ms "$out")" -v mx="$(field max_ms "$out")" \
+      'BEGIN {printf "%s %s %s %s %s %d %.0f %.0f %.0f %.0f\n", rps, p50, p90,
+        p99, mx, n, b * 1e4 / n, k * 1e4 / n, r * 1e4 / n, g * 1e6 / n}'
+  }
+  local c=${BENCH_BRIDGE_CONNECTIONS:-16} secs=${BENCH_BRIDGE_SECONDS:-4}
+  local rps p50 p90 p99 mx n ub uk ur ug
+  local line
+  for sc in ${BENCH_BRIDGE_SWEEP:-}; do
+    line=$(bridge_run "$sc" "$secs")
+    read -r rps p50 p90 p99 mx n ub uk ur ug <<<"$line"
+    echo "bench: bridge sweep connections=$sc: $rps webhooks/s p50=${p50}ms p90=${p90}ms p99=${p99}ms max=${mx}ms cpu_us_per_webhook: bridge=$ub devbroker=$uk redis=$ur load=$ug" >&2
+  done
+  local all_rps=() all_p50=() all_p99=() all_cpu=()
+  for run in $(seq "$RUNS"); do
+    line=$(bridge_run "$c" "$secs")
+    read -r rps p50 p90 p99 mx n ub uk ur ug <<<"$line"
+    all_rps+=("$rps") all_p50+=("$p50") all_p99+=("$p99") all_cpu+=("$ub")
+    echo "bench: bridge run $run: $rps webhooks/s p50=${p50}ms p90=${p90}ms p99=${p99}ms max=${mx}ms ($c connections, $n webhooks, each one record on the topic) cpu_us_per_webhook: bridge=$ub devbroker=$uk redis=$ur load=$ug" >&2
+  done
+  bridge_median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
+  echo "bench: bridge_rps=$(printf '%s\n' "${all_rps[@]}" | bridge_median)"
+  echo "bench: bridge_p50_ms=$(printf '%s\n' "${all_p50[@]}" | bridge_median)"
+  echo "bench: bridge_p99_ms=$(printf '%s\n' "${all_p99[@]}" | bridge_median)"
+  echo "bench: bridge_cpu_us_per_webhook=$(printf '%s\n' "${all_cpu[@]}" | bridge_median)"
+  lp_stop_pid "$pid"
+  lp_stop_pid "$REDIS_PID"
+  lp_stop_pid "$BROKER_PID"
+  local keep=() p
+  for p in "${LP_PIDS[@]}"; do
+    [ "$p" = "$pid" ] || [ "$p" = "$REDIS_PID" ] || [ "$p" = "$BROKER_PID" ] || keep+=("$p")
+  done
+  LP_PIDS=("${keep[@]}")
+}
+if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = bridge ]; then bench_bridge; fi
+[ "${BENCH_ONLY:-}" != bridge ] || exit 0
+# ==== end of the bridge section =============================================
+
 
 # 16 partitions keep each one under the mock cluster's ~5 MiB history.
 lp_start_broker "orders:16,customers:16,decisions:16,dlq:2,passthrough:16,bench-decisions:8,actions:8"
