@@ -25,6 +25,7 @@
 #include "shop_generator.h"
 #include "util.h"
 
+#include "import.h"
 #include "operator.h"
 #include "segments.h"
 
@@ -100,6 +101,9 @@ static void print_usage(FILE *out) {
   fputs(lp_operator_usage, out);
   fputs("\nMEMBER-VALUE SCORES (the model in force, docs/models.md)\n", out);
   fputs(lp_segments_usage, out);
+  /* import: resumable backfills (import.c) */
+  fputs("\nIMPORTERS (resumable backfills, docs/importers.md)\n", out);
+  fputs(lp_import_usage, out);
   fputs(usage_tail, out);
 }
 
@@ -879,6 +883,9 @@ int main(int argc, char **argv) {
     return lp_operator_main(argc, argv);
   if (strcmp(cmd, "segments") == 0)
     return lp_segments_main(argc, argv);
+  /* import: own options and signal handling (import.c) */
+  if (strcmp(cmd, "import") == 0)
+    return lp_import_main(argc, argv);
   struct opts o;
   memset(&o, 0, sizeof(o));
   o.seed = 42;
