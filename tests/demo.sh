@@ -4,7 +4,9 @@
 # platforms (LoyaltyLion, Klaviyo), both processors and the executor;
 # produces a synthetic shop's traffic (or CDNOW with DEMO_SOURCE=cdnow)
 # plus a few broken records; fits the member-value models on that history
-# (trainer) before order-processor starts; waits for the pipeline to
+# (trainer); sends a second shop's orders through the bridge as Shopify
+# webhooks and BigCommerce callbacks and backfills it with the importer;
+# then starts order-processor; waits for the pipeline to
 # drain; shows the segment mix and the model-driven decisions; reconciles
 # the sandbox ledger against the decisions; prints a summary; stops
 # everything it started.
@@ -68,6 +70,51 @@ else
     --redis "127.0.0.1:$REDIS_PORT" 2>"$LP_TMP/trainer.log"
 fi
 sed -n 's/^  /demo:   /p' "$LP_TMP/trainer.log" | grep -v holdout
+
+# Platform ingestion: a second shop (the sandbox's generated one) arrives
+# the way a real one would — Shopify webhooks and BigCommerce callbacks
+# through the bridge (signed, with duplicates, reordering and retries from
+# the sandbox's sender), then a Shopify backfill with the importer over
+# the same orders (the overlap is one order each: the profile counts an
+# order once by its id, and the rules reward only new orders).
+"$BIN/bridge" -X "bootstrap.file=$BOOTSTRAP_FILE" -X http.port=0 \
+  -X redis.host=127.0.0.1 -X "redis.port=$REDIS_PORT" \
+  -X shopify.secrets=demo-shopify-secret -X bigcommerce.secrets=demo-bc-secret \
+  -X "bigcommerce.api.url=$SANDBOX_URL" -X bigcommerce.tokens=sbx123=bc_sandbox \
+  -X "shopify.api.url=$SANDBOX_URL/admin/api/2025-01" -X shopify.api.token=shpat_sandbox \
+  2>>"$LP_TMP/bridge.log" &
+LP_PIDS+=("$!")
+bridge_port=""
+for _ in $(seq 100); do
+  bridge_port=$(sed -n 's/.*"http_port":\([0-9]*\).*/\1/p' "$LP_TMP/bridge.log" | head -n1)
+  [ -n "$bridge_port" ] && break
+  sleep 0.05
+done
+[ -n "$bridge_port" ] || { echo "demo: the bridge did not start" >&2; cat "$LP_TMP/bridge.log" >&2; exit 1; }
+BRIDGE_URL="http://127.0.0.1:$bridge_port"
+curl -sf -o /dev/null -X POST "$SANDBOX_URL/_sandbox/shop" -d '{"orders": 600, "customers": 150,
+  "seed": 11, "leak_per_s": 40, "bucket_size": 80, "bc_quota": 2000, "bc_window_ms": 1000}'
+echo "demo: Shopify webhooks (orders 0-299) and BigCommerce callbacks (orders 0-199) through the bridge on $BRIDGE_URL"
+send_webhooks() { # send_webhooks NAME JSON
+  curl -sf --max-time 300 -X POST "$SANDBOX_URL/_sandbox/webhooks/send" -d "$2" >"$LP_TMP/sent-$1.json"
+  jq -r --arg n "$1" '"demo:   \($n): \(.deliveries) deliveries (\(.duplicates) duplicates), \(.attempts) attempts, answers \(.status | to_entries | map("\(.key) x\(.value)") | join(", ")), failed \(.failed)"' \
+    "$LP_TMP/sent-$1.json"
+}
+send_webhooks shopify "{\"platform\": \"shopify\", \"url\": \"$BRIDGE_URL/webhooks/shopify\",
+  \"secret\": \"demo-shopify-secret\", \"topic\": \"orders/create\", \"first\": 0, \"count\": 300,
+  \"duplicate_permille\": 100, \"reorder_window\": 20, \"retries\": 5, \"concurrency\": 8}"
+send_webhooks bigcommerce "{\"platform\": \"bigcommerce\", \"url\": \"$BRIDGE_URL/webhooks/bigcommerce\",
+  \"header\": \"X-Bridge-Secret\", \"secret\": \"demo-bc-secret\", \"topic\": \"store/order/created\",
+  \"first\": 0, \"count\": 200, \"duplicate_permille\": 100, \"retries\": 5, \"concurrency\": 8}"
+platform_orders() { # the second shop's order events so far (canonical JSON)
+  # (loyaltyctl consume exits 1 at the demo's broken records: read on)
+  { lp_ctl consume --topic orders --type order --idle-ms 1500 2>/dev/null || true; } |
+    jq -c 'select(.shop == "sandbox-shop.myshopify.com" or .shop == "bc-sbx123")'
+}
+via_webhooks=$(platform_orders | wc -l)
+echo "demo: backfilling the Shopify shop's whole history (600 orders) with the importer"
+lp_ctl import shopify --url "$SANDBOX_URL" --token shpat_sandbox --shop sandbox-shop.myshopify.com \
+  --checkpoint "$LP_TMP/import.ckpt" --progress lines 2>&1 | sed -n 's/^/demo:   /p' | tail -n 2
 lp_start_processor order-processor order-processor
 
 echo "demo: waiting for the processors to drain their topics"
@@ -128,6 +175,19 @@ printf 'score syncs:       %d written to profiles (%d profile writes in the ledg
   "$(jq -r 'select(.guardrail == "score_sync:older_than_last_sync") | .decision_id' "$LP_TMP/actions.jsonl" | sort -u | wc -l)"
 pending=$("$BIN/loyaltyctl" approvals --redis "127.0.0.1:$REDIS_PORT" | wc -l)
 printf 'awaiting approval: %d (cost above 50.00; loyaltyctl approvals / approve)\n' "$pending"
+platform_orders >"$LP_TMP/platform-orders.jsonl"
+# Decisions on the second shop's orders, per (rule, order): an order that
+# came by webhook and again by the backfill is rewarded once.
+jq -r '"\(.event_id) \(.order_id)"' "$LP_TMP/platform-orders.jsonl" | sort >"$LP_TMP/platform-ids.txt"
+jq -r 'select(.shop == "sandbox-shop.myshopify.com" or .shop == "bc-sbx123") | "\(.trigger_event_id) \(.rule_id)"' \
+  "$LP_TMP/decisions.jsonl" | sort | join - "$LP_TMP/platform-ids.txt" >"$LP_TMP/platform-decisions.txt"
+rewarded_twice=$(awk '{print $2, $3}' "$LP_TMP/platform-decisions.txt" | sort | uniq -d | wc -l)
+printf 'platform ingestion: %d order events from a second shop: %d via the bridge (Shopify webhooks, BigCommerce callbacks), %d from the Shopify backfill; %d orders, %d decisions on them, %d (rule, order) pairs decided twice\n' \
+  "$(wc -l <"$LP_TMP/platform-orders.jsonl")" "$via_webhooks" \
+  "$(($(wc -l <"$LP_TMP/platform-orders.jsonl") - via_webhooks))" \
+  "$(jq -r '"\(.shop) \(.order_id)"' "$LP_TMP/platform-orders.jsonl" | sort -u | wc -l)" \
+  "$(wc -l <"$LP_TMP/platform-decisions.txt")" "$rewarded_twice"
+curl -sf "$BRIDGE_URL/metrics" | sed -n 's/^loyalty_webhooks_total{.*webhook="\([^"]*\)"} \([0-9]*\)$/  bridge: \1 x\2/p'
 printf 'dead letters:     %d\n' "$dead"
 jq -r '"  " + .source_topic + "@" + (.source_offset|tostring) + ": " + .reason' \
   "$LP_TMP/dlq.jsonl" | sed -n '1,5p' # sed reads on: no SIGPIPE under pipefail
@@ -154,4 +214,5 @@ jq -c 'select(.rule_id == "win-back-at-risk") | {rule_id, customer_id, action: {
 echo "======================================================"
 echo "demo: events=$events decisions=$decisions issued=$issued duplicates=$duplicates dead_letters=$dead"
 [ "$duplicates" -eq 0 ] && [ "$missing" -eq 0 ] && [ "$unknown" -eq 0 ] &&
+  [ "$rewarded_twice" -eq 0 ] &&
   [ "$syncs_issued" -eq "$profile_writes" ]

@@ -100,8 +100,10 @@ lp_ctl consume --topic customers --type customer --idle-ms 1000 | jq -e '.market
   lp_fail "consent not carried"
 echo "ok: customers/update carries the consent"
 
-curl -sf "http://127.0.0.1:$port/metrics" | grep -q 'loyalty_webhooks_total{.*shopify orders/create 200' ||
-  lp_fail "no webhook metric"
+# (to a file first: grep -q closing the pipe early would fail curl)
+curl -sf "http://127.0.0.1:$port/metrics" >"$LP_TMP/metrics.txt"
+grep -q 'loyalty_webhooks_total{.*shopify orders/create 200' "$LP_TMP/metrics.txt" ||
+  lp_fail "no webhook metric: $(cat "$LP_TMP/metrics.txt")"
 echo "ok: /metrics counts webhooks by topic and answer"
 
 # Kafka down: 503, nothing acknowledged; the platform's retries after the

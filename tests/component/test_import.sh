@@ -172,7 +172,7 @@ lp_assert_eq "$(stat_delta "$before" "$after" early)" 0 \
   "requests sent before a 429's reset was over"
 
 # ---- 4. CSV: CDNOW and a malformed file --------------------------------------
-cdnow=../shared/datasets/CDNOW_sample.txt
+cdnow=tests/unit/fixtures/cdnow_sample.txt # the shared/datasets sample, byte for byte
 [ -f "$cdnow" ] || lp_fail "CDNOW sample not found at $cdnow"
 lp_ctl import csv --format cdnow --file "$cdnow" --shop cdnow --topic orders-csv \
   --checkpoint "$LP_TMP/csv.cp" 2>"$LP_TMP/csv.log" ||
