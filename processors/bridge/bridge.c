@@ -120,6 +120,8 @@ enum MHD_Result br_answer(struct MHD_Connection *con, unsigned status,
                           const char *json) {
   struct MHD_Response *r = MHD_create_response_from_buffer(
       strlen(json), (void *)json, MHD_RESPMEM_MUST_COPY);
+  if (!r)
+    return MHD_NO; /* out of memory: libmicrohttpd closes the connection */
   MHD_add_response_header(r, "Content-Type", "application/json");
   enum MHD_Result rc = MHD_queue_response(con, status, r);
   MHD_destroy_response(r);
@@ -224,9 +226,11 @@ int br_remember(struct bridge *b, const char *key, const char *value,
 }
 
 /* How long a claim stays pending without its owner: the longest a
- * delivery can take (fetches, the acknowledgement), plus a margin. */
+ * delivery can take (fetches, the acknowledgement, its grace), plus a
+ * margin. */
 static long claim_ttl_s(const struct lp_bridge_config *c) {
-  return (c->ack_timeout_ms + c->fetch_timeout_ms) / 1000 + 5;
+  /* A BigCommerce order callback makes two fetches one after the other. */
+  return (c->ack_timeout_ms + 2 * c->fetch_timeout_ms) / 1000 + 5;
 }
 
 enum br_claim_state br_claim(struct bridge *b, char *key, struct br_claim *cl) {
@@ -293,6 +297,8 @@ enum MHD_Result br_claim_answer(struct MHD_Connection *con,
 
 /* ---- Kafka ---- */
 
+#define ACK_GRACE_MS 1000
+
 /* Produces bytes keyed by key to topic and waits for the report: 0, or
  * 503 with errstr. */
 static int produce_wait(struct bridge *b, rd_kafka_topic_t *topic,
@@ -313,10 +319,14 @@ static int produce_wait(struct bridge *b, rd_kafka_topic_t *topic,
            rd_kafka_err2str(rd_kafka_last_error()));
     return 503;
   }
+  /* librdkafka reports every record by message.timeout.ms (= ack.timeout.ms)
+   * at the latest; the grace lets a report that comes just after it be
+   * the answer, rather than a 503 for a record Kafka has. */
+  long wait_ms = c->ack_timeout_ms + ACK_GRACE_MS;
   struct timespec until;
   clock_gettime(CLOCK_REALTIME, &until);
-  until.tv_sec += c->ack_timeout_ms / 1000;
-  until.tv_nsec += (c->ack_timeout_ms % 1000) * 1000000L;
+  until.tv_sec += wait_ms / 1000;
+  until.tv_nsec += (wait_ms % 1000) * 1000000L;
   if (until.tv_nsec >= 1000000000L) {
     until.tv_sec++;
     until.tv_nsec -= 1000000000L;

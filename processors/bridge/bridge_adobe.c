@@ -43,14 +43,14 @@ enum MHD_Result br_adobe_challenge(struct bridge *b,
 }
 
 /* What the body is about: 1 order, 0 customer, -1 unknown (errstr). Also
- * the event id (envelope id / event_id) and recipient_client_id. */
-static int event_kind(const json_t *doc, char *event_id, size_t id_size,
-                      char *client_id, size_t client_size, char *errstr,
-                      size_t errstr_size) {
+ * the event id (envelope id / event_id; whole, caller frees: a cut id
+ * would dedupe distinct events into one) and recipient_client_id. */
+static int event_kind(const json_t *doc, char **event_id, char *client_id,
+                      size_t client_size, char *errstr, size_t errstr_size) {
   const char *id = json_string_value(json_object_get(doc, "id"));
   if (!id)
     id = json_string_value(json_object_get(doc, "event_id"));
-  lp_strlcpy(event_id, id ? id : "", id_size);
+  *event_id = lp_xstrdup(id ? id : "");
   const char *client =
       json_string_value(json_object_get(doc, "recipient_client_id"));
   lp_strlcpy(client_id, client ? client : "", client_size);
@@ -89,7 +89,7 @@ enum MHD_Result br_adobe(struct bridge *b, struct MHD_Connection *con,
                    "body: not valid UTF-8");
   json_error_t jerr;
   json_t *doc = json_loadb((const char *)body->data, body->len, 0, &jerr);
-  char err[512], event_id[128], client[128];
+  char err[512], client[128], *event_id = NULL;
   if (!doc || !json_is_object(doc)) {
     if (doc)
       snprintf(err, sizeof(err), "body: expected a JSON object");
@@ -99,26 +99,28 @@ enum MHD_Result br_adobe(struct bridge *b, struct MHD_Connection *con,
     json_decref(doc);
     return br_fail(con, "adobe", NULL, MHD_HTTP_BAD_REQUEST, err);
   }
-  int kind = event_kind(doc, event_id, sizeof(event_id), client, sizeof(client),
-                        err, sizeof(err));
+  int kind =
+      event_kind(doc, &event_id, client, sizeof(client), err, sizeof(err));
   /* Counted and logged as order / customer: the type names are many. */
   const char *topic = kind == 1 ? "order" : kind == 0 ? "customer" : NULL;
   json_decref(doc);
-  if (kind < 0)
-    return br_fail(con, "adobe", topic, MHD_HTTP_BAD_REQUEST, err);
-  if (*c->adobe_client_id && strcmp(client, c->adobe_client_id) != 0)
-    return br_fail(con, "adobe", topic, MHD_HTTP_UNAUTHORIZED,
-                   "recipient_client_id: not adobe.client.id");
-  if (!*event_id) {
+  if (kind < 0 ||
+      (*c->adobe_client_id && strcmp(client, c->adobe_client_id) != 0)) {
+    free(event_id);
+    return kind < 0 ? br_fail(con, "adobe", topic, MHD_HTTP_BAD_REQUEST, err)
+                    : br_fail(con, "adobe", topic, MHD_HTTP_UNAUTHORIZED,
+                              "recipient_client_id: not adobe.client.id");
+  }
+  const char *id = event_id;
+  if (!*id) {
     const char *h = br_header(con, "x-adobe-event-id");
-    lp_strlcpy(event_id, h ? h : "", sizeof(event_id));
+    id = h ? h : "";
   }
   struct br_claim claim;
   enum br_claim_state st = br_claim(
-      b,
-      *event_id ? lp_xasprintf("%s:wh:adobe:%s", c->redis_namespace, event_id)
-                : NULL,
+      b, *id ? lp_xasprintf("%s:wh:adobe:%s", c->redis_namespace, id) : NULL,
       &claim);
+  free(event_id);
   if (st != BR_CLAIMED)
     return br_claim_answer(con, "adobe", topic, st);
   const char *shop = *c->default_shop ? c->default_shop : NULL;

@@ -122,7 +122,7 @@ static int fetch_order(struct bc_call *k, const struct lp_bc_webhook *w,
     else if (lp_bigcommerce_refund_total(refunds.body.data, refunds.body.len,
                                          w->refund_id, &refunded, errstr,
                                          errstr_size))
-      rc = 400;
+      rc = 503; /* not listed (yet): BigCommerce's retry asks again */
   }
   if (!rc && lp_bigcommerce_decode_order(
                  order.body.data, order.body.len,

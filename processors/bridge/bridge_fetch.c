@@ -59,17 +59,20 @@ static void gate_close(struct bridge *b, const char *store, int64_t wait_ms) {
 
 /* How long the answer says to wait before the next request, in ms; 0 when
  * it does not. */
+#define MAX_WAIT_MS 600000 /* a platform asking for more is capped */
+
 static int64_t told_to_wait_ms(const struct lp_http_response *r) {
   char v[64];
   if (lp_http_response_header(r, "X-Rate-Limit-Time-Reset-Ms", v, sizeof(v))) {
     long long ms = strtoll(v, NULL, 10);
     if (ms > 0)
-      return ms;
+      return ms < MAX_WAIT_MS ? ms : MAX_WAIT_MS;
   }
   if (lp_http_response_header(r, "Retry-After", v, sizeof(v))) {
     double s = strtod(v, NULL);
     if (s > 0)
-      return (int64_t)(s * 1000.0 + 0.5);
+      return s < MAX_WAIT_MS / 1000.0 ? (int64_t)(s * 1000.0 + 0.5)
+                                      : MAX_WAIT_MS;
   }
   return 0;
 }

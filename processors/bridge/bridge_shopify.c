@@ -41,6 +41,18 @@ static int topic_in(const char *t, const char *const *list, size_t n) {
   return 0;
 }
 
+/* A shop domain as Shopify writes it ("name.myshopify.com"): letters,
+ * digits, '.' and '-', at most 255. The header is not covered by the
+ * signature, and it goes into Redis keys and the look-up URL. */
+static int shop_domain_ok(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+          (s[n] >= '0' && s[n] <= '9') || s[n] == '.' || s[n] == '-'))
+      return 0;
+  return n > 0 && n <= 255;
+}
+
 /* shopify.api.url with {shop} replaced by the shop domain. */
 static char *api_base(const char *tmpl, const char *shop) {
   const char *at = strstr(tmpl, "{shop}");
@@ -181,6 +193,10 @@ enum MHD_Result br_shopify(struct bridge *b, struct MHD_Connection *con,
   if (!lp_utf8_valid((const char *)body->data, body->len))
     return br_fail(con, "shopify", topic, MHD_HTTP_BAD_REQUEST,
                    "body: not valid UTF-8");
+  if (shop && !shop_domain_ok(shop))
+    return br_fail(con, "shopify", topic, MHD_HTTP_BAD_REQUEST,
+                   "X-Shopify-Shop-Domain: not a shop domain (letters, "
+                   "digits, '.' and '-')");
   const char *shop_name = shop && *shop ? shop : c->default_shop;
   struct br_claim cl;
   struct br_claim *claim = &cl;

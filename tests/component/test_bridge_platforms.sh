@@ -116,6 +116,15 @@ lp_assert_eq "$(ev "$r2id" '[.order_id, .customer_id]')" "$want" \
 want=$(jq -r '[.transactions[] | select(.kind == "refund") | .amount | tonumber] | add' "$LP_TMP/shop-refund.json")
 lp_assert_eq "$(ev "$r2id" '.total | tonumber')" "$want" "the looked-up refund's amount"
 
+# The shop header is not signed: one that is not a shop domain (here one
+# that would point the order look-up, and its token, at another host) is
+# refused.
+st=$(curl -s -o "$LP_TMP/resp" -w '%{http_code}' -X POST --data-binary "@$LP_TMP/shop-refund.json" \
+  -H "X-Shopify-Topic: refunds/create" -H "X-Shopify-Hmac-Sha256: $(sign shp-secret "$LP_TMP/shop-refund.json")" \
+  -H "X-Shopify-Shop-Domain: evil.example/x?" -H "X-Shopify-Event-Id: r-evil" "$BRIDGE/webhooks/shopify")
+lp_assert_eq "$st" 400 "a shop header that is not a shop domain"
+grep -q 'X-Shopify-Shop-Domain' "$LP_TMP/resp" || lp_fail "no reason: $(cat "$LP_TMP/resp")"
+
 # A refund of an order that exists nowhere: kept on the dead-letter topic.
 sed 's/820982911946154508/42/g' "$FX/shopify-refunds-create.json" >"$LP_TMP/lost-refund.json"
 r=$(shopify "$LP_TMP/lost-refund.json" refunds/create r-3)
@@ -234,11 +243,22 @@ grep -q '"duplicate":true' "$LP_TMP/resp" || lp_fail "the repeat was not a dupli
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$LP_TMP/other.key" 2>/dev/null
 lp_assert_eq "$(adobe "$UFX/adobe-customer-event.json" "$LP_TMP/other.key")" 401 "signed with another key"
 lp_assert_eq "$(adobe "$UFX/adobe-customer-event.json")" 200 "a signed Adobe customer event"
+# Two events whose ids share their first 150 bytes are two events, not a
+# duplicate (the dedupe key is the whole id, never a cut of it).
+LONG=$(printf 'e%.0s' $(seq 150))
+for tail in a b; do
+  jq -c --arg id "$LONG$tail" '.id = $id | .data.value.id = "8"' \
+    "$UFX/adobe-customer-event.json" >"$LP_TMP/adobe-long-$tail.json"
+  lp_assert_eq "$(adobe "$LP_TMP/adobe-long-$tail.json")" 200 "a long Adobe event id ($tail)"
+  if grep -q '"duplicate"' "$LP_TMP/resp"; then lp_fail "event $tail taken for a duplicate"; fi
+done
 orders
 customers
+lp_assert_eq "$(jq -r 'select(.source == "adobe_commerce" and .customer_id == "8") | .event_id' "$LP_TMP/customers.jsonl" | sort | tr '\n' ' ')" \
+  "adobe:${LONG}a adobe:${LONG}b " "both long-id Adobe events landed"
 lp_assert_eq "$(jq -c 'select(.source == "adobe_commerce") | [.order_id, .customer_id, .total, .currency, (.line_items | length)]' "$LP_TMP/orders.jsonl")" \
   '["42","7","123.45","EUR",2]' "the Adobe order once: the configurable product counted once"
-lp_assert_eq "$(jq -r 'select(.source == "adobe_commerce") | [.customer_id, .marketing_consent, .birthday] | join(" ")' "$LP_TMP/customers.jsonl")" \
+lp_assert_eq "$(jq -r 'select(.source == "adobe_commerce" and .customer_id == "7") | [.customer_id, .marketing_consent, .birthday] | join(" ")' "$LP_TMP/customers.jsonl")" \
   "7 subscribed 1990-05-17" "the Adobe customer: consent and birthday"
 
 curl -sf "$BRIDGE/metrics" >"$LP_TMP/metrics.txt"
