@@ -317,6 +317,10 @@ int imp_resume_scan(const struct imp_kafka *k, const char *topic, int customers,
   *found = *foreign = 0;
   int rc = -1;
   int64_t *hi = NULL;
+  /* A partition is done once a record at or past its end offset at the
+   * start (hi - 1), or its end, has been read — whichever comes first: a
+   * transaction marker or a compacted record may occupy hi - 1. */
+  char *done = NULL;
   rd_kafka_topic_partition_list_t *l = NULL;
   struct lp_avro_codec *avro = NULL;
   rd_kafka_t *rk = make_client(k, RD_KAFKA_CONSUMER, defaults, NULL, NULL,
@@ -334,6 +338,7 @@ int imp_resume_scan(const struct imp_kafka *k, const char *topic, int customers,
     goto out;
   }
   hi = lp_xcalloc((size_t)parts, sizeof(int64_t));
+  done = lp_xcalloc((size_t)parts, 1);
   l = rd_kafka_topic_partition_list_new(parts);
   int pending = 0;
   for (int32_t p = 0; p < parts; p++) {
@@ -400,10 +405,18 @@ int imp_resume_scan(const struct imp_kafka *k, const char *topic, int customers,
         rd_kafka_message_destroy(m);
         goto out;
       }
+      if (m->partition >= 0 && m->partition < parts && !done[m->partition]) {
+        done[m->partition] = 1;
+        pending--;
+      }
       rd_kafka_message_destroy(m);
       continue;
     }
     int32_t p = m->partition;
+    if (p >= 0 && p < parts && m->offset >= hi[p] - 1 && !done[p]) {
+      done[p] = 1; /* after the record below is counted */
+      pending--;
+    }
     if (p >= 0 && p < parts && m->offset < hi[p]) {
       struct lp_order_event oe = {0};
       struct lp_customer_event ce = {0};
@@ -419,8 +432,6 @@ int imp_resume_scan(const struct imp_kafka *k, const char *topic, int customers,
       }
       lp_order_event_clear(&oe);
       lp_customer_event_clear(&ce);
-      if (m->offset + 1 >= hi[p])
-        pending--;
     }
     rd_kafka_message_destroy(m);
   }
@@ -429,6 +440,7 @@ out:
   if (l)
     rd_kafka_topic_partition_list_destroy(l);
   free(hi);
+  free(done);
   lp_avro_codec_destroy(&avro);
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
