@@ -5,7 +5,8 @@
 # signature is 401 and produces nothing; the second secret of a rotation
 # is accepted; malformed bodies (not JSON, wrong shape, invalid UTF-8, no
 # customer, an unsupported topic) are 400 with the reason; a 10 MB body
-# is 413; customers/update lands on the customers topic; with Kafka down
+# is 413; a slow or idle client pins nothing and is cut off after
+# connection.timeout.s; customers/update lands on the customers topic; with Kafka down
 # the answer is 503 and, after the recovery, the platform's retry lands
 # exactly one event; SIGTERM exits 0.
 set -euo pipefail
@@ -16,6 +17,7 @@ lp_start_redis
 "$BIN/bridge" -X "bootstrap.file=$BOOTSTRAP_FILE" -X http.port=0 \
   -X redis.host=127.0.0.1 -X "redis.port=$REDIS_PORT" -X redis.namespace=br \
   -X shopify.secrets=old-secret,new-secret -X ack.timeout.ms=1500 \
+  -X connection.timeout.s=2 \
   -X body.max.bytes=1048576 2>>"$LP_TMP/bridge.log" &
 BRIDGE_PID=$!
 LP_PIDS+=("$BRIDGE_PID")
@@ -66,6 +68,24 @@ lp_assert_eq "$(count orders order)" 1 "nothing produced for a bad signature"
 r=$(post "$ORDER" orders/paid evt-3 old-secret)
 lp_assert_eq "${r%% *}" 200 "the previous secret during a rotation"
 
+# A slow client (half a request, then silence) and an idle one hold their
+# own connections only: a webhook meanwhile is served at once, and the
+# server closes both after connection.timeout.s.
+exec 7<>"/dev/tcp/127.0.0.1/$port"
+printf 'POST /webhooks/shopify HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"id":' >&7
+exec 8<>"/dev/tcp/127.0.0.1/$port"
+t0=$(date +%s%N)
+r=$(post "$ORDER" orders/paid evt-slow)
+lp_assert_eq "${r%% *}" 200 "a webhook while a slow and an idle client are connected"
+[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 1500 ] || lp_fail "the webhook waited for the slow clients"
+for fd in 7 8; do
+  # read returns (EOF or the server's 408-style answer) once the server
+  # closes the connection; a pinned connection would hit the 6 s timeout.
+  timeout 6 cat <&$fd >/dev/null || lp_fail "connection $fd was not closed after connection.timeout.s"
+done
+exec 7<&- 8<&-
+echo "ok: slow and idle clients are cut off after connection.timeout.s and pin nothing"
+
 bad() { # bad NAME TOPIC STATUS REASON_PATTERN: with the body in $LP_TMP/bad
   local r
   r=$(post "$LP_TMP/bad" "$2" "bad-$1")
@@ -84,7 +104,7 @@ cp "$ORDER" "$LP_TMP/bad"
 bad "unsupported topic" products/create 400 'X-Shopify-Topic'
 head -c 10485760 /dev/zero | tr '\0' ' ' >"$LP_TMP/bad"
 bad "a 10 MB body" orders/create 413 'body.max.bytes'
-lp_assert_eq "$(count orders order)" 2 "nothing produced for bad bodies"
+lp_assert_eq "$(count orders order)" 3 "nothing produced for bad bodies"
 
 cat >"$LP_TMP/customer.json" <<'EOF'
 {"id": 706405506930370084, "email": "bob@example.com", "accepts_marketing": true,
