@@ -29,7 +29,7 @@
  *    avro-c's own resolved writer is not used because in 1.11.1 it refuses
  *    any reader field missing from the writer ("TODO: Handle default
  *    values") and copies enum ordinals without mapping symbols.
- * 5. Orders and customers are validated (events.c).
+ * 5. Orders, customers and activity events are validated (events.c).
  * A datum written with exactly our schema takes a fast reader instead of
  * steps 2-4 (see "Fast reader" below); it falls back to them at the first
  * doubt, so every error still comes from the checked path.
@@ -77,7 +77,7 @@
 #define LP_AVRO_MAX_WRITERS 256
 /* Largest registry answer read. */
 #define LP_AVRO_MAX_REGISTRY_BODY (1024 * 1024)
-#define LP_AVRO_REC_COUNT 5
+#define LP_AVRO_REC_COUNT 6
 
 /* ------------------------------------------------------------------------
  * Field tables: each schema field and the C member it maps to
@@ -94,6 +94,8 @@ enum field_kind {
   FK_RECORD,       /* record; nested struct member */
   FK_BYTES,        /* "bytes"; uint8_t * + size_t length */
   FK_OPT_BYTES,    /* ["null","bytes"]; uint8_t * (NULL) + size_t length */
+  FK_OPT_INT,      /* ["null","int"]; int32_t + int presence flag */
+  FK_OPT_LONG,     /* ["null","long"]; int64_t + int presence flag */
 };
 
 struct enum_desc {
@@ -111,7 +113,8 @@ struct field_desc {
   enum field_kind kind;
   int has_default; /* the schema gives a default; it is the C zero value */
   size_t offset;
-  size_t count_offset; /* arrays: the size_t count; bytes: the length */
+  size_t count_offset; /* arrays: the size_t count; bytes: the length;
+                          optional numbers: the int "has" flag */
   const struct record_desc *record; /* FK_RECORD, FK_RECORD_ARRAY */
   const struct enum_desc *enumd;    /* FK_ENUM */
 };
@@ -129,6 +132,7 @@ _Static_assert(sizeof(enum lp_consent) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum lp_action_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum lp_approval_hint) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum lp_action_outcome) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum lp_activity_kind) == sizeof(int), "enum size");
 
 static const char *order_status_c_name(int v) {
   return lp_order_status_name((enum lp_order_status)v);
@@ -148,6 +152,9 @@ static const char *approval_c_name(int v) {
 static const char *action_outcome_c_name(int v) {
   return lp_action_outcome_name((enum lp_action_outcome)v);
 }
+static const char *activity_kind_c_name(int v) {
+  return lp_activity_kind_name((enum lp_activity_kind)v);
+}
 
 static const char *const order_status_symbols[] = {"created", "paid",
                                                    "cancelled", "refunded"};
@@ -162,6 +169,9 @@ static const char *const approval_symbols[] = {"none", "recommended",
 static const char *const action_outcome_symbols[] = {
     "issued",  "already_done", "pending_approval", "rejected", "expired",
     "blocked", "failed"};
+static const char *const activity_kind_symbols[] = {
+    "page_view",      "product_view",   "cart_updated", "checkout_started",
+    "cart_abandoned", "review_written", "referral",     "social_follow"};
 
 #define ENUM_DESC(var, avro_name, syms, def, cname)                            \
   static const struct enum_desc var = {avro_name, syms,                        \
@@ -179,6 +189,9 @@ ENUM_DESC(approval_enum, "ApprovalHint", approval_symbols, LP_APPROVAL_REQUIRED,
 /* failed, never issued, for an outcome this reader does not know. */
 ENUM_DESC(action_outcome_enum, "ActionOutcome", action_outcome_symbols,
           LP_OUTCOME_FAILED, action_outcome_c_name);
+/* page_view, the weakest signal, for a kind this reader does not know. */
+ENUM_DESC(activity_kind_enum, "ActivityKind", activity_kind_symbols,
+          LP_ACTIVITY_PAGE_VIEW, activity_kind_c_name);
 
 /* Field table entries: T is the C struct, m the member (== Avro name). */
 #define F_SCALAR(T, m, kind, def)                                              \
@@ -197,6 +210,9 @@ ENUM_DESC(action_outcome_enum, "ActionOutcome", action_outcome_symbols,
   { #m, FK_RECORD, 0, offsetof(T, m), 0, &r, NULL }
 #define F_BYTES(T, m, n, kind, def)                                            \
   { #m, kind, def, offsetof(T, m), offsetof(T, n), NULL, NULL }
+/* An optional number: member m, present when int member has is set. */
+#define F_OPT_NUM(T, m, has, kind)                                             \
+  { #m, kind, 1, offsetof(T, m), offsetof(T, has), NULL, NULL }
 #define RECORD_DESC(var, avro_name, T, fields)                                 \
   static const struct record_desc var = {avro_name, sizeof(T), fields,         \
                                          LP_ARRAY_LEN(fields)}
@@ -247,6 +263,31 @@ RECORD_DESC(customer_desc, "CustomerEvent", struct lp_customer_event,
 
 /* A score_sync action's profile attribute: the same C struct as a
  * feature, its own Avro record (Action.attributes' items). */
+static const struct field_desc activity_fields[] = {
+    F_STR(struct lp_activity_event, event_id),
+    F_STR(struct lp_activity_event, shop),
+    F_STR(struct lp_activity_event, customer_id),
+    F_LONG(struct lp_activity_event, event_time_ms, 0),
+    F_ENUM(struct lp_activity_event, kind, 0, activity_kind_enum),
+    F_OPT(struct lp_activity_event, url_path),
+    F_OPT(struct lp_activity_event, product_id),
+    F_OPT(struct lp_activity_event, sku),
+    F_OPT(struct lp_activity_event, category),
+    F_OPT(struct lp_activity_event, brand),
+    F_OPT(struct lp_activity_event, cart_id),
+    F_OPT(struct lp_activity_event, currency),
+    F_OPT_NUM(struct lp_activity_event, cart_value_micros, has_cart_value,
+              FK_OPT_LONG),
+    F_RECS(struct lp_activity_event, line_items, n_line_items, line_item_desc),
+    F_OPT_NUM(struct lp_activity_event, rating, has_rating, FK_OPT_INT),
+    F_OPT(struct lp_activity_event, referral_code),
+    F_OPT(struct lp_activity_event, referred_customer_id),
+    F_OPT(struct lp_activity_event, network),
+    F_OPT(struct lp_activity_event, source),
+};
+RECORD_DESC(activity_desc, "ActivityEvent", struct lp_activity_event,
+            activity_fields);
+
 static const struct field_desc attribute_fields[] = {
     F_STR(struct lp_feature, name),
     F_OPT(struct lp_feature, value),
@@ -355,6 +396,7 @@ static const struct record_desc *const record_descs[LP_AVRO_REC_COUNT] = {
     [LP_REC_DECISION] = &decision_desc,
     [LP_REC_DEAD_LETTER] = &dead_letter_desc,
     [LP_REC_ACTION_RESULT] = &action_result_desc,
+    [LP_REC_ACTIVITY] = &activity_desc,
 };
 
 /* ------------------------------------------------------------------------
@@ -674,6 +716,8 @@ static int default_is_zero(const struct field_desc *f, const json_t *jd) {
   switch (f->kind) {
   case FK_OPT_STRING:
   case FK_OPT_BYTES:
+  case FK_OPT_INT:
+  case FK_OPT_LONG:
     return json_is_null(jd);
   case FK_INT:
   case FK_LONG:
@@ -776,6 +820,12 @@ static int check_record(const struct record_desc *d, avro_schema_t s,
       break;
     case FK_OPT_BYTES:
       ok = optional_branch_type(fs) == AVRO_BYTES;
+      break;
+    case FK_OPT_INT:
+      ok = optional_branch_type(fs) == AVRO_INT32;
+      break;
+    case FK_OPT_LONG:
+      ok = optional_branch_type(fs) == AVRO_INT64;
       break;
     case FK_ENUM:
       if (check_enum(f->enumd, fs, jt, where, errstr, errstr_size) != 0)
@@ -1046,6 +1096,25 @@ static int stringish(avro_schema_t ws) {
   return text;
 }
 
+/* Can a writer value of schema ws be read as an optional number: int (or
+ * long, when longs fit), or a union of those and null? */
+static int numberish(avro_schema_t ws, int long_ok) {
+  ws = skip_links(ws);
+  if (is_avro_int32(ws) || (long_ok && is_avro_int64(ws)))
+    return 1;
+  if (!is_avro_union(ws))
+    return 0;
+  int number = 0;
+  for (size_t i = 0; i < avro_schema_union_size(ws); i++) {
+    avro_schema_t b = skip_links(avro_schema_union_branch(ws, (int)i));
+    if (is_avro_int32(b) || (long_ok && is_avro_int64(b)))
+      number = 1;
+    else if (!is_avro_null(b))
+      return 0;
+  }
+  return number;
+}
+
 static struct plan *plan_compile(const struct record_desc *d, avro_schema_t ws,
                                  const struct path *p, char *errstr,
                                  size_t errstr_size);
@@ -1084,6 +1153,11 @@ static int plan_field_compile(struct plan_field *pf, const struct field_desc *f,
     break;
   case FK_LONG:
     if (t == AVRO_INT32 || t == AVRO_INT64)
+      return 0;
+    break;
+  case FK_OPT_INT:
+  case FK_OPT_LONG:
+    if (numberish(ws, f->kind == FK_OPT_LONG))
       return 0;
     break;
   case FK_ENUM: {
@@ -1292,6 +1366,36 @@ static int read_field(const struct plan_field *pf, const struct field_desc *f,
     memcpy(m, &l, sizeof(l));
     return 0;
   }
+  case FK_OPT_INT:
+  case FK_OPT_LONG: {
+    avro_value_t b;
+    int64_t l = 0;
+    int rc = 0, has = 1;
+    if (unwrap(v, &b) != 0)
+      return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+    avro_type_t bt = avro_value_get_type(&b);
+    if (bt == AVRO_NULL) {
+      has = 0;
+    } else if (bt == AVRO_INT32) {
+      int32_t i = 0;
+      rc = avro_value_get_int(&b, &i);
+      l = i;
+    } else if (bt == AVRO_INT64 && f->kind == FK_OPT_LONG) {
+      rc = avro_value_get_long(&b, &l);
+    } else {
+      return path_err(p, errstr, errstr_size, "expected a number");
+    }
+    if (rc != 0)
+      return path_err(p, errstr, errstr_size, "avro: %s", avro_strerror());
+    if (f->kind == FK_OPT_INT) {
+      int32_t i = (int32_t)l;
+      memcpy(m, &i, sizeof(i));
+    } else {
+      memcpy(m, &l, sizeof(l));
+    }
+    memcpy(base + f->count_offset, &has, sizeof(has));
+    return 0;
+  }
   case FK_ENUM: {
     int w = -1;
     if (avro_value_get_enum(v, &w) != 0)
@@ -1481,6 +1585,24 @@ static int put_field(struct enc *e, const struct field_desc *f,
     int64_t l;
     memcpy(&l, m, sizeof(l));
     put_long(out, l);
+    return 0;
+  }
+  case FK_OPT_INT:
+  case FK_OPT_LONG: {
+    int has;
+    memcpy(&has, base + f->count_offset, sizeof(has));
+    put_long(out, has != 0);
+    if (!has)
+      return 0;
+    if (f->kind == FK_OPT_INT) {
+      int32_t i;
+      memcpy(&i, m, sizeof(i));
+      put_long(out, i);
+    } else {
+      int64_t l;
+      memcpy(&l, m, sizeof(l));
+      put_long(out, l);
+    }
     return 0;
   }
   case FK_ENUM: {
@@ -1760,8 +1882,8 @@ struct lp_avro_codec {
 };
 
 static const char *const record_names[LP_AVRO_REC_COUNT] = {
-    "OrderEvent", "CustomerEvent", "RewardDecision", "DeadLetter",
-    "ActionResult"};
+    "OrderEvent", "CustomerEvent", "RewardDecision",
+    "DeadLetter", "ActionResult",  "ActivityEvent"};
 
 static void writer_schema_free(struct writer_schema *ws) {
   if (!ws)
@@ -2351,6 +2473,25 @@ static int fast_field(struct fast *f, const struct field_desc *fd, char *base) {
       return -1;
     memcpy(m, &v, sizeof(v));
     return 0;
+  case FK_OPT_INT:
+  case FK_OPT_LONG: {
+    int64_t branch;
+    if (fast_varint(f, &branch) != 0 || (branch != 0 && branch != 1))
+      return -1;
+    *(int *)(base + fd->count_offset) = (int)branch;
+    if (branch == 0)
+      return 0;
+    if (fast_varint(f, &v) != 0)
+      return -1;
+    if (fd->kind == FK_OPT_LONG) {
+      memcpy(m, &v, sizeof(v));
+      return 0;
+    }
+    if (v < INT32_MIN || v > INT32_MAX)
+      return -1;
+    *(int32_t *)m = (int32_t)v;
+    return 0;
+  }
   case FK_ENUM:
     if (fast_varint(f, &v) != 0 || v < 0 || v >= fd->enumd->n_symbols)
       return -1;
@@ -2432,6 +2573,9 @@ static void clear_record(int t, void *out) {
   case LP_REC_ACTION_RESULT:
     lp_action_result_clear(out);
     break;
+  case LP_REC_ACTIVITY:
+    lp_activity_event_clear(out);
+    break;
   }
 }
 
@@ -2451,6 +2595,8 @@ static int decode(struct lp_avro_codec *c, int t, const void *data, size_t len,
       ((struct lp_order_event *)out)->arena = f.arena = c->arena;
     else if (c->arena && t == LP_REC_CUSTOMER)
       ((struct lp_customer_event *)out)->arena = f.arena = c->arena;
+    else if (c->arena && t == LP_REC_ACTIVITY)
+      ((struct lp_activity_event *)out)->arena = f.arena = c->arena;
     if (fast_record(&f, record_descs[t], out) == 0 && f.p == f.end)
       return 0;
     clear_record(t, out); /* something is off: let the checked path say */
@@ -2513,6 +2659,13 @@ int lp_avro_encode_customer(struct lp_avro_codec *c,
   return encode(c, LP_REC_CUSTOMER, ev, out, errstr, errstr_size);
 }
 
+int lp_avro_encode_activity(struct lp_avro_codec *c,
+                            const struct lp_activity_event *ev,
+                            struct lp_buf *out, char *errstr,
+                            size_t errstr_size) {
+  return encode(c, LP_REC_ACTIVITY, ev, out, errstr, errstr_size);
+}
+
 int lp_avro_encode_decision(struct lp_avro_codec *c,
                             const struct lp_reward_decision *d,
                             struct lp_buf *out, char *errstr,
@@ -2551,6 +2704,17 @@ int lp_avro_decode_customer(struct lp_avro_codec *c, const void *data,
   if (decode(c, LP_REC_CUSTOMER, data, len, out, errstr, errstr_size) != 0 ||
       lp_customer_event_validate(out, errstr, errstr_size) != 0) {
     lp_customer_event_clear(out);
+    return -1;
+  }
+  return 0;
+}
+
+int lp_avro_decode_activity(struct lp_avro_codec *c, const void *data,
+                            size_t len, struct lp_activity_event *out,
+                            char *errstr, size_t errstr_size) {
+  if (decode(c, LP_REC_ACTIVITY, data, len, out, errstr, errstr_size) != 0 ||
+      lp_activity_event_validate(out, errstr, errstr_size) != 0) {
+    lp_activity_event_clear(out);
     return -1;
   }
   return 0;

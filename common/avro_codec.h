@@ -21,7 +21,8 @@
  * lengths against the bytes present, varints, string limit
  * (LP_MAX_STRING_BYTES), UTF-8, item counts, indexes, trailing bytes — a
  * record claiming a 2 GB string is an error, not an allocation.
- * Decoded orders and customers are validated with lp_*_event_validate.
+ * Decoded orders, customers and activity events are validated with
+ * lp_*_event_validate.
  * Every error text names the field and the reason, fit for a dead-letter
  * record. A codec is used from one thread at a time; avro-c, Jansson and
  * libcurl objects are reused across records.
@@ -41,6 +42,7 @@ enum lp_record_type {
   LP_REC_DECISION = 2,
   LP_REC_DEAD_LETTER = 3,
   LP_REC_ACTION_RESULT = 4,
+  LP_REC_ACTIVITY = 5,
 };
 
 struct lp_avro_codec;
@@ -51,7 +53,7 @@ struct lp_avro_codec *lp_avro_codec_new(const char *registry_url, char *errstr,
 void lp_avro_codec_destroy(struct lp_avro_codec **c);
 
 /*
- * Writer schemas beyond our own five (json is parsed, not kept; it must
+ * Writer schemas beyond our own six (json is parsed, not kept; it must
  * be readable as one of our records, checked when first used):
  * - add_schema: a single-object writer schema, found by its fingerprint —
  *   an older or newer version of one of our schemas still present in a
@@ -75,7 +77,8 @@ int lp_avro_codec_add_registry_schema(struct lp_avro_codec *c, uint32_t id,
 int lp_avro_codec_last_error_retryable(const struct lp_avro_codec *c);
 
 /*
- * While an arena is set, order and customer events that take the fast
+ * While an arena is set, order, customer and activity events that take the
+ * fast
  * reader (written with our own schema) keep their strings and arrays in
  * it, and say so in their arena field: lp_*_event_clear then only forgets
  * them, and they live until the arena is reset. Events read any other way
@@ -118,6 +121,10 @@ int lp_avro_encode_customer(struct lp_avro_codec *c,
                             const struct lp_customer_event *ev,
                             struct lp_buf *out, char *errstr,
                             size_t errstr_size);
+int lp_avro_encode_activity(struct lp_avro_codec *c,
+                            const struct lp_activity_event *ev,
+                            struct lp_buf *out, char *errstr,
+                            size_t errstr_size);
 int lp_avro_encode_decision(struct lp_avro_codec *c,
                             const struct lp_reward_decision *d,
                             struct lp_buf *out, char *errstr,
@@ -142,6 +149,9 @@ int lp_avro_decode_order(struct lp_avro_codec *c, const void *data, size_t len,
                          size_t errstr_size);
 int lp_avro_decode_customer(struct lp_avro_codec *c, const void *data,
                             size_t len, struct lp_customer_event *out,
+                            char *errstr, size_t errstr_size);
+int lp_avro_decode_activity(struct lp_avro_codec *c, const void *data,
+                            size_t len, struct lp_activity_event *out,
                             char *errstr, size_t errstr_size);
 int lp_avro_decode_decision(struct lp_avro_codec *c, const void *data,
                             size_t len, struct lp_reward_decision *out,

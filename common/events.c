@@ -2,7 +2,8 @@
  * events.c — enum names, release and validation of the canonical records
  * (see events.h). Validation is the one place the pipeline's input limits
  * live, so every decoder (Avro, canonical JSON, Shopify JSON) rejects the
- * same records with the same reasons.
+ * same records with the same reasons. Also the far-future check of event
+ * times (lp_event_time_plausible) processors apply against the wall clock.
  */
 #include "events.h"
 
@@ -27,6 +28,11 @@ static const char *const action_outcome_names[] = {
     "blocked", "failed"};
 _Static_assert(LP_ARRAY_LEN(action_outcome_names) == LP_OUTCOME_COUNT,
                "one name per outcome");
+static const char *const activity_kind_names[] = {
+    "page_view",      "product_view",   "cart_updated", "checkout_started",
+    "cart_abandoned", "review_written", "referral",     "social_follow"};
+_Static_assert(LP_ARRAY_LEN(activity_kind_names) == LP_ACTIVITY_KIND_COUNT,
+               "one name per activity kind");
 
 static int name_lookup(const char *const *names, size_t n, const char *name) {
   if (!name)
@@ -60,11 +66,29 @@ LP_ENUM_FUNCS(lp_approval_hint_name, lp_approval_hint_parse,
               enum lp_approval_hint, approval_names)
 LP_ENUM_FUNCS(lp_action_outcome_name, lp_action_outcome_parse,
               enum lp_action_outcome, action_outcome_names)
+LP_ENUM_FUNCS(lp_activity_kind_name, lp_activity_kind_parse,
+              enum lp_activity_kind, activity_kind_names)
+
+const char *lp_activity_kind_list(void) {
+  return "page_view, product_view, cart_updated, checkout_started, "
+         "cart_abandoned, review_written, referral, social_follow";
+}
 
 static void free_strings(char **v, size_t n) {
   for (size_t i = 0; i < n; i++)
     free(v[i]);
   free(v);
+}
+
+static void free_line_items(struct lp_line_item *items, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    struct lp_line_item *li = &items[i];
+    free(li->product_id);
+    free(li->sku);
+    free(li->category);
+    free(li->brand);
+  }
+  free(items);
 }
 
 void lp_order_event_clear(struct lp_order_event *ev) {
@@ -79,14 +103,7 @@ void lp_order_event_clear(struct lp_order_event *ev) {
   free(ev->currency);
   free(ev->source);
   free_strings(ev->discount_codes, ev->n_discount_codes);
-  for (size_t i = 0; i < ev->n_line_items; i++) {
-    struct lp_line_item *li = &ev->line_items[i];
-    free(li->product_id);
-    free(li->sku);
-    free(li->category);
-    free(li->brand);
-  }
-  free(ev->line_items);
+  free_line_items(ev->line_items, ev->n_line_items);
   memset(ev, 0, sizeof(*ev));
 }
 
@@ -102,6 +119,29 @@ void lp_customer_event_clear(struct lp_customer_event *ev) {
   free(ev->birthday);
   free(ev->source);
   free_strings(ev->tags, ev->n_tags);
+  memset(ev, 0, sizeof(*ev));
+}
+
+void lp_activity_event_clear(struct lp_activity_event *ev) {
+  if (ev->arena) {
+    memset(ev, 0, sizeof(*ev));
+    return;
+  }
+  free(ev->event_id);
+  free(ev->shop);
+  free(ev->customer_id);
+  free(ev->url_path);
+  free(ev->product_id);
+  free(ev->sku);
+  free(ev->category);
+  free(ev->brand);
+  free(ev->cart_id);
+  free(ev->currency);
+  free_line_items(ev->line_items, ev->n_line_items);
+  free(ev->referral_code);
+  free(ev->referred_customer_id);
+  free(ev->network);
+  free(ev->source);
   memset(ev, 0, sizeof(*ev));
 }
 
@@ -205,6 +245,21 @@ static int check_money(int64_t v, int allow_negative, const char *field,
   return 0;
 }
 
+/* Money of the newer records, whose errors quote the amount:
+ * "cart_value: negative (-5.00)". */
+static int check_amount(int64_t v, const char *field, char *errstr,
+                        size_t errstr_size) {
+  char amount[48], limit[48];
+  if (v >= 0 && v <= LP_MAX_MONEY_MICROS)
+    return 0;
+  lp_money_format(v, amount, sizeof(amount));
+  if (v < 0 && v >= -LP_MAX_MONEY_MICROS)
+    return lp_err(errstr, errstr_size, "%s: negative (%s)", field, amount);
+  lp_money_format(LP_MAX_MONEY_MICROS, limit, sizeof(limit));
+  return lp_err(errstr, errstr_size, "%s: %s is out of range (at most %s)",
+                field, amount, limit);
+}
+
 /* Event times before 1990 (before online shops; the CDNOW history the
  * models are checked on is from 1997) or after 2200 are corrupted, not
  * real events. */
@@ -237,6 +292,38 @@ static int check_item_string(const char *value, size_t i, const char *name,
   return lp_err(errstr, errstr_size, "line_items[%zu].%s", i, reason);
 }
 
+/* The line items of an order or a cart: at most LP_MAX_LINE_ITEMS, bounded
+ * UTF-8 strings, quantity 1..LP_MAX_QUANTITY, unit price 0..max. Activity
+ * events quote a bad price (quote_amount), orders keep their older text. */
+static int check_line_items(const struct lp_line_item *items, size_t n,
+                            int quote_amount, char *errstr,
+                            size_t errstr_size) {
+  char field[200];
+  if (n > LP_MAX_LINE_ITEMS)
+    return lp_err(errstr, errstr_size,
+                  "line_items: %zu items exceed the limit of %d", n,
+                  LP_MAX_LINE_ITEMS);
+  for (size_t i = 0; i < n; i++) {
+    const struct lp_line_item *li = &items[i];
+    if (check_item_string(li->product_id, i, "product_id", errstr,
+                          errstr_size) ||
+        check_item_string(li->sku, i, "sku", errstr, errstr_size) ||
+        check_item_string(li->category, i, "category", errstr, errstr_size) ||
+        check_item_string(li->brand, i, "brand", errstr, errstr_size))
+      return -1;
+    if (li->quantity <= 0 || li->quantity > LP_MAX_QUANTITY)
+      return lp_err(errstr, errstr_size,
+                    "line_items[%zu].quantity: %d is not in 1..%d", i,
+                    (int)li->quantity, LP_MAX_QUANTITY);
+    if (quote_amount ? check_amount(li->unit_price_micros, "unit_price", field,
+                                    sizeof(field))
+                     : check_money(li->unit_price_micros, 0, "unit_price",
+                                   field, sizeof(field)))
+      return lp_err(errstr, errstr_size, "line_items[%zu].%s", i, field);
+  }
+  return 0;
+}
+
 int lp_order_event_validate(const struct lp_order_event *ev, char *errstr,
                             size_t errstr_size) {
   char field[200];
@@ -265,27 +352,8 @@ int lp_order_event_validate(const struct lp_order_event *ev, char *errstr,
     if (check_string(ev->discount_codes[i], 1, field, errstr, errstr_size))
       return -1;
   }
-  if (ev->n_line_items > LP_MAX_LINE_ITEMS)
-    return lp_err(errstr, errstr_size,
-                  "line_items: %zu items exceed the limit of %d",
-                  ev->n_line_items, LP_MAX_LINE_ITEMS);
-  for (size_t i = 0; i < ev->n_line_items; i++) {
-    const struct lp_line_item *li = &ev->line_items[i];
-    if (check_item_string(li->product_id, i, "product_id", errstr,
-                          errstr_size) ||
-        check_item_string(li->sku, i, "sku", errstr, errstr_size) ||
-        check_item_string(li->category, i, "category", errstr, errstr_size) ||
-        check_item_string(li->brand, i, "brand", errstr, errstr_size))
-      return -1;
-    if (li->quantity <= 0 || li->quantity > LP_MAX_QUANTITY)
-      return lp_err(errstr, errstr_size,
-                    "line_items[%zu].quantity: %d is not in 1..%d", i,
-                    (int)li->quantity, LP_MAX_QUANTITY);
-    if (check_money(li->unit_price_micros, 0, "unit_price", field,
-                    sizeof(field)))
-      return lp_err(errstr, errstr_size, "line_items[%zu].%s", i, field);
-  }
-  return 0;
+  return check_line_items(ev->line_items, ev->n_line_items, 0, errstr,
+                          errstr_size);
 }
 
 int lp_customer_event_validate(const struct lp_customer_event *ev, char *errstr,
@@ -345,6 +413,113 @@ int lp_customer_event_validate(const struct lp_customer_event *ev, char *errstr,
       return -1;
   }
   return 0;
+}
+
+int lp_activity_event_validate(const struct lp_activity_event *ev, char *errstr,
+                               size_t errstr_size) {
+  if (check_string(ev->event_id, 1, "event_id", errstr, errstr_size) ||
+      check_string(ev->shop, 1, "shop", errstr, errstr_size) ||
+      check_string(ev->customer_id, 1, "customer_id", errstr, errstr_size) ||
+      check_time(ev->event_time_ms, "event_time", errstr, errstr_size))
+    return -1;
+  const char *kind = lp_activity_kind_name(ev->kind);
+  if (!kind)
+    return lp_err(errstr, errstr_size, "kind: unknown value %d", (int)ev->kind);
+  if (check_string(ev->url_path, 0, "url_path", errstr, errstr_size) ||
+      check_string(ev->product_id, 0, "product_id", errstr, errstr_size) ||
+      check_string(ev->sku, 0, "sku", errstr, errstr_size) ||
+      check_string(ev->category, 0, "category", errstr, errstr_size) ||
+      check_string(ev->brand, 0, "brand", errstr, errstr_size) ||
+      check_string(ev->cart_id, 0, "cart_id", errstr, errstr_size) ||
+      check_string(ev->referral_code, 0, "referral_code", errstr,
+                   errstr_size) ||
+      check_string(ev->referred_customer_id, 0, "referred_customer_id", errstr,
+                   errstr_size) ||
+      check_string(ev->network, 0, "network", errstr, errstr_size) ||
+      check_string(ev->source, 0, "source", errstr, errstr_size))
+    return -1;
+  if (ev->currency && check_currency(ev->currency, errstr, errstr_size))
+    return -1;
+  if (ev->has_cart_value) {
+    if (check_amount(ev->cart_value_micros, "cart_value", errstr, errstr_size))
+      return -1;
+    if (!ev->currency)
+      return lp_err(errstr, errstr_size,
+                    "currency: required when cart_value is set");
+  }
+  if (check_line_items(ev->line_items, ev->n_line_items, 1, errstr,
+                       errstr_size))
+    return -1;
+  if (ev->has_rating && ev->kind != LP_ACTIVITY_REVIEW_WRITTEN)
+    return lp_err(errstr, errstr_size,
+                  "rating: only a review_written event has a rating (kind is "
+                  "%s)",
+                  kind);
+  switch (ev->kind) {
+  case LP_ACTIVITY_PRODUCT_VIEW:
+    if (!ev->product_id && !ev->sku)
+      return lp_err(errstr, errstr_size,
+                    "product_id: required for product_view (or sku)");
+    break;
+  case LP_ACTIVITY_CART_UPDATED:
+    if (!ev->has_cart_value)
+      return lp_err(errstr, errstr_size,
+                    "cart_value: required for cart_updated");
+    break;
+  case LP_ACTIVITY_REVIEW_WRITTEN:
+    if (!ev->has_rating)
+      return lp_err(errstr, errstr_size, "rating: required for review_written");
+    if (ev->rating < LP_MIN_RATING || ev->rating > LP_MAX_RATING)
+      return lp_err(errstr, errstr_size, "rating: %d is not in %d..%d",
+                    (int)ev->rating, LP_MIN_RATING, LP_MAX_RATING);
+    break;
+  default:
+    break;
+  }
+  return 0;
+}
+
+/* "5 years", "1 day", "3 hours", "250 ms": the largest whole unit, for a
+ * person reading a dead letter. */
+static void format_duration(uint64_t ms, char *out, size_t outsize) {
+  static const struct {
+    uint64_t ms;
+    const char *name;
+  } units[] = {{365ULL * 86400000, "year"},
+               {86400000ULL, "day"},
+               {3600000ULL, "hour"},
+               {60000ULL, "minute"},
+               {1000ULL, "second"}};
+  for (size_t i = 0; i < LP_ARRAY_LEN(units); i++)
+    if (ms >= units[i].ms) {
+      unsigned long long n = (unsigned long long)(ms / units[i].ms);
+      snprintf(out, outsize, "%llu %s%s", n, units[i].name, n == 1 ? "" : "s");
+      return;
+    }
+  snprintf(out, outsize, "%llu ms", (unsigned long long)ms);
+}
+
+int lp_event_time_plausible(int64_t event_ms, int64_t now_ms,
+                            int64_t max_future_ms, char *errstr,
+                            size_t errstr_size) {
+  if (max_future_ms < 0)
+    max_future_ms = 0;
+  /* Compared as a difference that cannot overflow: both are bounded by
+   * the validators, but a corrupt record may carry anything. */
+  if (event_ms <= now_ms ||
+      (uint64_t)event_ms - (uint64_t)now_ms <= (uint64_t)max_future_ms)
+    return 0;
+  char when[48], ahead[48], limit[48];
+  if (event_ms > 253402300799999LL) /* beyond year 9999: no RFC 3339 */
+    snprintf(when, sizeof(when), "%lld (epoch ms)", (long long)event_ms);
+  else
+    lp_time_format_iso8601(event_ms, when, sizeof(when));
+  format_duration((uint64_t)event_ms - (uint64_t)now_ms, ahead, sizeof(ahead));
+  format_duration((uint64_t)max_future_ms, limit, sizeof(limit));
+  return lp_err(errstr, errstr_size,
+                "event_time: %s is %s after now; the limit is "
+                "max.future.skew (%s)",
+                when, ahead, limit);
 }
 
 char *lp_member_key(const char *shop, const char *customer_id) {

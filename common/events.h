@@ -1,8 +1,8 @@
 /*
  * events.h — the canonical in-memory records of the pipeline: OrderEvent,
- * CustomerEvent, RewardDecision, DeadLetter and ActionResult. They mirror
- * schemas/<name>.avsc field for field; the codecs (avro_codec, json_codec) fill
- * and read them, the processors transform them.
+ * CustomerEvent, ActivityEvent, RewardDecision, DeadLetter and ActionResult.
+ * They mirror schemas/<name>.avsc field for field; the codecs (avro_codec,
+ * json_codec) fill and read them, the processors transform them.
  *
  * Ownership: every pointer inside a record is owned by the record (heap,
  * allocated with lp_x* allocators) and released by its _clear function,
@@ -103,6 +103,60 @@ struct lp_customer_event {
   int64_t customer_created_ms; /* 0 when unknown */
   char *source;                /* optional */
   void *arena;                 /* as in lp_order_event */
+};
+
+/* What a customer did (ActivityEvent.kind). */
+enum lp_activity_kind {
+  LP_ACTIVITY_PAGE_VIEW = 0,
+  LP_ACTIVITY_PRODUCT_VIEW = 1,
+  LP_ACTIVITY_CART_UPDATED = 2,
+  LP_ACTIVITY_CHECKOUT_STARTED = 3,
+  LP_ACTIVITY_CART_ABANDONED = 4,
+  LP_ACTIVITY_REVIEW_WRITTEN = 5,
+  LP_ACTIVITY_REFERRAL = 6,
+  LP_ACTIVITY_SOCIAL_FOLLOW = 7,
+};
+#define LP_ACTIVITY_KIND_COUNT 8
+/* "page_view", "product_view", ...; NULL for out-of-range. */
+const char *lp_activity_kind_name(enum lp_activity_kind k);
+/* Returns 0 and sets *out, or -1 for an unknown name. */
+int lp_activity_kind_parse(const char *name, enum lp_activity_kind *out);
+/* "page_view, product_view, ..., social_follow": every symbol, for
+ * error messages (static). */
+const char *lp_activity_kind_list(void);
+
+#define LP_MIN_RATING 1 /* review_written stars */
+#define LP_MAX_RATING 5
+
+/* A browsing, cart or engagement signal (ActivityEvent.avsc). Only the
+ * fields meaningful for the kind are set; the others are NULL / absent. */
+struct lp_activity_event {
+  char *event_id;    /* required: unique per event (dedupe key) */
+  char *shop;        /* required */
+  char *customer_id; /* required: shop-scoped customer id */
+  int64_t event_time_ms;
+  enum lp_activity_kind kind;
+  char *url_path;   /* optional: page path, no host or query */
+  char *product_id; /* optional; product_view needs it or sku */
+  char *sku;        /* optional */
+  char *category;   /* optional */
+  char *brand;      /* optional */
+  char *cart_id;    /* optional: cart / checkout token */
+  char *currency;   /* optional: ISO 4217, required with a cart value */
+  /* Cart value (>= 0) when has_cart_value; cart_updated needs one. */
+  int64_t cart_value_micros;
+  int has_cart_value;
+  struct lp_line_item *line_items; /* the cart's lines (n_line_items) */
+  size_t n_line_items;
+  /* Stars 1..5 when has_rating: review_written needs one, the other kinds
+   * must have none. */
+  int32_t rating;
+  int has_rating;
+  char *referral_code;        /* optional (referral) */
+  char *referred_customer_id; /* optional (referral) */
+  char *network;              /* optional (social_follow) */
+  char *source;               /* optional */
+  void *arena;                /* as in lp_order_event */
 };
 
 enum lp_action_kind {
@@ -246,6 +300,7 @@ struct lp_action_result {
 
 void lp_order_event_clear(struct lp_order_event *ev);
 void lp_customer_event_clear(struct lp_customer_event *ev);
+void lp_activity_event_clear(struct lp_activity_event *ev);
 void lp_action_clear(struct lp_action *a);
 void lp_explanation_clear(struct lp_explanation *e);
 void lp_reward_decision_clear(struct lp_reward_decision *d);
@@ -262,6 +317,28 @@ int lp_order_event_validate(const struct lp_order_event *ev, char *errstr,
                             size_t errstr_size);
 int lp_customer_event_validate(const struct lp_customer_event *ev, char *errstr,
                                size_t errstr_size);
+/* An activity event, as above plus what its kind needs: product_view a
+ * product_id or sku; cart_updated a cart value and a currency;
+ * review_written a rating 1..5 (no other kind has one). A currency is
+ * required whenever a cart value is set; amounts out of range say so with
+ * the amount ("cart_value: negative (-5.00)"). */
+int lp_activity_event_validate(const struct lp_activity_event *ev, char *errstr,
+                               size_t errstr_size);
+
+/*
+ * Rejects an event time more than max_future_ms after now_ms (the wall
+ * clock): a far-future record is a broken producer clock or a corrupted
+ * record, and a processor dead-letters it rather than let it move the
+ * member's event-time clock (and every window and timer keyed on it) years
+ * ahead. Events in the past are always plausible here (the validators
+ * bound them to 1990..2200). Processors call it with their
+ * max.future.skew setting. Returns 0, or -1 with
+ * "event_time: 2031-01-01T00:00:00.000Z is 5 years after now; the limit is
+ * max.future.skew (1 hour)".
+ */
+int lp_event_time_plausible(int64_t event_ms, int64_t now_ms,
+                            int64_t max_future_ms, char *errstr,
+                            size_t errstr_size);
 
 /* Kafka key of a member: "<shop>:<customer_id>" (caller frees). */
 char *lp_member_key(const char *shop, const char *customer_id);

@@ -37,6 +37,10 @@
  *   duration, not a time, so it stays "latency_ms", an integer. The
  *   generated message copy ("copy_source", "copy_model", "copy_prompt",
  *   "copy_output", "copy_note") comes last, null when absent.
+ * - Activity event: the order's line-item objects; the optional numbers
+ *   "cart_value" (money) and "rating" (integer) are null when absent (their
+ *   has_ flags clear). A "kind" outside ActivityKind is refused naming every
+ *   symbol. There is no platform form yet: canonical only.
  * - Unknown keys are ignored (forward compatibility); duplicate keys are an
  *   error (which one would win is ambiguous).
  *
@@ -120,11 +124,49 @@
 /* Canonical decoders                                                      */
 /* ---------------------------------------------------------------------- */
 
-static int canonical_order(const json_t *root, struct lp_order_event *ev,
-                           char *errstr, size_t errstr_size) {
+/* The optional "line_items" array of an order or a cart into *items (owned
+ * by the record from the first allocation, so its _clear frees partial
+ * work). 0 or -1. */
+static int canonical_line_items(const json_t *root, struct lp_line_item **items,
+                                size_t *n_items, char *errstr,
+                                size_t errstr_size) {
   char path[LP_JSON_PATH_MAX];
   json_t *arr;
   long long n;
+  if (lp_json_get_array(root, "", "line_items", 0, LP_MAX_LINE_ITEMS, "items",
+                        &arr, errstr, errstr_size) < 0)
+    return -1;
+  if (!arr || json_array_size(arr) == 0)
+    return 0;
+  *n_items = json_array_size(arr);
+  *items = lp_xcalloc(*n_items, sizeof(**items));
+  for (size_t i = 0; i < *n_items; i++) {
+    struct lp_line_item *li = &(*items)[i];
+    json_t *item;
+    if (lp_json_array_object(arr, "line_items", i, path, sizeof(path), &item,
+                             errstr, errstr_size) < 0 ||
+        lp_json_get_id(item, path, "product_id", 0, &li->product_id, errstr,
+                       errstr_size) < 0 ||
+        lp_json_get_str(item, path, "sku", 0, &li->sku, errstr, errstr_size) <
+            0 ||
+        lp_json_get_str(item, path, "category", 0, &li->category, errstr,
+                        errstr_size) < 0 ||
+        lp_json_get_str(item, path, "brand", 0, &li->brand, errstr,
+                        errstr_size) < 0 ||
+        lp_json_get_int(item, path, "quantity", LP_JSON_REQUIRED, 1,
+                        LP_MAX_QUANTITY, &n, errstr, errstr_size) < 0 ||
+        lp_json_get_money(item, path, "unit_price", "unit_price_micros",
+                          LP_JSON_REQUIRED, &li->unit_price_micros, errstr,
+                          errstr_size) < 0)
+      return -1;
+    li->quantity = (int32_t)n;
+  }
+  return 0;
+}
+
+static int canonical_order(const json_t *root, struct lp_order_event *ev,
+                           char *errstr, size_t errstr_size) {
+  json_t *arr;
   if (lp_json_get_str(root, "", "event_id", LP_JSON_REQUIRED, &ev->event_id,
                       errstr, errstr_size) < 0 ||
       lp_json_get_str(root, "", "shop", LP_JSON_REQUIRED, &ev->shop, errstr,
@@ -161,36 +203,10 @@ static int canonical_order(const json_t *root, struct lp_order_event *ev,
                                errstr, errstr_size) < 0)
         goto fail;
   }
-  if (lp_json_get_array(root, "", "line_items", 0, LP_MAX_LINE_ITEMS, "items",
-                        &arr, errstr, errstr_size) < 0)
-    goto fail;
-  if (arr && json_array_size(arr) > 0) {
-    ev->n_line_items = json_array_size(arr);
-    ev->line_items = lp_xcalloc(ev->n_line_items, sizeof(*ev->line_items));
-    for (size_t i = 0; i < ev->n_line_items; i++) {
-      struct lp_line_item *li = &ev->line_items[i];
-      json_t *item;
-      if (lp_json_array_object(arr, "line_items", i, path, sizeof(path), &item,
-                               errstr, errstr_size) < 0 ||
-          lp_json_get_id(item, path, "product_id", 0, &li->product_id, errstr,
-                         errstr_size) < 0 ||
-          lp_json_get_str(item, path, "sku", 0, &li->sku, errstr, errstr_size) <
-              0 ||
-          lp_json_get_str(item, path, "category", 0, &li->category, errstr,
-                          errstr_size) < 0 ||
-          lp_json_get_str(item, path, "brand", 0, &li->brand, errstr,
-                          errstr_size) < 0 ||
-          lp_json_get_int(item, path, "quantity", LP_JSON_REQUIRED, 1,
-                          LP_MAX_QUANTITY, &n, errstr, errstr_size) < 0 ||
-          lp_json_get_money(item, path, "unit_price", "unit_price_micros",
-                            LP_JSON_REQUIRED, &li->unit_price_micros, errstr,
-                            errstr_size) < 0)
-        goto fail;
-      li->quantity = (int32_t)n;
-    }
-  }
-  if (lp_json_get_str(root, "", "source", 0, &ev->source, errstr, errstr_size) <
-      0)
+  if (canonical_line_items(root, &ev->line_items, &ev->n_line_items, errstr,
+                           errstr_size) < 0 ||
+      lp_json_get_str(root, "", "source", 0, &ev->source, errstr, errstr_size) <
+          0)
     goto fail;
   return 0;
 fail:
@@ -243,6 +259,68 @@ static int canonical_customer(const json_t *root, struct lp_customer_event *ev,
   return 0;
 fail:
   return -1;
+}
+
+static int canonical_activity(const json_t *root, struct lp_activity_event *ev,
+                              char *errstr, size_t errstr_size) {
+  const char *kind;
+  char q[64];
+  long long rating = 0;
+  int rc;
+  if (lp_json_get_str(root, "", "event_id", LP_JSON_REQUIRED, &ev->event_id,
+                      errstr, errstr_size) < 0 ||
+      lp_json_get_str(root, "", "shop", LP_JSON_REQUIRED, &ev->shop, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_id(root, "", "customer_id", LP_JSON_REQUIRED,
+                     &ev->customer_id, errstr, errstr_size) < 0 ||
+      lp_json_get_time(root, "", "event_time", "event_time_ms",
+                       LP_JSON_REQUIRED, &ev->event_time_ms, NULL, errstr,
+                       errstr_size) < 0 ||
+      lp_json_get_raw_str(root, "", "kind", LP_JSON_REQUIRED, &kind, errstr,
+                          errstr_size) < 0)
+    return -1;
+  if (lp_activity_kind_parse(kind, &ev->kind) != 0)
+    return lp_err(errstr, errstr_size, "kind: unknown activity kind %s (%s)",
+                  lp_json_quoted(kind, q, sizeof(q)), lp_activity_kind_list());
+  if (lp_json_get_str(root, "", "url_path", 0, &ev->url_path, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_id(root, "", "product_id", 0, &ev->product_id, errstr,
+                     errstr_size) < 0 ||
+      lp_json_get_str(root, "", "sku", 0, &ev->sku, errstr, errstr_size) < 0 ||
+      lp_json_get_str(root, "", "category", 0, &ev->category, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_str(root, "", "brand", 0, &ev->brand, errstr, errstr_size) <
+          0 ||
+      lp_json_get_id(root, "", "cart_id", 0, &ev->cart_id, errstr,
+                     errstr_size) < 0 ||
+      lp_json_get_str(root, "", "currency", 0, &ev->currency, errstr,
+                      errstr_size) < 0)
+    return -1;
+  rc = lp_json_get_money(root, "", "cart_value", "cart_value_micros", 0,
+                         &ev->cart_value_micros, errstr, errstr_size);
+  if (rc < 0)
+    return -1;
+  ev->has_cart_value = rc > 0;
+  if (canonical_line_items(root, &ev->line_items, &ev->n_line_items, errstr,
+                           errstr_size) < 0)
+    return -1;
+  /* Any int: the validator says what a rating may be, for every codec. */
+  rc = lp_json_get_int(root, "", "rating", 0, INT32_MIN, INT32_MAX, &rating,
+                       errstr, errstr_size);
+  if (rc < 0)
+    return -1;
+  ev->has_rating = rc > 0;
+  ev->rating = (int32_t)rating;
+  if (lp_json_get_str(root, "", "referral_code", 0, &ev->referral_code, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_id(root, "", "referred_customer_id", 0,
+                     &ev->referred_customer_id, errstr, errstr_size) < 0 ||
+      lp_json_get_str(root, "", "network", 0, &ev->network, errstr,
+                      errstr_size) < 0 ||
+      lp_json_get_str(root, "", "source", 0, &ev->source, errstr, errstr_size) <
+          0)
+    return -1;
+  return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -693,6 +771,23 @@ int lp_json_decode_customer(const void *data, size_t len,
 fail:
   json_decref(root);
   lp_customer_event_clear(out);
+  lp_json_errstr_fix_utf8(errstr, errstr_size);
+  return -1;
+}
+
+int lp_json_decode_activity(const void *data, size_t len,
+                            struct lp_activity_event *out, char *errstr,
+                            size_t errstr_size) {
+  LP_ASSERT(out != NULL);
+  json_t *root = lp_json_parse_object(data, len, errstr, errstr_size);
+  if (!root || canonical_activity(root, out, errstr, errstr_size) != 0 ||
+      lp_activity_event_validate(out, errstr, errstr_size) != 0)
+    goto fail;
+  json_decref(root);
+  return 0;
+fail:
+  json_decref(root);
+  lp_activity_event_clear(out);
   lp_json_errstr_fix_utf8(errstr, errstr_size);
   return -1;
 }
@@ -1302,6 +1397,25 @@ static void w_base64(struct lp_buf *b, const char *key, const uint8_t *data,
   lp_buf_append_byte(b, '"');
 }
 
+static void w_line_items(struct lp_buf *out, const struct lp_line_item *items,
+                         size_t n) {
+  w_key(out, "line_items");
+  lp_buf_append_byte(out, '[');
+  for (size_t i = 0; i < n; i++) {
+    const struct lp_line_item *li = &items[i];
+    w_sep(out);
+    lp_buf_append_byte(out, '{');
+    w_str(out, "product_id", li->product_id);
+    w_str(out, "sku", li->sku);
+    w_str(out, "category", li->category);
+    w_str(out, "brand", li->brand);
+    w_int(out, "quantity", li->quantity);
+    w_money(out, "unit_price", li->unit_price_micros);
+    lp_buf_append_byte(out, '}');
+  }
+  lp_buf_append_byte(out, ']');
+}
+
 void lp_json_encode_order(const struct lp_order_event *ev, struct lp_buf *out) {
   LP_ASSERT(ev != NULL && out != NULL);
   lp_buf_append_byte(out, '{');
@@ -1323,21 +1437,7 @@ void lp_json_encode_order(const struct lp_order_event *ev, struct lp_buf *out) {
     w_string(out, ev->discount_codes[i] ? ev->discount_codes[i] : "");
   }
   lp_buf_append_byte(out, ']');
-  w_key(out, "line_items");
-  lp_buf_append_byte(out, '[');
-  for (size_t i = 0; i < ev->n_line_items; i++) {
-    const struct lp_line_item *li = &ev->line_items[i];
-    w_sep(out);
-    lp_buf_append_byte(out, '{');
-    w_str(out, "product_id", li->product_id);
-    w_str(out, "sku", li->sku);
-    w_str(out, "category", li->category);
-    w_str(out, "brand", li->brand);
-    w_int(out, "quantity", li->quantity);
-    w_money(out, "unit_price", li->unit_price_micros);
-    lp_buf_append_byte(out, '}');
-  }
-  lp_buf_append_byte(out, ']');
+  w_line_items(out, ev->line_items, ev->n_line_items);
   w_str(out, "source", ev->source);
   lp_buf_append_byte(out, '}');
 }
@@ -1365,6 +1465,38 @@ void lp_json_encode_customer(const struct lp_customer_event *ev,
     w_time(out, "customer_created", ev->customer_created_ms);
   else
     w_str(out, "customer_created", NULL);
+  w_str(out, "source", ev->source);
+  lp_buf_append_byte(out, '}');
+}
+
+void lp_json_encode_activity(const struct lp_activity_event *ev,
+                             struct lp_buf *out) {
+  LP_ASSERT(ev != NULL && out != NULL);
+  lp_buf_append_byte(out, '{');
+  w_str(out, "event_id", ev->event_id);
+  w_str(out, "shop", ev->shop);
+  w_str(out, "customer_id", ev->customer_id);
+  w_time(out, "event_time", ev->event_time_ms);
+  w_str(out, "kind", lp_activity_kind_name(ev->kind));
+  w_str(out, "url_path", ev->url_path);
+  w_str(out, "product_id", ev->product_id);
+  w_str(out, "sku", ev->sku);
+  w_str(out, "category", ev->category);
+  w_str(out, "brand", ev->brand);
+  w_str(out, "cart_id", ev->cart_id);
+  w_str(out, "currency", ev->currency);
+  if (ev->has_cart_value)
+    w_money(out, "cart_value", ev->cart_value_micros);
+  else
+    w_str(out, "cart_value", NULL);
+  w_line_items(out, ev->line_items, ev->n_line_items);
+  if (ev->has_rating)
+    w_int(out, "rating", ev->rating);
+  else
+    w_str(out, "rating", NULL);
+  w_str(out, "referral_code", ev->referral_code);
+  w_str(out, "referred_customer_id", ev->referred_customer_id);
+  w_str(out, "network", ev->network);
   w_str(out, "source", ev->source);
   lp_buf_append_byte(out, '}');
 }

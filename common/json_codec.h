@@ -1,9 +1,10 @@
 /*
  * json_codec.h — JSON forms of the records (Jansson):
  *
- * 1. Canonical JSON: the same fields and names as schemas/<name>.avsc, money as
- *    decimal strings ("404.95"), times as RFC 3339 strings, enums as their
- *    symbol names. Encoders are deterministic (fixed key order), so equal
+ * 1. Canonical JSON (orders, customers, activity events, decisions ...):
+ *    the same fields and names as schemas/<name>.avsc, money as decimal
+ *    strings ("404.95"), times as RFC 3339 strings, enums as their symbol
+ *    names. Encoders are deterministic (fixed key order), so equal
  *    records give equal bytes.
  * 2. Shopify webhook bodies as a bridge forwards them unchanged:
  *    orders/create, orders/paid, orders/cancelled (Order resource) and
@@ -90,6 +91,14 @@ int lp_json_decode_shopify_refund(const void *data, size_t len,
                                   const char *customer_id, const char *currency,
                                   struct lp_order_event *out, char *errstr,
                                   size_t errstr_size);
+/* A canonical ActivityEvent (there is no platform form yet): the shape of
+ * lp_json_encode_activity; "kind" must be one of the ActivityKind symbols
+ * ("kind: unknown activity kind \"foo\" (page_view, ...)"); "cart_value" a
+ * decimal string (or "cart_value_micros"), "rating" an integer, both null
+ * or absent when not set. Validated with lp_activity_event_validate. */
+int lp_json_decode_activity(const void *data, size_t len,
+                            struct lp_activity_event *out, char *errstr,
+                            size_t errstr_size);
 int lp_json_decode_decision(const void *data, size_t len,
                             struct lp_reward_decision *out, char *errstr,
                             size_t errstr_size);
@@ -97,6 +106,9 @@ int lp_json_decode_decision(const void *data, size_t len,
 /* Canonical JSON encoders (one line, no trailing newline, appended). */
 void lp_json_encode_order(const struct lp_order_event *ev, struct lp_buf *out);
 void lp_json_encode_customer(const struct lp_customer_event *ev,
+                             struct lp_buf *out);
+/* cart_value and rating are null when absent. */
+void lp_json_encode_activity(const struct lp_activity_event *ev,
                              struct lp_buf *out);
 void lp_json_encode_decision(const struct lp_reward_decision *d,
                              struct lp_buf *out);

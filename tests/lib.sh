@@ -85,7 +85,7 @@ lp_restart_redis() {
 
 # lp_start_broker [topics-spec]: sets BOOTSTRAP_FILE and BOOTSTRAP.
 lp_start_broker() {
-  local topics=${1:-orders:8,customers:8,decisions:8,actions:8,dlq:2}
+  local topics=${1:-orders:8,customers:8,activity:8,decisions:8,actions:8,dlq:2}
   BOOTSTRAP_FILE="$LP_TMP/bootstrap"
   rm -f "$BOOTSTRAP_FILE"
   "$BIN/devbroker" -X "topics=$topics" -X "bootstrap.file=$BOOTSTRAP_FILE" \

@@ -30,7 +30,7 @@ struct devbroker_config {
 static const struct lp_config_entry config_table[] = {
     {"brokers", LP_CONF_INT, "1", C(brokers), "Number of mock brokers", 1, 9},
     {"topics", LP_CONF_STRING,
-     "orders:8,customers:8,decisions:8,actions:8,dlq:2", C(topics),
+     "orders:8,customers:8,activity:8,decisions:8,actions:8,dlq:2", C(topics),
      "Topics to create, as name:partitions,...", 0, 0},
     {"bootstrap.file", LP_CONF_STRING, "", C(bootstrap_file),
      "Write the bootstrap address to this file once listening (removed at "

@@ -37,7 +37,8 @@ static const char usage[] =
     "  loyaltyctl COMMAND [OPTIONS]\n"
     "\n"
     "COMMANDS\n"
-    "  produce   --type order|customer|decision [--format avro|json|hex]\n"
+    "  produce   --type order|customer|activity|decision\n"
+    "            [--format avro|json|hex]\n"
     "            [--topic T] [--header NAME=VALUE ...] [--key K]\n"
     "      Reads stdin line by line. avro: canonical JSON records, encoded\n"
     "      as Avro single-object records; json: each line produced\n"
@@ -51,12 +52,13 @@ static const char usage[] =
     "  rules-check --file PATH\n"
     "      Loads a rule file or directory as the processors do; prints the\n"
     "      rule count and digest, or the file, position and reason.\n"
-    "  encode    --type order|customer\n"
+    "  encode    --type order|customer|activity\n"
     "      Canonical JSON lines on stdin -> hex of their Avro encoding.\n"
     "  cdnow     --file PATH [--shop S] [--stdout]\n"
     "      Produces the CDNOW purchase history as order events.\n"
     "  consume   --topic T\n"
-    "            --type order|customer|decision|dead_letter|action_result\n"
+    "            --type order|customer|activity|decision|dead_letter|\n"
+    "                   action_result\n"
     "            [--idle-ms MS] [--expect N] [--format json|hex]\n"
     "      Prints every record of the topic from the beginning as canonical\n"
     "      JSON, one per line, and exits at the end of all partitions (after\n"
@@ -216,16 +218,19 @@ static int hexval(int c) {
 }
 
 static int cmd_produce(struct opts *o) {
-  int is_order, is_decision;
+  int is_order, is_decision, is_activity;
   if (!o->type || (strcmp(o->type, "order") && strcmp(o->type, "customer") &&
-                   strcmp(o->type, "decision")))
-    return fail_usage("produce: --type order|customer|decision is required");
+                   strcmp(o->type, "activity") && strcmp(o->type, "decision")))
+    return fail_usage(
+        "produce: --type order|customer|activity|decision is required");
   is_order = strcmp(o->type, "order") == 0;
   is_decision = strcmp(o->type, "decision") == 0;
+  is_activity = strcmp(o->type, "activity") == 0;
   const char *format = o->format ? o->format : "avro";
   const char *topic = o->topic      ? o->topic
                       : is_order    ? "orders"
                       : is_decision ? "decisions"
+                      : is_activity ? "activity"
                                     : "customers";
   char err[512];
   struct lp_avro_codec *avro = lp_avro_codec_new(NULL, err, sizeof(err));
@@ -287,6 +292,20 @@ static int cmd_produce(struct opts *o) {
         rc = 1;
       }
       lp_reward_decision_clear(&d);
+    } else if (is_activity) {
+      /* Canonical JSON activity events (no platform form yet). */
+      struct lp_activity_event ae = {0};
+      int drc = lp_json_decode_activity(line, (size_t)n, &ae, err, sizeof(err));
+      if (drc == 0 && !key)
+        key = lp_member_key(ae.shop, ae.customer_id);
+      if (strcmp(format, "avro") != 0)
+        lp_buf_append(&buf, line, (size_t)n);
+      else if (drc != 0 ||
+               lp_avro_encode_activity(avro, &ae, &buf, err, sizeof(err))) {
+        fprintf(stderr, "loyaltyctl: stdin:%ld: %s\n", lineno, err);
+        rc = 1;
+      }
+      lp_activity_event_clear(&ae);
     } else {
       struct lp_order_event oe = {0};
       struct lp_customer_event ce = {0};
@@ -351,9 +370,11 @@ static int cmd_rules_check(struct opts *o) {
 /* Reads canonical JSON lines and prints each as the hex of its Avro
  * single-object encoding (fixtures for bad-input tests). */
 static int cmd_encode(struct opts *o) {
-  if (!o->type || (strcmp(o->type, "order") && strcmp(o->type, "customer")))
-    return fail_usage("encode: --type order|customer is required");
+  if (!o->type || (strcmp(o->type, "order") && strcmp(o->type, "customer") &&
+                   strcmp(o->type, "activity")))
+    return fail_usage("encode: --type order|customer|activity is required");
   int is_order = strcmp(o->type, "order") == 0;
+  int is_activity = strcmp(o->type, "activity") == 0;
   char err[512];
   struct lp_avro_codec *avro = lp_avro_codec_new(NULL, err, sizeof(err));
   if (!avro) {
@@ -371,14 +392,20 @@ static int cmd_encode(struct opts *o) {
     lineno++;
     struct lp_order_event oe = {0};
     struct lp_customer_event ce = {0};
+    struct lp_activity_event ae = {0};
     lp_buf_reset(&buf);
     int drc =
-        is_order ? (lp_json_decode_order(line, (size_t)n, NULL, &oe, err,
-                                         sizeof(err)) ||
-                    lp_avro_encode_order(avro, &oe, &buf, err, sizeof(err)))
-                 : (lp_json_decode_customer(line, (size_t)n, NULL, &ce, err,
-                                            sizeof(err)) ||
-                    lp_avro_encode_customer(avro, &ce, &buf, err, sizeof(err)));
+        is_activity
+            ? (lp_json_decode_activity(line, (size_t)n, &ae, err,
+                                       sizeof(err)) ||
+               lp_avro_encode_activity(avro, &ae, &buf, err, sizeof(err)))
+        : is_order
+            ? (lp_json_decode_order(line, (size_t)n, NULL, &oe, err,
+                                    sizeof(err)) ||
+               lp_avro_encode_order(avro, &oe, &buf, err, sizeof(err)))
+            : (lp_json_decode_customer(line, (size_t)n, NULL, &ce, err,
+                                       sizeof(err)) ||
+               lp_avro_encode_customer(avro, &ce, &buf, err, sizeof(err)));
     if (drc) {
       fprintf(stderr, "loyaltyctl: stdin:%ld: %s\n", lineno, err);
       rc = 1;
@@ -389,6 +416,7 @@ static int cmd_encode(struct opts *o) {
     }
     lp_order_event_clear(&oe);
     lp_customer_event_clear(&ce);
+    lp_activity_event_clear(&ae);
   }
   free(line);
   lp_buf_free(&buf);
@@ -591,6 +619,12 @@ static int print_record(struct lp_avro_codec *avro, const char *type,
                                            sizeof(err))) == 0)
       lp_json_encode_action_result(&r, out);
     lp_action_result_clear(&r);
+  } else if (strcmp(type, "activity") == 0) {
+    struct lp_activity_event e = {0};
+    if ((rc = lp_avro_decode_activity(avro, m->payload, m->len, &e, err,
+                                      sizeof(err))) == 0)
+      lp_json_encode_activity(&e, out);
+    lp_activity_event_clear(&e);
   } else if (strcmp(type, "order") == 0) {
     struct lp_order_event e = {0};
     if ((rc = lp_avro_decode_order(avro, m->payload, m->len, &e, err,
@@ -617,7 +651,8 @@ static int print_record(struct lp_avro_codec *avro, const char *type,
 static int cmd_consume(struct opts *o) {
   if (!o->topic || !o->type)
     return fail_usage("consume: --topic and --type are required");
-  static const char *const types[] = {"order", "customer", "decision",
+  static const char *const types[] = {"order",       "customer",
+                                      "activity",    "decision",
                                       "dead_letter", "action_result"};
   int known = 0;
   for (size_t i = 0; i < LP_ARRAY_LEN(types); i++)

@@ -1,11 +1,12 @@
 /*
  * test_avro_codec.c — the Avro codec (common/avro_codec.c): CRC-64-AVRO and
  * Parsing Canonical Form against the Avro specification's own test vectors,
- * the single-object header byte for byte, round trips of the five records,
- * schema resolution (older writer schemas, registry ids preloaded and
- * fetched from a real HTTP registry on loopback), and hostile input:
- * garbage, every truncation, huge claimed lengths, varint overflow,
- * invalid UTF-8, too many items, trailing bytes, semantic validation.
+ * the single-object header byte for byte, round trips of the five records (the
+ * sixth, ActivityEvent, in test_activity.c), schema resolution (older writer
+ * schemas, registry ids preloaded and fetched from a real HTTP registry on
+ * loopback), and hostile input: garbage, every truncation, huge claimed
+ * lengths, varint overflow, invalid UTF-8, too many items, trailing bytes,
+ * semantic validation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
