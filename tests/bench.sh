@@ -113,6 +113,34 @@ bench_bridge() {
 if [ -z "${BENCH_ONLY:-}" ] || [ "$BENCH_ONLY" = bridge ]; then bench_bridge; fi
 [ "${BENCH_ONLY:-}" != bridge ] || exit 0
 # ==== end of the bridge section =============================================
+# ==== timers: timer store schedules + fires per second =====================
+# tests/component/timers_race bench against a redis-server of its own
+# (stopped after): BENCH_TIMERS (default 200000) timers over 8
+# partitions scheduled in batches of 1000 (one script call each), then
+# claimed and acked in batches of 1000 per partition. The figure is
+# (created + fired) / elapsed, the median of RUNS runs, each in a fresh
+# namespace. BENCH_ONLY=timers runs only this section; otherwise it runs
+# last (the call at the end of the file).
+bench_timers() {
+  local prog="$PWD/$BUILD/tests/component/timers_race" n=${BENCH_TIMERS:-200000}
+  [ -x "$prog" ] || { echo "bench: $prog missing (run make)" >&2; return 1; }
+  lp_start_redis
+  local all=() run out
+  for run in $(seq "$RUNS"); do
+    out=$("$prog" "$REDIS_PORT" bench "bench-timers-$run" "$n" 8)
+    all+=("${out#timers_per_s=}")
+    echo "bench: timers run $run: ${all[-1]} timers/s (created + fired)" >&2
+  done
+  echo "bench: timers_per_s=$(printf '%s\n' "${all[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}')"
+  lp_stop_pid "$REDIS_PID"
+  local keep=() p
+  for p in "${LP_PIDS[@]}"; do
+    [ "$p" = "$REDIS_PID" ] || keep+=("$p")
+  done
+  LP_PIDS=("${keep[@]}")
+}
+[ "${BENCH_ONLY:-}" != timers ] || { bench_timers; exit 0; }
+# ==== end of the timers section =============================================
 
 
 # 16 partitions keep each one under the mock cluster's ~5 MiB history.
@@ -274,3 +302,6 @@ for run in $(seq "$RUNS"); do
 done
 echo "bench: cdnow_fit_s=$(printf '%s\n' "${fits[@]}" | median)"
 echo "bench: score_per_s=$(printf '%s\n' "${scores[@]}" | median)"
+
+# The timers section (defined after the bridge section).
+if [ -z "${BENCH_ONLY:-}" ]; then bench_timers; fi
