@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "profile_apply.h"
 #include "util.h"
 
 #ifndef __SIZEOF_INT128__
@@ -157,41 +158,10 @@ static int64_t sub_sat(int64_t a, int64_t b) {
   return r;
 }
 
-/* A whole decimal integer ("-" allowed), within int64. */
-static int parse_i64(const char *v, size_t n, int64_t *out) {
-  size_t i = n > 0 && v[0] == '-';
-  if (i == n)
-    return -1;
-  uint64_t u = 0, limit = i ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-  for (; i < n; i++) {
-    if (v[i] < '0' || v[i] > '9')
-      return -1;
-    unsigned d = (unsigned)(v[i] - '0');
-    if (u > (limit - d) / 10)
-      return -1;
-    u = u * 10 + d;
-  }
-  *out = v[0] == '-' ? (int64_t)(0 - u) : (int64_t)u;
-  return 0;
-}
-
-static void escape_into(struct lp_buf *b, const char *s) {
-  for (; *s; s++) {
-    if (*s == '\\')
-      lp_buf_append_str(b, "\\\\");
-    else if (*s == '\t')
-      lp_buf_append_str(b, "\\t");
-    else if (*s == '\n')
-      lp_buf_append_str(b, "\\n");
-    else
-      lp_buf_append_byte(b, (uint8_t)*s);
-  }
-}
-
 static char *escape(const char *s) {
   struct lp_buf b;
   lp_buf_init(&b);
-  escape_into(&b, s);
+  lp_state_escape_into(&b, s);
   char *out = lp_xstrdup(lp_buf_cstr(&b));
   lp_buf_free(&b);
   return out;
@@ -199,18 +169,7 @@ static char *escape(const char *s) {
 
 /* Unescapes s (caller frees). */
 static char *unescape(const char *s) {
-  size_t n = strlen(s);
-  char *out = lp_xmalloc(n + 1), *o = out;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '\\' && i + 1 < n) {
-      i++;
-      *o++ = s[i] == 't' ? '\t' : s[i] == 'n' ? '\n' : s[i];
-    } else {
-      *o++ = s[i];
-    }
-  }
-  *o = '\0';
-  return out;
+  return lp_state_unescape(s, strlen(s));
 }
 
 static struct score *score_find(struct part *p, const char *key) {
@@ -261,7 +220,7 @@ static void parse_line(struct part *p, const char *line, size_t len) {
   const char *v = tab + 1;
   size_t vn = len - kn - 1;
   int64_t num = 0;
-  int num_ok = parse_i64(v, vn, &num) == 0;
+  int num_ok = lp_state_parse_i64(v, vn, &num) == 0;
 #define KEY_IS(s) (kn == sizeof(s) - 1 && memcmp(line, s, kn) == 0)
   if (KEY_IS("at") || KEY_IS("views") || KEY_IS("cart") || KEY_IS("cart_at") ||
       KEY_IS("cart_lines") || is_score_key(line, kn)) {
@@ -444,7 +403,7 @@ static void add_weight(struct part *p, char kind, const char *name,
   struct lp_buf b;
   lp_buf_init(&b);
   lp_buf_appendf(&b, "v:%c:", kind);
-  escape_into(&b, name);
+  lp_state_escape_into(&b, name);
   char *key = lp_xstrdup(lp_buf_cstr(&b));
   lp_buf_free(&b);
   int64_t w = lp_activity_decay(weight, delayed_ms, e->half_life_ms);

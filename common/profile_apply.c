@@ -117,8 +117,7 @@ static char *kvs_serialize(struct kvs *s, const char *const *fixed,
   return out;
 }
 
-/* Escapes \, TAB and newline into b. */
-static void escape_into(struct lp_buf *b, const char *s) {
+void lp_state_escape_into(struct lp_buf *b, const char *s) {
   for (; *s; s++) {
     if (*s == '\\')
       lp_buf_append_str(b, "\\\\");
@@ -315,7 +314,7 @@ static void build_aff_key(struct lp_buf *key, char prefix, const char *name) {
   lp_buf_reset(key);
   lp_buf_append_byte(key, (uint8_t)prefix);
   lp_buf_append_byte(key, ':');
-  escape_into(key, name);
+  lp_state_escape_into(key, name);
 }
 
 enum { F_SPEND, F_ORDERS, F_FIRST, F_LAST, F_PLACED, F_DAYS };
@@ -452,14 +451,14 @@ void lp_profile_apply_customer(const char *own,
     for (size_t i = 0; i < ev->n_tags; i++) {
       if (i)
         lp_buf_append_byte(&b, '\t');
-      escape_into(&b, ev->tags[i]);
+      lp_state_escape_into(&b, ev->tags[i]);
     }
     kvs_set(&c, "tags", lp_buf_cstr(&b));
     if (ev->marketing_consent != LP_CONSENT_UNKNOWN)
       kvs_set(&c, "consent", lp_consent_name(ev->marketing_consent));
     if (ev->birthday && *ev->birthday) {
       lp_buf_reset(&b);
-      escape_into(&b, ev->birthday);
+      lp_state_escape_into(&b, ev->birthday);
       kvs_set(&c, "birthday", lp_buf_cstr(&b));
     }
     if (ev->email_sha256 && *ev->email_sha256)
@@ -479,8 +478,7 @@ char *lp_profile_snapshot(const char *order_part, const char *customer_part,
                       previously_applied ? 1 : 0);
 }
 
-/* Unescapes n bytes of s (caller frees). */
-static char *unescape(const char *s, size_t n) {
+char *lp_state_unescape(const char *s, size_t n) {
   char *out = lp_xmalloc(n + 1), *o = out;
   for (size_t i = 0; i < n; i++) {
     if (s[i] == '\\' && i + 1 < n) {
@@ -499,8 +497,7 @@ static int cmp_affinity(const void *a, const void *b) {
                 ((const struct lp_affinity *)b)->name);
 }
 
-/* A whole decimal integer ("-" allowed), within int64. */
-static int parse_i64(const char *v, size_t n, int64_t *out) {
+int lp_state_parse_i64(const char *v, size_t n, int64_t *out) {
   size_t i = n > 0 && v[0] == '-';
   if (i == n)
     return -1;
@@ -554,34 +551,34 @@ int lp_profile_from_snapshot(const char *text, size_t len,
     } else {
       out->exists = 1;
       if (KEY_IS("spend"))
-        rc = parse_i64(v, vlen, &out->lifetime_spend_micros);
+        rc = lp_state_parse_i64(v, vlen, &out->lifetime_spend_micros);
       else if (KEY_IS("orders"))
-        rc = parse_i64(v, vlen, &out->order_count);
+        rc = lp_state_parse_i64(v, vlen, &out->order_count);
       else if (KEY_IS("placed")) {
-        rc = parse_i64(v, vlen, &out->orders_placed);
+        rc = lp_state_parse_i64(v, vlen, &out->orders_placed);
         placed_seen = 1;
       } else if (KEY_IS("days")) {
-        rc = parse_i64(v, vlen, &out->purchase_days);
+        rc = lp_state_parse_i64(v, vlen, &out->purchase_days);
         days_seen = 1;
       } else if (KEY_IS("first"))
-        rc = parse_i64(v, vlen, &out->first_order_ms);
+        rc = lp_state_parse_i64(v, vlen, &out->first_order_ms);
       else if (KEY_IS("last"))
-        rc = parse_i64(v, vlen, &out->last_order_ms);
+        rc = lp_state_parse_i64(v, vlen, &out->last_order_ms);
       else if (KEY_IS("created"))
-        rc = parse_i64(v, vlen, &out->customer_created_ms);
+        rc = lp_state_parse_i64(v, vlen, &out->customer_created_ms);
       else if (KEY_IS("consent")) {
-        char *c = unescape(v, vlen);
+        char *c = lp_state_unescape(v, vlen);
         lp_consent_parse(c, &out->marketing_consent);
         free(c);
       } else if (KEY_IS("birthday")) {
         free(out->birthday);
-        out->birthday = unescape(v, vlen);
+        out->birthday = lp_state_unescape(v, vlen);
       } else if (KEY_IS("email")) {
         free(out->email_sha256);
-        out->email_sha256 = unescape(v, vlen);
+        out->email_sha256 = lp_state_unescape(v, vlen);
       } else if (KEY_IS("tier")) {
         free(out->tier);
-        out->tier = unescape(v, vlen);
+        out->tier = lp_state_unescape(v, vlen);
       } else if (KEY_IS("tags")) {
         for (size_t t = 0; t < out->n_tags; t++)
           free(out->tags[t]);
@@ -594,17 +591,17 @@ int lp_profile_from_snapshot(const char *text, size_t len,
           const char *e = sep ? sep : qend;
           out->tags =
               lp_xrealloc(out->tags, (out->n_tags + 1) * sizeof(char *));
-          out->tags[out->n_tags++] = unescape(q, (size_t)(e - q));
+          out->tags[out->n_tags++] = lp_state_unescape(q, (size_t)(e - q));
           q = e + 1;
         }
       } else if (klen > 2 && (p[0] == 'c' || p[0] == 'b') && p[1] == ':') {
         int64_t x = 0;
-        rc = parse_i64(v, vlen, &x);
+        rc = lp_state_parse_i64(v, vlen, &x);
         if (rc == 0 && x > 0) {
           struct lp_affinity *arr = p[0] == 'c' ? out->categories : out->brands;
           size_t *cnt = p[0] == 'c' ? &out->n_categories : &out->n_brands;
           LP_ASSERT(*cnt < (p[0] == 'c' ? n_c : n_b)); /* counted above */
-          arr[*cnt].name = unescape(p + 2, klen - 2);
+          arr[*cnt].name = lp_state_unescape(p + 2, klen - 2);
           arr[*cnt].spend_micros = x;
           (*cnt)++;
         }
@@ -690,7 +687,7 @@ int lp_order_entry_memo(const struct lp_order_entry *e, const char *event_id,
                         const char **snapshot, size_t *len) {
   struct lp_buf want;
   lp_buf_init(&want);
-  escape_into(&want, event_id);
+  lp_state_escape_into(&want, event_id);
   const char *p = e->memos, *end = e->memos + e->memos_len;
   int found = 0;
   while (!found && p && p < end) {
@@ -717,7 +714,7 @@ char *lp_order_entry_compose(const char *record,
   if (old)
     lp_buf_append(&b, old->memos, old->memos_len);
   lp_buf_append_byte(&b, '@');
-  escape_into(&b, event_id);
+  lp_state_escape_into(&b, event_id);
   lp_buf_appendf(&b, "\t%zu\n", ls);
   lp_buf_append(&b, snapshot, ls);
   (void)lp_buf_cstr(&b); /* NUL-terminated; its memory is the caller's */

@@ -45,6 +45,14 @@
 
 #include "events.h"
 #include "profile.h"
+#include "util.h"
+
+/* The stored state's text helpers, shared with activity_apply.c:
+ * escape \, TAB and newline into b; unescape n bytes of s (caller
+ * frees); a whole decimal integer ("-" allowed) within int64, 0 or -1. */
+void lp_state_escape_into(struct lp_buf *b, const char *s);
+char *lp_state_unescape(const char *s, size_t n);
+int lp_state_parse_i64(const char *v, size_t n, int64_t *out);
 
 /*
  * Applies an order event to the order part own (NULL/"" = empty) given the
