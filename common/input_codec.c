@@ -58,3 +58,16 @@ int lp_input_decode_customer(struct lp_avro_codec *avro, const void *data,
     return -1;
   }
 }
+
+int lp_input_decode_activity(struct lp_avro_codec *avro, const void *data,
+                             size_t len, struct lp_activity_event *out,
+                             char *errstr, size_t errstr_size) {
+  switch (detect(data, len, errstr, errstr_size)) {
+  case FRAMING_AVRO:
+    return lp_avro_decode_activity(avro, data, len, out, errstr, errstr_size);
+  case FRAMING_JSON:
+    return lp_json_decode_activity(data, len, out, errstr, errstr_size);
+  default:
+    return -1;
+  }
+}

@@ -22,5 +22,10 @@ int lp_input_decode_customer(struct lp_avro_codec *avro, const void *data,
                              size_t len, const struct lp_json_hints *hints,
                              struct lp_customer_event *out, char *errstr,
                              size_t errstr_size);
+/* Activity events: Avro (single-object or Confluent) or canonical JSON
+ * (no platform form yet, so no hints). */
+int lp_input_decode_activity(struct lp_avro_codec *avro, const void *data,
+                             size_t len, struct lp_activity_event *out,
+                             char *errstr, size_t errstr_size);
 
 #endif

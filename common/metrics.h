@@ -45,7 +45,15 @@
   X(IN_FLIGHT, "loyalty_in_flight_records", "gauge",                           \
     "Input records consumed but not yet finished")                             \
   X(ASSIGNED_PARTITIONS, "loyalty_assigned_partitions", "gauge",               \
-    "Partitions currently assigned to this instance")
+    "Partitions currently assigned to this instance")                         \
+  X(TIMERS_SCHEDULED, "loyalty_timers_scheduled_total", "counter",             \
+    "Member timers scheduled or moved (docs/timers.md)")                       \
+  X(TIMERS_CANCELLED, "loyalty_timers_cancelled_total", "counter",             \
+    "Member timers cancelled (e.g. a checkout cancels the cart timer)")        \
+  X(TIMERS_FIRED, "loyalty_timers_fired_total", "counter",                     \
+    "Member timers fired (by watermark, wall clock or inline with a record)")  \
+  X(TIMERS_PENDING, "loyalty_timers_pending", "gauge",                         \
+    "Timers of the assigned partitions, pending or in flight (sampled 5 s)")
 
 enum lp_metric {
 #define LP_METRIC_ENUM(e, name, type, help) LP_M_##e,

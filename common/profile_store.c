@@ -2,7 +2,7 @@
  * profile_store.c — Redis-backed member profiles (see profile_store.h for
  * the keys and the guarantees; profile_apply.c holds the update logic).
  *
- * Redis does only cheap work per event (three or four reads, one short
+ * Redis does only cheap work per event (four or five reads, one short
  * compare-and-set script); parsing and applying happen here, on the
  * processor's core, which is what lets one Redis serve tens of thousands
  * of events per second.
@@ -28,13 +28,14 @@
  * Compare-and-set of a group of events (up to cas_batch; one member's
  * several events may be in one group, in order). KEYS: per event its part
  * and its gate: for an order event the order's entry (record + memos),
- * for a customer event its memo entry. ARGV: ttl seconds, then per event
- * the kind ('o' or 'c'), the expected part ("" = absent), the new part,
- * and
+ * for a customer or activity event its memo entry. ARGV: ttl seconds, then
+ * per event the kind ('o', 'c' or 'a'), the expected part ("" = absent),
+ * the new part, and
  *   orders:    the expected entry ("" = absent) and the new one ("" = keep)
- *   customers: the snapshot, and "" (unused)
+ *   customers, activity: the memo, and "" (unused)
  * Returns one result per event: 0 written, {1, memo} already applied by a
- * racing instance (customer events), 2 the part or the entry changed since
+ * racing instance (customer and activity events), 2 the part or the entry
+ * changed since
  * they were read (re-read and retry; a racing instance's memo is then
  * found in the entry). At most four calls per event, and an order event
  * creates no key of its own: the entry it rewrites holds its memo. One
@@ -74,13 +75,17 @@ static const char cas_script[] =
 
 /* Per-op working state of one attempt. */
 struct work {
-  char *keys; /* one allocation holding the three keys below */
-  const char *part_key, *other_key, *gate_key; /* gate: entry or memo */
-  size_t part_len, other_len, gate_len;
-  char *gate; /* read: the order entry or the customer memo, NULL = none */
+  char *keys; /* one allocation holding the four keys below */
+  /* gate: entry or memo. other and third: the parts this op does not
+   * write — orders: customer, activity; customers: order, activity;
+   * activity: order, customer. */
+  const char *part_key, *other_key, *third_key, *gate_key;
+  size_t part_len, other_len, third_len, gate_len;
+  char *gate; /* read: the order entry or the event's memo, NULL = none */
   size_t gate_size;
-  char *own;   /* read: own part ("" if absent) */
-  char *other; /* read: the other part ("" if absent) */
+  char *own;   /* read: own part (NULL if absent) */
+  char *other; /* read: the other part (NULL if absent) */
+  char *third; /* read: the third part (NULL if absent) */
   char *memo;  /* a memo of this event found (orders: in the entry) */
   /* Orders: the entry in force just before this event (the one read, or
    * the one an earlier event of the order in this batch wrote; borrowed,
@@ -128,6 +133,7 @@ struct lp_profile_store {
   char ttl_text[24]; /* memo_ttl_s as the script's argument */
   int timeout_ms;
   int max_affinities;
+  struct lp_activity_params activity;
   redisContext *ctx; /* NULL while disconnected */
   char cas_sha[41];
   int healthy;
@@ -159,6 +165,13 @@ lp_profile_store_new(const struct lp_profile_store_config *conf, char *errstr,
                   "redis.namespace: must be non-empty without spaces or "
                   "braces"),
            NULL;
+  if (conf->activity &&
+      (conf->activity->half_life_ms <= 0 || conf->activity->max_names < 0 ||
+       conf->activity->floor_micros < 0))
+    return lp_err(errstr, errstr_size,
+                  "activity: the half-life must be positive, the name cap "
+                  "and the floor not negative"),
+           NULL;
   struct lp_profile_store *s = lp_xcalloc(1, sizeof(*s));
   s->host = lp_xstrdup(conf->host);
   s->port = conf->port;
@@ -167,6 +180,10 @@ lp_profile_store_new(const struct lp_profile_store_config *conf, char *errstr,
   s->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 2000;
   s->max_affinities =
       conf->max_affinities > 0 ? conf->max_affinities : LP_MAX_AFFINITIES;
+  if (conf->activity)
+    s->activity = *conf->activity;
+  else
+    lp_activity_params_default(&s->activity);
   snprintf(s->ttl_text, sizeof(s->ttl_text), "%ld", s->memo_ttl_s);
   s->cas_batch = conf->cas_batch > 0 ? conf->cas_batch : 32;
   lp_buf_init(&s->out);
@@ -292,6 +309,7 @@ static void work_clear(struct work *w) {
   free(w->gate);
   free(w->own);
   free(w->other);
+  free(w->third);
   free(w->memo);
   free(w->new_entry);
   free(w->new_own);
@@ -299,36 +317,53 @@ static void work_clear(struct work *w) {
   memset(w, 0, sizeof(*w));
 }
 
-/* Builds the op's three keys in one allocation:
- *   part   <ns>:p:{m} (orders) or <ns>:c:{m} (customers)
- *   other  the other processor's part
- *   gate   <ns>:r:{m}:<order id> (orders: the order's entry) or
- *          <ns>:m:{m}:c:<event id> (customers: the event's memo) */
+/* Builds the op's four keys in one allocation:
+ *   part   <ns>:p:{m} (orders), <ns>:c:{m} (customers), <ns>:a:{m} (activity)
+ *   other, third  the other two parts (see struct work)
+ *   gate   <ns>:r:{m}:<order id> (orders: the order's entry),
+ *          <ns>:m:{m}:c:<event id> (customers: the event's memo) or
+ *          <ns>:m:{m}:a:<event id> (activity: the event's memo) */
 static void work_init(struct lp_profile_store *s, const struct lp_store_op *op,
                       struct work *w) {
   memset(w, 0, sizeof(*w));
-  const char *shop = op->order ? op->order->shop : op->customer->shop;
-  const char *cust =
-      op->order ? op->order->customer_id : op->customer->customer_id;
-  const char *tail = op->order ? op->order->order_id : op->customer->event_id;
+  LP_ASSERT(!!op->order + !!op->customer + !!op->activity == 1);
+  const char *shop, *cust, *tail;
+  char kinds[3], memo_kind = 0; /* own, other, third; 0 = order entry */
+  if (op->order) {
+    shop = op->order->shop;
+    cust = op->order->customer_id;
+    tail = op->order->order_id;
+    memcpy(kinds, "pca", 3);
+  } else if (op->customer) {
+    shop = op->customer->shop;
+    cust = op->customer->customer_id;
+    tail = op->customer->event_id;
+    memcpy(kinds, "cpa", 3);
+    memo_kind = 'c';
+  } else {
+    shop = op->activity->shop;
+    cust = op->activity->customer_id;
+    tail = op->activity->event_id;
+    memcpy(kinds, "apc", 3);
+    memo_kind = 'a';
+  }
   size_t ln = strlen(s->ns), ls = strlen(shop), lc = strlen(cust);
   size_t lt = strlen(tail);
   size_t member = ln + ls + lc + 6; /* one member key without NUL */
-  char *p = w->keys = lp_xmalloc(3 * member + lt + 8);
-  char own_kind = op->order ? 'p' : 'c', other_kind = op->order ? 'c' : 'p';
-  w->part_key = p;
-  p = put_member_key(p, s->ns, ln, own_kind, shop, ls, cust, lc);
-  w->part_len = (size_t)(p - w->part_key);
-  *p++ = '\0';
-  w->other_key = p;
-  p = put_member_key(p, s->ns, ln, other_kind, shop, ls, cust, lc);
-  w->other_len = (size_t)(p - w->other_key);
-  *p++ = '\0';
+  char *p = w->keys = lp_xmalloc(4 * member + lt + 8);
+  const char **key[3] = {&w->part_key, &w->other_key, &w->third_key};
+  size_t *len[3] = {&w->part_len, &w->other_len, &w->third_len};
+  for (int i = 0; i < 3; i++) {
+    *key[i] = p;
+    p = put_member_key(p, s->ns, ln, kinds[i], shop, ls, cust, lc);
+    *len[i] = (size_t)(p - *key[i]);
+    *p++ = '\0';
+  }
   w->gate_key = p;
-  p = put_member_key(p, s->ns, ln, op->order ? 'r' : 'm', shop, ls, cust, lc);
+  p = put_member_key(p, s->ns, ln, memo_kind ? 'm' : 'r', shop, ls, cust, lc);
   *p++ = ':';
-  if (!op->order) {
-    *p++ = 'c';
+  if (memo_kind) {
+    *p++ = memo_kind;
     *p++ = ':';
   }
   memcpy(p, tail, lt);
@@ -386,11 +421,59 @@ static void resp_flush(struct lp_profile_store *s) {
 /* Compare-and-sets formatted before they are sent on their way. */
 #define CAS_CHUNK 64
 
-/* Fills op->before from snapshot text and tells the caller; on a parse
- * error the op fails (dead-lettered with the reason). */
-static void known(struct lp_store_op *op, size_t i, const char *snap,
-                  size_t len, const struct lp_store_callbacks *cb) {
+/* An activity event's memo: "a<TAB><n>\n", the n bytes of the activity
+ * part before it (n = 0: none), then the snapshot of the order and
+ * customer parts it was applied against (caller frees). */
+static char *activity_memo(const char *activity_before, const char *order_part,
+                           const char *customer_part) {
+  char *snap = lp_profile_snapshot(order_part, customer_part, 0);
+  char *memo = lp_xasprintf("a\t%zu\n%s%s",
+                            activity_before ? strlen(activity_before) : 0,
+                            activity_before ? activity_before : "", snap);
+  free(snap);
+  return memo;
+}
+
+/* Splits an activity memo of len bytes: *before (caller frees; NULL when
+ * the member had no activity part) and the snapshot at *snap / *snap_len.
+ * 0, or -1 when it is not one. */
+static int activity_memo_split(const char *memo, size_t len, char **before,
+                               const char **snap, size_t *snap_len) {
+  *before = NULL;
+  const char *nl = len > 2 ? memchr(memo, '\n', len) : NULL;
+  int64_t n;
+  if (!nl || memo[0] != 'a' || memo[1] != '\t' ||
+      lp_state_parse_i64(memo + 2, (size_t)(nl - memo - 2), &n) || n < 0 ||
+      (uint64_t)n > len - (size_t)(nl + 1 - memo))
+    return -1;
+  if (n > 0)
+    *before = lp_xstrndup(nl + 1, (size_t)n);
+  *snap = nl + 1 + n;
+  *snap_len = len - (size_t)(*snap - memo);
+  return 0;
+}
+
+/* Fills op->before (and op->before_activity) from snapshot text — for
+ * activity events their memo — and tells the caller; on a parse error the
+ * op fails (dead-lettered with the reason). x is the op's work: for order
+ * and customer events its activity part as read is the before_activity. */
+static void known(struct lp_store_op *op, size_t i, const struct work *x,
+                  const char *snap, size_t len,
+                  const struct lp_store_callbacks *cb) {
   lp_profile_clear(&op->before);
+  free(op->before_activity);
+  op->before_activity = NULL;
+  if (op->activity) {
+    if (activity_memo_split(snap, len, &op->before_activity, &snap, &len)) {
+      snprintf(op->error, sizeof(op->error),
+               "redis: %.*s: not an activity memo", (int)x->gate_len,
+               x->gate_key);
+      op->failed = 1;
+      return;
+    }
+  } else if (x->third) {
+    op->before_activity = lp_xstrdup(x->third);
+  }
   if (lp_profile_from_snapshot(snap, len, &op->before, op->error,
                                sizeof(op->error))) {
     op->failed = 1;
@@ -398,6 +481,39 @@ static void known(struct lp_store_op *op, size_t i, const char *snap,
   }
   if (cb && cb->known)
     cb->known(cb->opaque, i, op);
+}
+
+/* The integer value of the line "<key><TAB>..." of a stored part (NULL =
+ * empty), or 0 when it has none: a scan, not a parse, as the activity path
+ * needs only cart_at and the order part's last order time. */
+static int64_t part_i64(const char *part, const char *key) {
+  size_t kl = strlen(key);
+  for (const char *p = part; p && *p;) {
+    const char *end = strchr(p, '\n');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    int64_t v;
+    if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '\t' &&
+        lp_state_parse_i64(p + kl + 1, n - kl - 1, &v) == 0)
+      return v;
+    p = end ? end + 1 : p + n;
+  }
+  return 0;
+}
+
+/* Folds activity event ev into the member's activity part own (borrowed)
+ * and sets x->new_own and x->snapshot (its memo). An order at or after
+ * the stored cart_at — the order part says when the member last ordered —
+ * consumed the cart: it is cleared first, with the order's time as
+ * cart_at, so an older cart event cannot reopen it. */
+static void activity_step(const struct lp_profile_store *s, struct work *x,
+                          const struct lp_activity_event *ev, const char *own) {
+  int64_t last_order = part_i64(x->other, "last");
+  char *cleared = NULL;
+  if (last_order > 0 && last_order >= part_i64(own, "cart_at"))
+    lp_activity_clear_cart(own, last_order, &cleared);
+  lp_activity_apply(cleared ? cleared : own, ev, &s->activity, &x->new_own);
+  free(cleared);
+  x->snapshot = activity_memo(*own ? own : NULL, x->other, x->third);
 }
 
 /* Reads one reply; 1 ok, 0 connection lost / transient (errstr set), and
@@ -475,16 +591,21 @@ static void close_group(struct lp_profile_store *s) {
   s->group_n = 0;
 }
 
+/* The op's kind as the compare-and-set script names it. */
+static char op_kind(const struct lp_store_op *op) {
+  return op->order ? 'o' : op->customer ? 'c' : 'a';
+}
+
 /* Adds the compare-and-set of one applied op to the group; returns 1 when
  * that closed the group (it is then in the pipeline). */
 static int append_cas(struct lp_profile_store *s, const struct work *x,
-                      int is_order, const char *own) {
+                      char kind, const char *own) {
   resp_arg(&s->group_keys, x->part_key, x->part_len);
   resp_arg(&s->group_keys, x->gate_key, x->gate_len);
-  resp_arg(&s->group_args, is_order ? "o" : "c", 1);
+  resp_arg(&s->group_args, &kind, 1);
   resp_str(&s->group_args, own);
   resp_str(&s->group_args, x->new_own);
-  if (is_order) {
+  if (kind == 'o') {
     resp_str(&s->group_args, x->entry_before ? x->entry_before : "");
     resp_str(&s->group_args, x->new_entry ? x->new_entry : "");
   } else {
@@ -498,7 +619,7 @@ static int append_cas(struct lp_profile_store *s, const struct work *x,
 }
 
 /* Phase 1: one MGET per event of its gate (the order's entry or the
- * customer event's memo) and both parts, sent without waiting. 0 when not
+ * event's memo) and the three parts, sent without waiting. 0 when not
  * connected. */
 static int send_reads(struct lp_profile_store *s, struct batch *b, char *errstr,
                       size_t errstr_size) {
@@ -507,11 +628,12 @@ static int send_reads(struct lp_profile_store *s, struct batch *b, char *errstr,
   lp_buf_reset(&s->out);
   for (size_t k = 0; k < b->todo; k++) {
     struct work *x = &b->w[b->idx[k]];
-    resp_count(&s->out, '*', 4);
+    resp_count(&s->out, '*', 5);
     resp_arg(&s->out, "MGET", 4);
     resp_arg(&s->out, x->gate_key, x->gate_len);
     resp_arg(&s->out, x->part_key, x->part_len);
     resp_arg(&s->out, x->other_key, x->other_len);
+    resp_arg(&s->out, x->third_key, x->third_len);
   }
   b->phase = B_READS_SENT;
   b->generation = s->generation; /* a failed write below bumps it */
@@ -612,12 +734,12 @@ static int recv_reads_apply(struct lp_profile_store *s, struct batch *b,
     } else if (r->type == REDIS_REPLY_ERROR) {
       snprintf(op->error, sizeof(op->error), "redis: %s", r->str);
       op->failed = 1;
-    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
       snprintf(op->error, sizeof(op->error), "redis: unexpected MGET reply");
       op->failed = 1;
     } else {
-      char **slots[3] = {&x->gate, &x->own, &x->other};
-      for (size_t i = 0; i < 3; i++) {
+      char **slots[4] = {&x->gate, &x->own, &x->other, &x->third};
+      for (size_t i = 0; i < 4; i++) {
         free(*slots[i]);
         *slots[i] = reply_str(r->element[i]);
       }
@@ -646,7 +768,7 @@ static int recv_reads_apply(struct lp_profile_store *s, struct batch *b,
     if (op->failed)
       continue;
     if (x->memo) { /* applied before: its before-state is final */
-      known(op, idx[k], x->memo, strlen(x->memo), cb);
+      known(op, idx[k], x, x->memo, strlen(x->memo), cb);
       continue;
     }
     size_t slot = chain_slot(map, x->part_key);
@@ -656,24 +778,26 @@ static int recv_reads_apply(struct lp_profile_store *s, struct batch *b,
     if (op->order) {
       if (!order_step(s, b, k, before, own)) {
         if (!op->failed) /* applied before: its before-state is final */
-          known(op, idx[k], x->memo, strlen(x->memo), cb);
+          known(op, idx[k], x, x->memo, strlen(x->memo), cb);
         continue;
       }
-    } else {
+    } else if (op->customer) {
       lp_profile_apply_customer(own, op->customer, &x->new_own);
       x->snapshot = lp_profile_snapshot(x->other, own, 0);
+    } else {
+      activity_step(s, x, op->activity, own);
     }
     prev_of[k] = before;
     map->keys[slot] = x->part_key;
     map->vals[slot] = k;
     x->cas_sent = 1;
-    if (append_cas(s, x, op->order != NULL, own) &&
+    if (append_cas(s, x, op_kind(op), own) &&
         ++queued * (size_t)s->cas_batch >= CAS_CHUNK) {
       resp_flush(s);
       queued = 0;
     }
     /* Speculative until Redis confirms; see lp_store_known_fn. */
-    known(op, idx[k], x->snapshot, strlen(x->snapshot), cb);
+    known(op, idx[k], x, x->snapshot, strlen(x->snapshot), cb);
   }
   close_group(s);
   resp_flush(s);
@@ -722,7 +846,7 @@ static int recv_cas(struct lp_profile_store *s, struct batch *b, char *errstr,
                e->element[0]->integer == 1 &&
                e->element[1]->type == REDIS_REPLY_STRING) {
       /* a racing instance applied it first: its memo is the truth */
-      known(op, idx[k], e->element[1]->str, e->element[1]->len, cb);
+      known(op, idx[k], x, e->element[1]->str, e->element[1]->len, cb);
     } else if (e && e->type == REDIS_REPLY_INTEGER && e->integer == 2) {
       x->conflict = 1;
     } else {
@@ -760,6 +884,8 @@ static void batch_reset(struct lp_profile_store *s, struct batch *b) {
   for (size_t k = 0; k < b->todo; k++) {
     struct lp_store_op *op = &b->ops[b->idx[k]];
     lp_profile_clear(&op->before);
+    free(op->before_activity);
+    op->before_activity = NULL;
     op->failed = 0;
     op->error[0] = '\0';
     work_clear(&b->w[b->idx[k]]);

@@ -4,34 +4,45 @@
  * just before this event?" the same way every time the event is seen.
  *
  * Keys (namespace ns, hash tag {shop:customer} so one member's keys stay in
- * one Redis Cluster slot), formats in profile_apply.h:
+ * one Redis Cluster slot), formats in profile_apply.h and activity_apply.h:
  *   <ns>:p:{shop:customer}  string  order part (spend, orders, first/last
  *                                   order, category and brand spend)
  *   <ns>:c:{shop:customer}  string  customer part (consent, tags, birthday,
  *                                   hashed email, created)
+ *   <ns>:a:{shop:customer}  string  activity part (browse affinities, the
+ *                                   open cart, last activity)
  *   <ns>:r:{shop:customer}:<order id>    string  the order's entry: what
  *                                   the order added, then the snapshot of
  *                                   the profile before each of its events
  *                                   (the memos of order events)
  *   <ns>:m:{shop:customer}:c:<event id>  string  snapshot before that
  *                                   customer event (its memo)
+ *   <ns>:m:{shop:customer}:a:<event id>  string  memo of that activity
+ *                                   event: "a<TAB><n>\n", the n bytes of
+ *                                   the activity part before it, then the
+ *                                   snapshot of the order and customer
+ *                                   parts it was applied against
  * An order entry expires memo_ttl seconds after the order's latest event,
- * a customer memo memo_ttl seconds after its event: the dedupe / replay
- * horizon, and a bound on Redis memory however active a member is (an
- * order keeps at most LP_ORDER_MAX_EVENTS memos). Each processor kind
- * writes only its own part, so the two never contend.
+ * a customer or activity memo memo_ttl seconds after its event: the
+ * dedupe / replay horizon, and a bound on Redis memory however active a
+ * member is (an order keeps at most LP_ORDER_MAX_EVENTS memos). Each
+ * processor kind writes only its own part, so they never contend. The one
+ * cross-part rule: before an activity event is folded, an order at or
+ * after the stored cart_at (the order part's last order) clears the cart
+ * (lp_activity_clear_cart) — the activity path reads the order part, the
+ * order path never writes the activity part.
  *
  * A batch takes two pipelined round trips. Read: per event its gate (the
- * order's entry, or the customer event's memo) and both parts, in one
- * MGET. Then, in C, each event is applied in order (chained through the
- * batch for members with several events) and a compare-and-set script
- * (one per cas_batch events) writes each event's new part and its memo
- * (orders: the entry with the memo appended) only if the part and the
- * entry are still what was read (customers: the memo is not there yet).
- * So an event applied twice changes the profile once, and a redelivered
- * event — even after later events — gets the same "before" state, hence
- * the same decisions. An order event creates no key of its own, which
- * is what keeps Redis at about 11 µs per event.
+ * order's entry, or the customer / activity event's memo) and all three
+ * parts, in one MGET. Then, in C, each event is applied in order (chained
+ * through the batch for members with several events) and a compare-and-set
+ * script (one per cas_batch events) writes each event's new part and its
+ * memo (orders: the entry with the memo appended) only if the part and
+ * the entry are still what was read (customers and activity: the memo is
+ * not there yet). So an event applied twice changes the profile once, and
+ * a redelivered event — even after later events — gets the same "before"
+ * state, hence the same decisions. An order event creates no key of its
+ * own, which is what keeps Redis at about 11 µs per event.
  * The compare-and-sets go out in chunks while later events are still
  * being applied, and each event's before-state is handed to the caller
  * (lp_store_known_fn) before Redis answers, so Redis and the processor
@@ -50,6 +61,7 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "activity_apply.h"
 #include "events.h"
 #include "profile.h"
 #include "profile_apply.h"
@@ -66,6 +78,9 @@ struct lp_profile_store_config {
   int cas_batch;      /* events per compare-and-set script (0 = 32); 1
                          keeps every script on one member's keys, as
                          Redis Cluster requires */
+  /* The activity fold's parameters (copied); NULL = the defaults of
+   * activity_apply.h. */
+  const struct lp_activity_params *activity;
 };
 
 /* Connects lazily: a Redis that is down at start is retried like any
@@ -75,13 +90,21 @@ lp_profile_store_new(const struct lp_profile_store_config *conf, char *errstr,
                      size_t errstr_size);
 void lp_profile_store_destroy(struct lp_profile_store **s);
 
-/* One event of a batch: the caller sets exactly one of order/customer
- * (borrowed); apply fills before (owned by the op; lp_profile_clear) or
- * error (a permanent, per-event failure for the dead-letter topic). */
+/* One event of a batch: the caller sets exactly one of order/customer/
+ * activity (borrowed); apply fills before (owned by the op;
+ * lp_profile_clear) and before_activity, or error (a permanent, per-event
+ * failure for the dead-letter topic). */
 struct lp_store_op {
   const struct lp_order_event *order;
   const struct lp_customer_event *customer;
-  struct lp_profile before;
+  const struct lp_activity_event *activity;
+  struct lp_profile before; /* order and customer parts before the event */
+  /* The activity part (activity_apply.h text) before the event, NULL when
+   * the member had none; owned by the op (free it where before is
+   * cleared). For activity events it comes from the memo, so a
+   * redelivery sees the same; for order and customer events it is the
+   * part as read with the batch (not memoised). */
+  char *before_activity;
   int failed;
   char error[256];
 };

@@ -12,9 +12,11 @@
 #define LP_RULES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "events.h"
 #include "profile.h"
+#include "timer_plan.h"
 
 struct lp_arena;
 
@@ -58,5 +60,51 @@ void lp_rules_decide_customer(const struct lp_ruleset *rs,
                               const struct lp_profile *before,
                               struct lp_arena *arena,
                               struct lp_reward_decision **out, size_t *n_out);
+
+/*
+ * Timer rules ("on": "timer", docs/rules.md): a rule that owns a member
+ * timer (timer_plan.h) and decides when it fires. The processor plans a
+ * timer per (rule, member) from these specs and, when the timer fires,
+ * asks lp_rules_decide_timer for that one rule.
+ */
+struct lp_timer_rule {
+  const char *rule_id; /* borrowed from the ruleset */
+  int32_t rule_version;
+  enum lp_timer_kind kind;
+  int after_days;        /* winback, fixed: days after the last order; 0 */
+  int64_t p_alive_below; /* winback, model: threshold in micros; 0 */
+  int horizon_days;      /* winback, model: how far ahead to look */
+  int lead_days;         /* replenishment: days before the expected date */
+  int days_before;       /* birthday: days before the birthday */
+  int after_minutes;     /* cart: minutes without checkout */
+};
+
+/* The ruleset's enabled timer rules, in rule order (borrowed array). */
+size_t lp_ruleset_timer_rules(const struct lp_ruleset *rs,
+                              const struct lp_timer_rule **out);
+
+/* A fired timer as the rules see it (all borrowed). */
+struct lp_timer_trigger {
+  enum lp_timer_kind kind;
+  const char *rule_id; /* the rule that planned it */
+  const char *shop;
+  const char *customer_id;
+  const char *trigger_id; /* lp_timer_output_id: "<timer id>@<due ms>" */
+  int64_t due_ms;         /* event time the rule is evaluated at */
+};
+
+/*
+ * Decides for a fired timer: only the rule trigger->rule_id is evaluated
+ * (none when it is gone, disabled or no longer a timer rule of that kind),
+ * at trigger->due_ms, against the member's profile p and browse/cart
+ * activity act (NULL: none). Decision ids come from trigger_id, so every
+ * re-fire of one schedule gives the same ids. Output as the above.
+ */
+void lp_rules_decide_timer(const struct lp_ruleset *rs,
+                           const struct lp_timer_trigger *trigger,
+                           const struct lp_profile *p,
+                           const struct lp_activity_view *act,
+                           struct lp_arena *arena,
+                           struct lp_reward_decision **out, size_t *n_out);
 
 #endif

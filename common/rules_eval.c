@@ -30,7 +30,10 @@ struct ctx {
   unsigned on;
   const struct lp_order_event *order;       /* borrowed, when on order */
   const struct lp_customer_event *customer; /* borrowed, when on customer */
-  const struct lp_profile *p;               /* borrowed */
+  const struct lp_timer_trigger *timer;     /* borrowed, when on timer */
+  const struct lp_activity_view *act; /* borrowed, on timer; may be NULL */
+  const char *only_rule;              /* on timer: the one rule to evaluate */
+  const struct lp_profile *p;         /* borrowed */
   int64_t time_ms;
   int have_segment;
   const char *segment;
@@ -256,6 +259,48 @@ static struct value get_value(struct ctx *x, enum lp_field_id f) {
     break;
   case LP_F_PROFILE_SEGMENT:
     v.s = segment_of(x);
+    break;
+  case LP_F_TIMER_KIND:
+    v.s = lp_timer_kind_name(x->timer->kind);
+    break;
+  case LP_F_TIMER_DUE:
+    v.i = x->timer->due_ms;
+    break;
+  case LP_F_ACTIVITY_TOP_CATEGORY:
+    v.s = x->act ? x->act->top_category : NULL;
+    break;
+  case LP_F_ACTIVITY_TOP_CATEGORY_SCORE:
+    v.present = x->act && x->act->top_category;
+    v.i = v.present ? x->act->top_category_score : 0;
+    break;
+  case LP_F_ACTIVITY_TOP_BRAND:
+    v.s = x->act ? x->act->top_brand : NULL;
+    break;
+  case LP_F_ACTIVITY_TOP_BRAND_SCORE:
+    v.present = x->act && x->act->top_brand;
+    v.i = v.present ? x->act->top_brand_score : 0;
+    break;
+  case LP_F_ACTIVITY_VIEWS:
+    v.i = x->act ? x->act->views : 0;
+    break;
+  case LP_F_ACTIVITY_DAYS_SINCE_LAST:
+    v.present = x->act && x->act->at > 0;
+    v.i = v.present ? floor_div(x->time_ms - x->act->at, MS_PER_DAY) : 0;
+    break;
+  case LP_F_ACTIVITY_CART_STATE:
+    v.s = lp_cart_state_name(x->act ? x->act->cart_state : LP_CART_NONE);
+    break;
+  case LP_F_ACTIVITY_CART_VALUE:
+    v.present = x->act && x->act->cart_state != LP_CART_NONE;
+    v.i = v.present ? x->act->cart_micros : 0;
+    break;
+  case LP_F_ACTIVITY_CART_TOP_ITEM:
+    v.s =
+        x->act && x->act->cart_state != LP_CART_NONE ? x->act->cart_top : NULL;
+    break;
+  case LP_F_ACTIVITY_CART_LINES:
+    v.present = x->act && x->act->cart_state != LP_CART_NONE;
+    v.i = v.present ? x->act->cart_lines : 0;
     break;
   case LP_F_PROFILE_P_ALIVE:
   case LP_F_PROFILE_CHURN_RISK:
@@ -686,10 +731,18 @@ static int build_action(const struct ctx *x, const struct lp_rule *r,
 static void append_decision(struct ctx *x, const struct lp_rule *r,
                             const struct lp_action *a, int64_t cost,
                             struct lp_reward_decision **out, size_t *n_out) {
-  const char *shop = x->order ? x->order->shop : x->customer->shop;
-  const char *customer =
-      x->order ? x->order->customer_id : x->customer->customer_id;
-  const char *event_id = x->order ? x->order->event_id : x->customer->event_id;
+  const char *shop = x->order   ? x->order->shop
+                     : x->timer ? x->timer->shop
+                                : x->customer->shop;
+  const char *customer = x->order   ? x->order->customer_id
+                         : x->timer ? x->timer->customer_id
+                                    : x->customer->customer_id;
+  const char *event_id = x->order   ? x->order->event_id
+                         : x->timer ? x->timer->trigger_id
+                                    : x->customer->event_id;
+  const char *kind = x->order   ? "order"
+                     : x->timer ? lp_timer_kind_name(x->timer->kind)
+                                : "customer";
   if (x->arena) {
     struct lp_reward_decision *grown =
         lp_arena_alloc(x->arena, (*n_out + 1) * sizeof(**out));
@@ -707,7 +760,7 @@ static void append_decision(struct ctx *x, const struct lp_rule *r,
   d->shop = lp_dup_in(x->arena, shop);
   d->customer_id = lp_dup_in(x->arena, customer);
   d->trigger_event_id = lp_dup_in(x->arena, event_id);
-  d->trigger_kind = lp_dup_in(x->arena, x->order ? "order" : "customer");
+  d->trigger_kind = lp_dup_in(x->arena, kind);
   d->rule_id = lp_dup_in(x->arena, r->id);
   d->rule_version = r->version;
   d->action = *a;
@@ -781,6 +834,9 @@ static void decide(struct ctx *x, struct lp_reward_decision **out,
       break; /* sorted by priority: every later rule is lower still */
     if (!(r->on & x->on) || !r->enabled)
       continue;
+    if (x->only_rule &&
+        (strcmp(r->id, x->only_rule) != 0 || r->timer.kind != x->timer->kind))
+      continue;
     if (r->group >= 0 && (fired[r->group / 64] >> (r->group % 64)) & 1)
       continue;
     if (!eval_cond(x, &r->when))
@@ -829,6 +885,25 @@ void lp_rules_decide_customer(const struct lp_ruleset *rs,
   x.customer = ev;
   x.p = before;
   x.time_ms = ev->event_time_ms;
+  x.arena = arena;
+  decide(&x, out, n_out);
+}
+
+void lp_rules_decide_timer(const struct lp_ruleset *rs,
+                           const struct lp_timer_trigger *trigger,
+                           const struct lp_profile *p,
+                           const struct lp_activity_view *act,
+                           struct lp_arena *arena,
+                           struct lp_reward_decision **out, size_t *n_out) {
+  LP_ASSERT(rs && trigger && trigger->rule_id && p && out && n_out);
+  struct ctx x = {0};
+  x.rs = rs;
+  x.on = LP_ON_TIMER;
+  x.timer = trigger;
+  x.act = act;
+  x.only_rule = trigger->rule_id;
+  x.p = p;
+  x.time_ms = trigger->due_ms;
   x.arena = arena;
   decide(&x, out, n_out);
 }

@@ -16,10 +16,12 @@
 #include <stdint.h>
 
 #include "events.h"
+#include "rules.h"
 
 /* Which events a rule (or a field) applies to: a bit set. */
 #define LP_ON_ORDER 1u
 #define LP_ON_CUSTOMER 2u
+#define LP_ON_TIMER 4u
 
 enum lp_field_type {
   LP_FT_INT = 0, /* int64 */
@@ -67,6 +69,20 @@ enum lp_field_id {
   LP_F_PROFILE_CONSENT,
   LP_F_PROFILE_TIER,
   LP_F_PROFILE_SEGMENT,
+  /* Timer rules only: the fired timer and the member's browse and cart
+   * activity (activity_apply.h) as of the due time. */
+  LP_F_TIMER_KIND,
+  LP_F_TIMER_DUE,
+  LP_F_ACTIVITY_TOP_CATEGORY,
+  LP_F_ACTIVITY_TOP_CATEGORY_SCORE,
+  LP_F_ACTIVITY_TOP_BRAND,
+  LP_F_ACTIVITY_TOP_BRAND_SCORE,
+  LP_F_ACTIVITY_VIEWS,
+  LP_F_ACTIVITY_DAYS_SINCE_LAST,
+  LP_F_ACTIVITY_CART_STATE,
+  LP_F_ACTIVITY_CART_VALUE,
+  LP_F_ACTIVITY_CART_TOP_ITEM,
+  LP_F_ACTIVITY_CART_LINES,
   /* Model scores (model.h): absent without a model or an order. They
    * stay last: rules_eval.c tells a score by id >= LP_F_PROFILE_P_ALIVE. */
   LP_F_PROFILE_P_ALIVE,
@@ -155,8 +171,9 @@ struct lp_rule_action {
 struct lp_rule {
   char *id;
   int32_t version;
-  char *description; /* optional */
-  unsigned on;       /* LP_ON_ORDER or LP_ON_CUSTOMER */
+  char *description;          /* optional */
+  unsigned on;                /* LP_ON_ORDER, LP_ON_CUSTOMER or LP_ON_TIMER */
+  struct lp_timer_rule timer; /* LP_ON_TIMER: what it plans */
   int32_t priority;
   int exclusive;
   int group; /* index in lp_ruleset.groups, -1 when none */
@@ -180,6 +197,8 @@ struct lp_ruleset {
   size_t n_rules;
   struct lp_segment *segments; /* in file order (files sorted by name) */
   size_t n_segments;
+  struct lp_timer_rule *timer_rules; /* enabled timer rules, rule order */
+  size_t n_timer_rules;
   char **groups; /* interned group names */
   size_t n_groups;
   int64_t point_cost_micros;

@@ -42,10 +42,17 @@ static const char *const status_values[] = {"created", "paid", "cancelled",
 static const char *const kind_values[] = {"created", "updated", NULL};
 static const char *const consent_values[] = {"unknown", "subscribed",
                                              "unsubscribed", NULL};
+static const char *const timer_kind_values[] = {
+    "winback", "replenishment", "birthday", "expiry", "cart", NULL};
+static const char *const cart_state_values[] = {"none", "open", "checkout",
+                                                "abandoned", NULL};
 
 #define ORD LP_ON_ORDER
 #define CUS LP_ON_CUSTOMER
 #define BOTH (LP_ON_ORDER | LP_ON_CUSTOMER)
+#define TIM LP_ON_TIMER
+/* Member profile fields exist on every kind of rule. */
+#define PROF (LP_ON_ORDER | LP_ON_CUSTOMER | LP_ON_TIMER)
 
 const struct lp_field_def lp_rule_fields[LP_F_COUNT] = {
     [LP_F_EVENT_STATUS] = {"event.status", LP_FT_STRING, ORD, 0, status_values},
@@ -73,46 +80,67 @@ const struct lp_field_def lp_rule_fields[LP_F_COUNT] = {
     [LP_F_CUSTOMER_TAGS] = {"customer.tags", LP_FT_SET, CUS, 0, NULL},
     [LP_F_CUSTOMER_BIRTHDAY_SET] = {"customer.birthday_set", LP_FT_BOOL, CUS, 0,
                                     NULL},
-    [LP_F_PROFILE_EXISTS] = {"profile.exists", LP_FT_BOOL, BOTH, 1, NULL},
-    [LP_F_PROFILE_ORDER_COUNT] = {"profile.order_count", LP_FT_INT, BOTH, 1,
+    [LP_F_PROFILE_EXISTS] = {"profile.exists", LP_FT_BOOL, PROF, 1, NULL},
+    [LP_F_PROFILE_ORDER_COUNT] = {"profile.order_count", LP_FT_INT, PROF, 1,
                                   NULL},
     [LP_F_PROFILE_NTH_ORDER] = {"profile.nth_order", LP_FT_INT, ORD, 0, NULL},
     [LP_F_PROFILE_IS_FIRST_ORDER] = {"profile.is_first_order", LP_FT_BOOL, ORD,
                                      0, NULL},
     [LP_F_PROFILE_LIFETIME_SPEND] = {"profile.lifetime_spend", LP_FT_MONEY,
-                                     BOTH, 1, NULL},
-    [LP_F_PROFILE_AOV] = {"profile.aov", LP_FT_MONEY, BOTH, 1, NULL},
+                                     PROF, 1, NULL},
+    [LP_F_PROFILE_AOV] = {"profile.aov", LP_FT_MONEY, PROF, 1, NULL},
     [LP_F_PROFILE_DAYS_SINCE_LAST_ORDER] = {"profile.days_since_last_order",
-                                            LP_FT_INT, BOTH, 1, NULL},
+                                            LP_FT_INT, PROF, 1, NULL},
     [LP_F_PROFILE_DAYS_SINCE_FIRST_ORDER] = {"profile.days_since_first_order",
-                                             LP_FT_INT, BOTH, 1, NULL},
+                                             LP_FT_INT, PROF, 1, NULL},
     [LP_F_PROFILE_FAVOURITE_CATEGORY] = {"profile.favourite_category",
-                                         LP_FT_STRING, BOTH, 1, NULL},
+                                         LP_FT_STRING, PROF, 1, NULL},
     [LP_F_PROFILE_FAVOURITE_BRAND] = {"profile.favourite_brand", LP_FT_STRING,
-                                      BOTH, 1, NULL},
-    [LP_F_PROFILE_TAGS] = {"profile.tags", LP_FT_SET, BOTH, 1, NULL},
-    [LP_F_PROFILE_CONSENT] = {"profile.consent", LP_FT_STRING, BOTH, 1,
+                                      PROF, 1, NULL},
+    [LP_F_PROFILE_TAGS] = {"profile.tags", LP_FT_SET, PROF, 1, NULL},
+    [LP_F_PROFILE_CONSENT] = {"profile.consent", LP_FT_STRING, PROF, 1,
                               consent_values},
-    [LP_F_PROFILE_TIER] = {"profile.tier", LP_FT_STRING, BOTH, 1, NULL},
-    [LP_F_PROFILE_SEGMENT] = {"profile.segment", LP_FT_STRING, BOTH, 0, NULL},
-    [LP_F_PROFILE_P_ALIVE] = {"profile.p_alive", LP_FT_DECIMAL, BOTH, 1, NULL},
-    [LP_F_PROFILE_CHURN_RISK] = {"profile.churn_risk", LP_FT_STRING, BOTH, 1,
+    [LP_F_PROFILE_TIER] = {"profile.tier", LP_FT_STRING, PROF, 1, NULL},
+    [LP_F_PROFILE_SEGMENT] = {"profile.segment", LP_FT_STRING, PROF, 0, NULL},
+    [LP_F_TIMER_KIND] = {"timer.kind", LP_FT_STRING, TIM, 0, timer_kind_values},
+    [LP_F_TIMER_DUE] = {"timer.due", LP_FT_TIME, TIM, 0, NULL},
+    [LP_F_ACTIVITY_TOP_CATEGORY] = {"activity.top_category", LP_FT_STRING, TIM,
+                                    0, NULL},
+    [LP_F_ACTIVITY_TOP_CATEGORY_SCORE] = {"activity.top_category_score",
+                                          LP_FT_DECIMAL, TIM, 0, NULL},
+    [LP_F_ACTIVITY_TOP_BRAND] = {"activity.top_brand", LP_FT_STRING, TIM, 0,
+                                 NULL},
+    [LP_F_ACTIVITY_TOP_BRAND_SCORE] = {"activity.top_brand_score",
+                                       LP_FT_DECIMAL, TIM, 0, NULL},
+    [LP_F_ACTIVITY_VIEWS] = {"activity.views", LP_FT_INT, TIM, 0, NULL},
+    [LP_F_ACTIVITY_DAYS_SINCE_LAST] = {"activity.days_since_last", LP_FT_INT,
+                                       TIM, 0, NULL},
+    [LP_F_ACTIVITY_CART_STATE] = {"activity.cart_state", LP_FT_STRING, TIM, 0,
+                                  cart_state_values},
+    [LP_F_ACTIVITY_CART_VALUE] = {"activity.cart_value", LP_FT_MONEY, TIM, 0,
+                                  NULL},
+    [LP_F_ACTIVITY_CART_TOP_ITEM] = {"activity.cart_top_item", LP_FT_STRING,
+                                     TIM, 0, NULL},
+    [LP_F_ACTIVITY_CART_LINES] = {"activity.cart_lines", LP_FT_INT, TIM, 0,
+                                  NULL},
+    [LP_F_PROFILE_P_ALIVE] = {"profile.p_alive", LP_FT_DECIMAL, PROF, 1, NULL},
+    [LP_F_PROFILE_CHURN_RISK] = {"profile.churn_risk", LP_FT_STRING, PROF, 1,
                                  lp_churn_band_names},
     [LP_F_PROFILE_EXPECTED_ORDERS_30D] = {"profile.expected_orders_30d",
-                                          LP_FT_DECIMAL, BOTH, 1, NULL},
+                                          LP_FT_DECIMAL, PROF, 1, NULL},
     [LP_F_PROFILE_EXPECTED_ORDERS_90D] = {"profile.expected_orders_90d",
-                                          LP_FT_DECIMAL, BOTH, 1, NULL},
+                                          LP_FT_DECIMAL, PROF, 1, NULL},
     [LP_F_PROFILE_EXPECTED_ORDERS_365D] = {"profile.expected_orders_365d",
-                                           LP_FT_DECIMAL, BOTH, 1, NULL},
-    [LP_F_PROFILE_EXPECTED_AOV] = {"profile.expected_aov", LP_FT_MONEY, BOTH, 1,
+                                           LP_FT_DECIMAL, PROF, 1, NULL},
+    [LP_F_PROFILE_EXPECTED_AOV] = {"profile.expected_aov", LP_FT_MONEY, PROF, 1,
                                    NULL},
-    [LP_F_PROFILE_CLV_12M] = {"profile.clv_12m", LP_FT_MONEY, BOTH, 1, NULL},
+    [LP_F_PROFILE_CLV_12M] = {"profile.clv_12m", LP_FT_MONEY, PROF, 1, NULL},
     [LP_F_PROFILE_DAYS_TO_NEXT_PURCHASE] = {"profile.days_to_next_purchase",
-                                            LP_FT_INT, BOTH, 1, NULL},
-    [LP_F_PROFILE_VALUE_SEGMENT] = {"profile.value_segment", LP_FT_STRING, BOTH,
+                                            LP_FT_INT, PROF, 1, NULL},
+    [LP_F_PROFILE_VALUE_SEGMENT] = {"profile.value_segment", LP_FT_STRING, PROF,
                                     1, lp_value_segment_names},
     [LP_F_PROFILE_NEXT_BEST_REWARD] = {"profile.next_best_reward", LP_FT_STRING,
-                                       BOTH, 1, NULL},
+                                       PROF, 1, NULL},
 };
 
 const char *const lp_rule_op_names[LP_OP_COUNT] = {
@@ -553,7 +581,9 @@ static int parse_leaf(struct loader *L, struct path *p, json_t *j,
                 field);
   if (!sc->in_segment && !(def->scope & sc->on))
     return fail(L, p, "field \"%s\" is not available on %s rules", field,
-                sc->on == LP_ON_ORDER ? "order" : "customer");
+                sc->on == LP_ON_ORDER      ? "order"
+                : sc->on == LP_ON_CUSTOMER ? "customer"
+                                           : "timer");
   path_pop(p, old);
   c->kind = LP_COND_LEAF;
   c->field = (enum lp_field_id)f;
@@ -919,6 +949,86 @@ static int intern_group(struct lp_ruleset *rs, const char *name) {
   return (int)rs->n_groups++;
 }
 
+/* "timer": {"kind": ..., ...} of an "on": "timer" rule. */
+static int parse_timer(struct loader *L, struct path *p, json_t *j,
+                       struct lp_timer_rule *t) {
+  static const char *const k_winback[] = {"kind", "after_days", "p_alive_below",
+                                          "horizon_days", NULL};
+  static const char *const k_replenish[] = {"kind", "lead_days", NULL};
+  static const char *const k_birthday[] = {"kind", "days_before", NULL};
+  static const char *const k_cart[] = {"kind", "after_minutes", NULL};
+  if (!json_is_object(j))
+    return fail(L, p, "expected a timer object, got %s", json_kind(j));
+  const char *kind;
+  if (get_string(L, p, j, "kind", 1, &kind) != 0)
+    return -1;
+  int64_t v = 0;
+  if (strcmp(kind, "winback") == 0) {
+    t->kind = LP_TIMER_WINBACK;
+    if (check_keys(L, p, j, k_winback) != 0)
+      return -1;
+    int fixed = json_object_get(j, "after_days") != NULL;
+    int model = json_object_get(j, "p_alive_below") != NULL;
+    if (fixed == model)
+      return fail(L, p,
+                  "a winback timer needs exactly one of \"after_days\" and "
+                  "\"p_alive_below\"");
+    if (get_int(L, p, j, "after_days", 0, 1, 3650, &v) != 0)
+      return -1;
+    t->after_days = (int)v;
+    if (model) {
+      size_t old = path_key(p, "p_alive_below");
+      int rc = money_value(L, p, json_object_get(j, "p_alive_below"),
+                           &t->p_alive_below);
+      if (rc == 0 && (t->p_alive_below <= 0 || t->p_alive_below > 1000000))
+        rc = fail(L, p, "must be above 0 and at most 1");
+      path_pop(p, old);
+      if (rc != 0)
+        return -1;
+      v = 365;
+      if (get_int(L, p, j, "horizon_days", 0, 1, 3650, &v) != 0)
+        return -1;
+      t->horizon_days = (int)v;
+    } else if (json_object_get(j, "horizon_days")) {
+      return fail(L, p, "\"horizon_days\" applies to \"p_alive_below\" only");
+    }
+    return 0;
+  }
+  if (strcmp(kind, "replenishment") == 0) {
+    t->kind = LP_TIMER_REPLENISHMENT;
+    v = 3;
+    if (check_keys(L, p, j, k_replenish) != 0 ||
+        get_int(L, p, j, "lead_days", 0, 0, 365, &v) != 0)
+      return -1;
+    t->lead_days = (int)v;
+    return 0;
+  }
+  if (strcmp(kind, "birthday") == 0) {
+    t->kind = LP_TIMER_BIRTHDAY;
+    if (check_keys(L, p, j, k_birthday) != 0 ||
+        get_int(L, p, j, "days_before", 0, 0, 60, &v) != 0)
+      return -1;
+    t->days_before = (int)v;
+    return 0;
+  }
+  if (strcmp(kind, "cart") == 0) {
+    t->kind = LP_TIMER_CART;
+    v = 60;
+    if (check_keys(L, p, j, k_cart) != 0 ||
+        get_int(L, p, j, "after_minutes", 0, 1, 10080, &v) != 0)
+      return -1;
+    t->after_minutes = (int)v;
+    return 0;
+  }
+  size_t old = path_key(p, "kind");
+  fail(L, p,
+       "unknown timer kind \"%s\" (expected one of winback, replenishment, "
+       "birthday, cart)",
+       kind);
+  path_pop(p, old);
+  return -1;
+}
+
 static void rule_free(struct lp_rule *r) {
   free(r->id);
   free(r->description);
@@ -929,8 +1039,9 @@ static void rule_free(struct lp_rule *r) {
 static int parse_rule(struct loader *L, struct path *p, json_t *j,
                       struct lp_rule *r) {
   static const char *const keys[] = {
-      "id",    "version", "description", "on",       "priority", "exclusive",
-      "group", "when",    "action",      "approval", "enabled",  NULL};
+      "id",        "version", "description", "on",     "priority",
+      "exclusive", "group",   "when",        "action", "approval",
+      "enabled",   "timer",   NULL};
   if (!json_is_object(j))
     return fail(L, p, "expected a rule object, got %s", json_kind(j));
   const char *id, *s;
@@ -952,11 +1063,31 @@ static int parse_rule(struct loader *L, struct path *p, json_t *j,
     r->on = LP_ON_ORDER;
   } else if (strcmp(s, "customer") == 0) {
     r->on = LP_ON_CUSTOMER;
+  } else if (strcmp(s, "timer") == 0) {
+    r->on = LP_ON_TIMER;
   } else {
     size_t old = path_key(p, "on");
-    fail(L, p, "unknown event kind \"%s\" (expected order or customer)", s);
+    fail(L, p, "unknown event kind \"%s\" (expected order, customer or timer)",
+         s);
     path_pop(p, old);
     return -1;
+  }
+  json_t *tj = json_object_get(j, "timer");
+  if (r->on == LP_ON_TIMER && !tj)
+    return fail(L, p,
+                "missing required key \"timer\" (a timer rule says which timer "
+                "it plans, e.g. {\"kind\": \"winback\", \"after_days\": 45})");
+  if (r->on != LP_ON_TIMER && tj) {
+    size_t old = path_key(p, "timer");
+    fail(L, p, "\"timer\" applies to rules with \"on\": \"timer\" only");
+    path_pop(p, old);
+    return -1;
+  }
+  if (tj) {
+    size_t old = path_key(p, "timer");
+    if (parse_timer(L, p, tj, &r->timer) != 0)
+      return -1;
+    path_pop(p, old);
   }
   r->enabled = 1;
   if (get_bool(L, p, j, "exclusive", &r->exclusive) != 0 ||
@@ -1230,6 +1361,17 @@ static struct lp_ruleset *loader_finish(struct loader *L, int ok) {
     rs->digest[16] = '\0';
     if (rs->n_rules)
       qsort(rs->rules, rs->n_rules, sizeof(*rs->rules), cmp_rule);
+    for (size_t i = 0; i < rs->n_rules; i++) {
+      struct lp_rule *r = &rs->rules[i];
+      if (r->on != LP_ON_TIMER || !r->enabled)
+        continue;
+      rs->timer_rules = lp_xrealloc(
+          rs->timer_rules, (rs->n_timer_rules + 1) * sizeof(*rs->timer_rules));
+      struct lp_timer_rule *t = &rs->timer_rules[rs->n_timer_rules++];
+      *t = r->timer;
+      t->rule_id = r->id;
+      t->rule_version = r->version;
+    }
   } else {
     lp_ruleset_destroy(&rs);
   }
@@ -1355,8 +1497,15 @@ void lp_ruleset_destroy(struct lp_ruleset **rsp) {
   for (size_t i = 0; i < rs->n_groups; i++)
     free(rs->groups[i]);
   free(rs->groups);
+  free(rs->timer_rules);
   free(rs);
   *rsp = NULL;
+}
+
+size_t lp_ruleset_timer_rules(const struct lp_ruleset *rs,
+                              const struct lp_timer_rule **out) {
+  *out = rs ? rs->timer_rules : NULL;
+  return rs ? rs->n_timer_rules : 0;
 }
 
 size_t lp_ruleset_count(const struct lp_ruleset *rs) {

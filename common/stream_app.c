@@ -35,6 +35,7 @@
 #include "offsets.h"
 #include "profile_store.h"
 #include "rules.h"
+#include "stream_timers.h"
 #include "util.h"
 
 struct app_config {
@@ -62,6 +63,16 @@ struct app_config {
   long http_port;
   char *log_level;
   long shutdown_timeout_ms;
+  long event_max_future_ms;
+  long activity_half_life_ms;
+  long activity_max_names;
+  long activity_floor_micros;
+  int timers_enabled;
+  long timers_lateness_ms;
+  int timers_wall_clock;
+  long timers_idle_ms;
+  long timers_wall_lag_ms;
+  long timers_lease_ms;
 };
 
 #define C(field) offsetof(struct app_config, field)
@@ -73,7 +84,7 @@ static struct lp_config_entry config_table[] = {
      "kafka.bootstrap.servers is unset",
      0, 0},
     {"topic.input", LP_CONF_STRING, NULL, C(topic_input),
-     "Input topic (orders or customers)", 0, 0},
+     "Input topic (orders, customers or activity)", 0, 0},
     {"topic.decisions", LP_CONF_STRING, "decisions", C(topic_decisions),
      "Output topic for reward decisions", 0, 0},
     {"topic.dlq", LP_CONF_STRING, "dlq", C(topic_dlq),
@@ -132,6 +143,54 @@ static struct lp_config_entry config_table[] = {
     {"shutdown.timeout.ms", LP_CONF_INT, "10000", C(shutdown_timeout_ms),
      "Longest wait for outstanding deliveries at shutdown or revoke", 100,
      600000},
+    {"event.max.future.ms", LP_CONF_INT, "86400000", C(event_max_future_ms),
+     "Records whose event time is more than this after the wall clock are "
+     "dead-lettered (field event_time; the reason says how far ahead and "
+     "the bound): a broken producer clock must not move a member's "
+     "event-time clock ahead. Default 1 day; 0 = off",
+     0, 315360000000L},
+    {"activity.half.life.ms", LP_CONF_INT, "1209600000",
+     C(activity_half_life_ms),
+     "Activity processor: half-life of the browse scores, in event time "
+     "(default 14 days)",
+     1, 315360000000L},
+    {"activity.max.names", LP_CONF_INT, "50", C(activity_max_names),
+     "Activity processor: categories (and, apart, brands) kept per member, "
+     "the highest scores",
+     0, 10000},
+    {"activity.floor.micros", LP_CONF_INT, "1000", C(activity_floor_micros),
+     "Activity processor: browse scores below this (micro-units; 1000000 = "
+     "one product view) are dropped",
+     0, 1000000000000L},
+    {"timers.enabled", LP_CONF_BOOL, "true", C(timers_enabled),
+     "Member timers (docs/timers.md): plan the timers of the rules with "
+     "\"on\": \"timer\" and fire them on event time; with no timer rules "
+     "this costs nothing",
+     0, 0},
+    {"timers.lateness.ms", LP_CONF_INT, "60000", C(timers_lateness_ms),
+     "Allowed out-of-orderness: a partition's event-time watermark is the "
+     "newest event time seen minus this, so a timer fires once the stream "
+     "is this far past its due time",
+     0, 315360000000L},
+    {"timers.wall.clock", LP_CONF_BOOL, "true", C(timers_wall_clock),
+     "Live operation: a partition without records for timers.idle.ms "
+     "advances by wall clock to now - timers.wall.lag.ms, so its due "
+     "timers fire at most idle + lag (+1 s) late. Off: event time only (a "
+     "backfill that must not fire by the clock)",
+     0, 0},
+    {"timers.idle.ms", LP_CONF_INT, "30000", C(timers_idle_ms),
+     "How long a partition must be without records before the wall clock "
+     "drives its timers",
+     0, 86400000},
+    {"timers.wall.lag.ms", LP_CONF_INT, "60000", C(timers_wall_lag_ms),
+     "How far behind the wall clock an idle partition's watermark stays "
+     "(room for events still in transit)",
+     0, 86400000},
+    {"timers.lease.ms", LP_CONF_INT, "360000", C(timers_lease_ms),
+     "How long a fired timer stays claimed by this instance before another "
+     "may fire it again (same decision ids); must outlast the producer's "
+     "message.timeout.ms (default 300000)",
+     1000, 86400000},
 };
 #undef C
 
@@ -141,6 +200,7 @@ struct record {
   struct inflight *inflight;
   struct lp_order_event order;
   struct lp_customer_event customer;
+  struct lp_activity_event activity;
   /* Its decisions, decided and encoded as soon as the before-state is
    * known (see lp_store_known_fn), produced once Redis confirmed it. */
   struct lp_reward_decision *ds;
@@ -148,7 +208,11 @@ struct record {
   struct lp_buf enc; /* the encoded decisions, back to back */
   size_t *enc_end;   /* enc_end[i]: end of decision i in enc */
   size_t enc_end_cap;
-  size_t encoded; /* decisions encoded; < nd when one could not be */
+  size_t encoded;         /* decisions encoded; < nd when one could not be */
+  int64_t wm_before;      /* its partition's watermark just before it */
+  int64_t wm_after;       /* and just after it */
+  struct lp_st_plan plan; /* what it does to timers (batch arena) */
+  struct lp_activity_view act; /* for its inline timer fires */
 };
 
 /* Outstanding outputs of one input record; the opaque of each produce. */
@@ -156,6 +220,7 @@ struct inflight {
   void *offset_handle;
   int pending;
   int64_t start_us;
+  struct lp_st_fired *fired; /* a fired timer's outputs: no offset */
 };
 
 /* One consumed batch on its way through the store (profile_store.h).
@@ -194,7 +259,9 @@ struct app {
   struct lp_profile_store *store;
   struct lp_ruleset *rules;
   struct lp_model_watch *model_watch; /* NULL: no model configured */
-  struct lp_model model;              /* in force when have_model */
+  struct lp_stream_timers *timers;    /* NULL: timers.enabled=false */
+  struct lp_activity_params timer_activity;
+  struct lp_model model; /* in force when have_model */
   int have_model;
   int64_t next_model_poll_us;
   struct lp_avro_codec *avro;
@@ -227,6 +294,11 @@ static void output_done(struct app *app, struct inflight *in) {
   LP_ASSERT(in->pending > 0);
   if (--in->pending > 0)
     return;
+  if (in->fired) { /* a fired timer: acknowledged in Redis next flush */
+    lp_stream_timers_done(app->timers, in->fired);
+    free(in);
+    return;
+  }
   lp_offsets_done(app->offsets, in->offset_handle);
   lp_metrics_observe_latency_us(lp_mono_us() - in->start_us);
   free(in);
@@ -375,30 +447,15 @@ static void clear_decisions(struct record *rec) {
   lp_buf_reset(&rec->enc);
 }
 
-/* Decides and encodes a record's decisions against its before-state (a
- * repeat call replaces the earlier result; the arena keeps the void one
- * until the batch is released). */
-static void decide(struct app *app, struct batch *bt, struct record *rec,
-                   const struct lp_profile *before) {
-  clear_decisions(rec);
-  rec->encoded = 0;
-  /* The rules see the model in force with the profile (a shallow view:
-   * the profile's memory stays the store's). */
-  struct lp_profile view = *before;
-  view.model = app->have_model ? &app->model : NULL;
-  if (app->spec->kind == LP_STREAM_ORDERS)
-    lp_rules_decide_order(app->rules, &rec->order, &view, &bt->arena, &rec->ds,
-                          &rec->nd);
-  else
-    lp_rules_decide_customer(app->rules, &rec->customer, &view, &bt->arena,
-                             &rec->ds, &rec->nd);
+/* Encodes the record's decisions not encoded yet. Failures are reported
+ * by emit_decisions: this may be a speculative state that Redis later
+ * voids. */
+static void encode_decisions(struct app *app, struct record *rec) {
   if (rec->nd > rec->enc_end_cap) {
     rec->enc_end_cap = rec->nd;
     rec->enc_end =
         lp_xrealloc(rec->enc_end, rec->enc_end_cap * sizeof(*rec->enc_end));
   }
-  /* Failures are reported by emit_decisions: this may be a speculative
-   * state that Redis later voids. */
   char err[256];
   for (; rec->encoded < rec->nd; rec->encoded++) {
     if (lp_avro_encode_decision(app->avro, &rec->ds[rec->encoded], &rec->enc,
@@ -406,6 +463,56 @@ static void decide(struct app *app, struct batch *bt, struct record *rec,
       return;
     rec->enc_end[rec->encoded] = rec->enc.len;
   }
+}
+
+/* Plans what a record does to its member's timers (stream_timers.h),
+ * from the before-state; a repeat call replaces the earlier plan. */
+static void plan_timers(struct app *app, struct batch *bt, struct record *rec,
+                        const struct lp_profile *view,
+                        const char *before_activity) {
+  lp_activity_view_clear(&rec->act);
+  memset(&rec->plan, 0, sizeof(rec->plan));
+  if (!app->timers)
+    return;
+  int p = rec->msg->partition;
+  if (app->spec->kind == LP_STREAM_ORDERS)
+    lp_stream_timers_plan_order(app->timers, p, rec->wm_before, app->rules,
+                                view->model, &rec->order, view, &bt->arena,
+                                &rec->plan);
+  else if (app->spec->kind == LP_STREAM_CUSTOMERS)
+    lp_stream_timers_plan_customer(app->timers, p, rec->wm_before, app->rules,
+                                   &rec->customer, view, &bt->arena,
+                                   &rec->plan);
+  else
+    lp_stream_timers_plan_activity(app->timers, p, rec->wm_before, app->rules,
+                                   &rec->activity, before_activity,
+                                   view->last_order_ms, &bt->arena, &rec->plan);
+  rec->plan.partition = p;
+  rec->plan.wm_after = rec->wm_after;
+}
+
+/* Decides and encodes a record's decisions against its before-state (a
+ * repeat call replaces the earlier result; the arena keeps the void one
+ * until the batch is released). */
+static void decide(struct app *app, struct batch *bt, struct record *rec,
+                   const struct lp_profile *before,
+                   const char *before_activity) {
+  clear_decisions(rec);
+  rec->encoded = 0;
+  /* The rules see the model in force with the profile (a shallow view:
+   * the profile's memory stays the store's). */
+  struct lp_profile view = *before;
+  view.model = app->have_model ? &app->model : NULL;
+  plan_timers(app, bt, rec, &view, before_activity);
+  if (app->spec->kind == LP_STREAM_ACTIVITY)
+    return; /* no rules fire on activity events: folded, no decision */
+  if (app->spec->kind == LP_STREAM_ORDERS)
+    lp_rules_decide_order(app->rules, &rec->order, &view, &bt->arena, &rec->ds,
+                          &rec->nd);
+  else
+    lp_rules_decide_customer(app->rules, &rec->customer, &view, &bt->arena,
+                             &rec->ds, &rec->nd);
+  encode_decisions(app, rec);
 }
 
 /* Produces a record's decisions (or finishes it when there are none). */
@@ -487,7 +594,34 @@ static void store_batch_wait(void *opaque) {
 
 static void store_known(void *opaque, size_t i, const struct lp_store_op *op) {
   struct batch *b = opaque;
-  decide(b->app, b, &b->recs[b->op_rec[i]], &op->before);
+  decide(b->app, b, &b->recs[b->op_rec[i]], &op->before, op->before_activity);
+}
+
+/* 1 with the reason in err when a decoded record's event time is more
+ * than event.max.future.ms after the wall clock (0 = no bound), else 0.
+ * The reason starts "event_time: ", so the dead letter's field says so. */
+static int implausible_event_time(const struct app *app,
+                                  const struct record *rec, char *err,
+                                  size_t errsize) {
+  if (app->conf.event_max_future_ms <= 0)
+    return 0;
+  int64_t t = rec->activity.event_time_ms;
+  if (app->spec->kind == LP_STREAM_ORDERS)
+    t = rec->order.event_time_ms;
+  else if (app->spec->kind == LP_STREAM_CUSTOMERS)
+    t = rec->customer.event_time_ms;
+  if (lp_event_time_plausible(t, lp_now_ms(), app->conf.event_max_future_ms,
+                              err, errsize) == 0)
+    return 0;
+  /* Name the bound by this processor's setting. */
+  static const char generic[] = "max.future.skew";
+  char *at = strstr(err, generic);
+  if (at) {
+    char tail[256];
+    snprintf(tail, sizeof(tail), "%s", at + strlen(generic));
+    snprintf(at, errsize - (size_t)(at - err), "event.max.future.ms%s", tail);
+  }
+  return 1;
 }
 
 /* Decodes a consumed batch (undecodable records are dead-lettered at
@@ -533,9 +667,12 @@ static void prepare_batch(struct app *app, struct batch *bt) {
       if (app->spec->kind == LP_STREAM_ORDERS)
         rc = lp_input_decode_order(app->avro, m->payload, m->len, &hints,
                                    &rec->order, err, sizeof(err));
-      else
+      else if (app->spec->kind == LP_STREAM_CUSTOMERS)
         rc = lp_input_decode_customer(app->avro, m->payload, m->len, &hints,
                                       &rec->customer, err, sizeof(err));
+      else
+        rc = lp_input_decode_activity(app->avro, m->payload, m->len,
+                                      &rec->activity, err, sizeof(err));
       /* A schema registry that is down says nothing about the record:
        * wait for it rather than dead-letter good data. */
       if (rc == 0 || !lp_avro_codec_last_error_retryable(app->avro) ||
@@ -550,17 +687,30 @@ static void prepare_batch(struct app *app, struct batch *bt) {
     if (rc != 0 && stop_requested &&
         lp_avro_codec_last_error_retryable(app->avro))
       continue; /* unfinished: redelivered after restart */
-    if (rc != 0) {
+    if (rc != 0 || implausible_event_time(app, rec, err, sizeof(err))) {
       dead_letter(app, rec, err);
       continue;
     }
     if (app->spec->kind == LP_STREAM_ORDERS)
       ops[n_ops].order = &rec->order;
-    else
+    else if (app->spec->kind == LP_STREAM_CUSTOMERS)
       ops[n_ops].customer = &rec->customer;
+    else
+      ops[n_ops].activity = &rec->activity;
     op_rec[n_ops++] = i;
   }
   lp_avro_codec_set_arena(app->avro, NULL);
+  /* Event-time watermarks advance in consumption order (stream_timers.h). */
+  for (size_t k = 0; app->timers && k < n_ops; k++) {
+    struct record *rec = &recs[op_rec[k]];
+    int p = rec->msg->partition;
+    int64_t t = app->spec->kind == LP_STREAM_ORDERS ? rec->order.event_time_ms
+                : app->spec->kind == LP_STREAM_CUSTOMERS
+                    ? rec->customer.event_time_ms
+                    : rec->activity.event_time_ms;
+    rec->wm_before = lp_stream_timers_observe(app->timers, p, t);
+    rec->wm_after = lp_stream_timers_watermark(app->timers, p);
+  }
   bt->n_ops = n_ops;
   bt->app = app;
   bt->cb = (struct lp_store_callbacks){store_batch_wait, store_known, bt};
@@ -569,16 +719,94 @@ static void prepare_batch(struct app *app, struct batch *bt) {
 
 /* Releases a batch's records (their offsets are tracked elsewhere). */
 static void release_batch(struct batch *bt) {
-  for (size_t k = 0; k < bt->n_ops; k++)
+  for (size_t k = 0; k < bt->n_ops; k++) {
     lp_profile_clear(&bt->ops[k].before);
+    free(bt->ops[k].before_activity);
+    bt->ops[k].before_activity = NULL;
+  }
   for (size_t i = 0; i < bt->n; i++) {
     lp_order_event_clear(&bt->recs[i].order);
     lp_customer_event_clear(&bt->recs[i].customer);
+    lp_activity_event_clear(&bt->recs[i].activity);
+    lp_activity_view_clear(&bt->recs[i].act);
     clear_decisions(&bt->recs[i]);
     rd_kafka_message_destroy(bt->recs[i].msg);
   }
   lp_arena_reset(&bt->arena);
   bt->n = bt->n_ops = 0;
+}
+
+/* Counts a fired timer in the metrics. */
+static void count_fired(const struct lp_st_fired *f) {
+  const char *kind = lp_timer_kind_name(f->trig.kind);
+  lp_metrics_add(LP_M_TIMERS_FIRED, 1);
+  lp_metrics_labelled_add("loyalty_timers_fired_by_kind_total",
+                          "Member timers fired, by kind", "kind", kind, 1);
+  lp_metrics_labelled_set("loyalty_timer_lateness_event_ms",
+                          "Event-time lateness of the last fired timer "
+                          "(watermark minus due), by kind",
+                          "kind", kind, f->lateness_event_ms);
+  lp_metrics_labelled_set("loyalty_timer_lateness_wall_ms",
+                          "Wall-clock lateness of the last fired timer (now "
+                          "minus due), by kind",
+                          "kind", kind, f->lateness_wall_ms);
+}
+
+/* Writes the timer plans of a batch Redis has confirmed, before any of its
+ * outputs go out (so a record is never committed with its timers unsaved);
+ * retries a Redis error until it succeeds or a stop is requested (-1: the
+ * records stay unfinished and are redelivered). */
+static int apply_timer_plans(struct app *app, struct batch *bt) {
+  if (!app->timers)
+    return 0;
+  struct lp_st_plan **plans =
+      lp_arena_alloc(&bt->arena, (bt->n_ops ? bt->n_ops : 1) * sizeof(*plans));
+  size_t n = 0;
+  for (size_t k = 0; k < bt->n_ops; k++)
+    if (!bt->ops[k].failed && bt->recs[bt->op_rec[k]].plan.valid)
+      plans[n++] = &bt->recs[bt->op_rec[k]].plan;
+  char err[512];
+  for (int attempt = 0;; attempt++) {
+    if (lp_stream_timers_apply(app->timers, plans, n, err, sizeof(err)) == 0)
+      break;
+    lp_metrics_add(LP_M_REDIS_ERRORS, 1);
+    if (attempt % 10 == 0)
+      LP_WARN("timers not written, retrying", "\"error\":%s,\"attempt\":%d",
+              lp_log_str(err), attempt + 1);
+    if (stop_requested)
+      return -1;
+    store_wait(app);
+    usleep(attempt < 10 ? 50000 : 500000);
+  }
+  /* Timers that fired with a record (stream_timers.h): decided on that
+   * record's before-state and produced with its outputs. */
+  for (size_t k = 0; k < bt->n_ops; k++) {
+    struct record *rec = &bt->recs[bt->op_rec[k]];
+    if (bt->ops[k].failed || !rec->plan.fired)
+      continue;
+    struct lp_profile view = bt->ops[k].before;
+    view.model = app->have_model ? &app->model : NULL;
+    while (rec->plan.fired) {
+      struct lp_st_fired *f = rec->plan.fired;
+      rec->plan.fired = f->next;
+      struct lp_activity_view act;
+      int have_act = bt->ops[k].before_activity != NULL;
+      if (have_act) {
+        lp_activity_part_parse(bt->ops[k].before_activity, &act);
+        lp_activity_view_at(&act, f->timer.due_ms, &app->timer_activity);
+      }
+      if (f->rule_id[0])
+        lp_rules_decide_timer(app->rules, &f->trig, &view,
+                              have_act ? &act : NULL, &bt->arena, &rec->ds,
+                              &rec->nd);
+      count_fired(f);
+      if (have_act)
+        lp_activity_view_clear(&act);
+      lp_stream_timers_fired_free(f);
+    }
+    encode_decisions(app, rec);
+  }
+  return 0;
 }
 
 /* Waits for Redis to confirm the batch, then produces its decisions and
@@ -593,6 +821,11 @@ static void complete_batch(struct app *app, struct batch *bt) {
             "\"records\":%zu", n_ops);
     goto done;
   }
+  if (apply_timer_plans(app, bt) != 0) {
+    LP_WARN("shutdown during Redis outage; records will be redelivered",
+            "\"records\":%zu", n_ops);
+    goto done;
+  }
   for (size_t k = 0; k < n_ops; k++) {
     struct record *rec = &bt->recs[bt->op_rec[k]];
     if (ops[k].failed) {
@@ -603,6 +836,93 @@ static void complete_batch(struct app *app, struct batch *bt) {
   }
 done:
   release_batch(bt);
+}
+
+/* Decides and produces one fired timer; it is finished (acked) when its
+ * decisions are acknowledged, at once when it has none. */
+static void fire_one(struct app *app, struct lp_st_fired *f) {
+  count_fired(f);
+  struct lp_profile view = f->profile;
+  view.model = app->have_model ? &app->model : NULL;
+  struct lp_reward_decision *ds = NULL;
+  size_t nd = 0;
+  if (f->rule_id[0])
+    lp_rules_decide_timer(app->rules, &f->trig, &view,
+                          f->have_activity ? &f->activity : NULL, NULL, &ds,
+                          &nd);
+  LP_DEBUG("timer fired", "\"timer\":%s,\"due\":%lld,\"decisions\":%zu",
+           lp_log_str(f->timer.id), (long long)f->timer.due_ms, nd);
+  struct inflight *in = lp_xcalloc(1, sizeof(*in));
+  in->fired = f;
+  in->start_us = lp_mono_us();
+  in->pending = nd ? (int)nd : 1;
+  char err[256];
+  size_t produced = 0;
+  for (size_t i = 0; i < nd; i++) {
+    lp_buf_reset(&app->buf);
+    if (lp_avro_encode_decision(app->avro, &ds[i], &app->buf, err,
+                                sizeof(err)) != 0) {
+      /* Cannot happen for a decision the rules built; the timer stays
+       * claimed (never acked), so it fires again after its lease. */
+      snprintf(app->fatal, sizeof(app->fatal), "encode decision %s: %s",
+               ds[i].decision_id, err);
+      stop_requested = 1;
+      break;
+    }
+    char *key = lp_member_key(ds[i].shop, ds[i].customer_id);
+    lp_metrics_labelled_add("loyalty_decisions_by_rule_total",
+                            "Reward decisions produced, by rule", "rule",
+                            ds[i].rule_id, 1);
+    lp_metrics_add(LP_M_DECISIONS, 1);
+    produce(app, app->decisions_topic, key, strlen(key), app->buf.data,
+            app->buf.len, in);
+    produced++;
+    free(key);
+  }
+  for (size_t i = 0; i < nd; i++)
+    lp_reward_decision_clear(&ds[i]);
+  free(ds);
+  if (nd == 0)
+    output_done(app, in);
+  else if (produced < nd)
+    in->pending -= (int)(nd - produced); /* never reaches 0: stays claimed */
+}
+
+/* Fires the timers whose partition watermark passed their due time
+ * (stream_timers.h): each is decided by the rule that planned it, its
+ * decisions produced with the timer's output id, and the timer acked in
+ * Redis once Kafka acknowledged them. Called between batches, when the
+ * batch that advanced a watermark is in Redis and no later batch has
+ * been decided; at most a few claims per call, so input keeps flowing. */
+static void fire_timers(struct app *app) {
+  if (!app->timers)
+    return;
+  char err[512];
+  if (lp_stream_timers_flush(app->timers, err, sizeof(err)) != 0) {
+    lp_metrics_add(LP_M_REDIS_ERRORS, 1);
+    LP_WARN("timer acks not written, kept for the next try", "\"error\":%s",
+            lp_log_str(err));
+    return;
+  }
+  for (int round = 0; round < 4 && !stop_requested; round++) {
+    struct lp_st_fired *list = NULL;
+    int64_t now = lp_now_ms();
+    if (lp_stream_timers_claim(app->timers, now, &list, err, sizeof(err)) !=
+        0) {
+      lp_metrics_add(LP_M_REDIS_ERRORS, 1);
+      LP_WARN("timers not claimed, retried later", "\"error\":%s",
+              lp_log_str(err));
+      return;
+    }
+    if (!list)
+      return;
+    while (list) {
+      struct lp_st_fired *f = list;
+      list = f->next;
+      f->next = NULL;
+      fire_one(app, f);
+    }
+  }
 }
 
 /* Completes the batch awaiting Redis, if any (before waiting on anything
@@ -626,6 +946,13 @@ static void finish_and_commit(struct app *app) {
       break;
   }
   rd_kafka_poll(app->producer, 0);
+  if (app->timers) { /* fired timers whose decisions are now acknowledged */
+    char terr[512];
+    if (lp_stream_timers_flush(app->timers, terr, sizeof(terr)) != 0)
+      LP_WARN("timer acks not written; those timers fire again after their "
+              "lease, with the same decision ids",
+              "\"error\":%s", lp_log_str(terr));
+  }
   lp_offsets_drain_committable(app->offsets, lp_kafka_store_offset,
                                app->consumer);
   rd_kafka_resp_err_t err = rd_kafka_commit(app->consumer, NULL, 0);
@@ -653,6 +980,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
   rd_kafka_resp_err_t ret = RD_KAFKA_RESP_ERR_NO_ERROR;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     log_partitions("partitions assigned", parts);
+    for (int i = 0; app->timers && i < parts->cnt; i++)
+      lp_stream_timers_assign(app->timers, parts->elems[i].partition);
     if (cooperative)
       error = rd_kafka_incremental_assign(rk, parts);
     else
@@ -669,6 +998,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     for (int i = 0; i < parts->cnt; i++)
       lp_offsets_forget(app->offsets, parts->elems[i].topic,
                         parts->elems[i].partition);
+    for (int i = 0; app->timers && i < parts->cnt; i++)
+      lp_stream_timers_revoke(app->timers, parts->elems[i].partition);
     if (cooperative)
       error = rd_kafka_incremental_unassign(rk, parts);
     else
@@ -825,13 +1156,44 @@ static int setup(struct app *app, char *err, size_t errsize) {
                                 errsize);
   if (!app->avro)
     return -1;
-  struct lp_profile_store_config sc = {
-      c->redis_host,    (int)c->redis_port,       c->redis_namespace,
-      c->memo_ttl_s,    (int)c->redis_timeout_ms, LP_MAX_AFFINITIES,
-      (int)c->cas_batch};
+  struct lp_activity_params ap = {c->activity_half_life_ms,
+                                  (int)c->activity_max_names,
+                                  c->activity_floor_micros};
+  struct lp_profile_store_config sc = {c->redis_host,
+                                       (int)c->redis_port,
+                                       c->redis_namespace,
+                                       c->memo_ttl_s,
+                                       (int)c->redis_timeout_ms,
+                                       LP_MAX_AFFINITIES,
+                                       (int)c->cas_batch,
+                                       &ap};
   app->store = lp_profile_store_new(&sc, err, errsize);
   if (!app->store)
     return -1;
+  app->timer_activity = ap;
+  if (c->timers_enabled) {
+    struct lp_stream_timers_config tc = {c->redis_host,
+                                         (int)c->redis_port,
+                                         (int)c->redis_timeout_ms,
+                                         c->redis_namespace,
+                                         c->topic_input,
+                                         c->timers_lateness_ms,
+                                         c->timers_wall_clock,
+                                         c->timers_idle_ms,
+                                         c->timers_wall_lag_ms,
+                                         c->timers_lease_ms,
+                                         ap};
+    app->timers = lp_stream_timers_new(&tc, err, errsize);
+    if (!app->timers)
+      return -1;
+    const struct lp_timer_rule *tr;
+    LP_INFO("timers on",
+            "\"timer_rules\":%zu,\"lateness_ms\":%ld,"
+            "\"wall_clock\":%s,\"idle_ms\":%ld,\"wall_lag_ms\":%ld",
+            lp_ruleset_timer_rules(app->rules, &tr), c->timers_lateness_ms,
+            c->timers_wall_clock ? "true" : "false", c->timers_idle_ms,
+            c->timers_wall_lag_ms);
+  }
   if (lp_kafka_resolve_bootstrap(&app->kafka, c->bootstrap_file, err, errsize))
     return -1;
 
@@ -984,12 +1346,14 @@ static void run(struct app *app) {
     bt->n = n;
     if (n == 0) {
       complete_pending(app); /* idle: finish what is waiting */
+      fire_timers(app);
       continue;
     }
     /* Redis runs the pending batch's compare-and-sets, then this batch's
      * reads, while we decode, then produce the pending batch. */
     prepare_batch(app, bt);
     complete_pending(app);
+    fire_timers(app); /* between batch k-1 (in Redis) and k (not decided) */
     if (lp_profile_store_advance(app->store, bt->slot, &stop_requested) != 0) {
       complete_batch(app, bt); /* stopping during an outage: unfinished */
       continue;
@@ -1032,6 +1396,7 @@ static void teardown(struct app *app) {
   lp_http_server_stop(&app->http);
   lp_offsets_destroy(&app->offsets);
   lp_profile_store_destroy(&app->store);
+  lp_stream_timers_destroy(&app->timers);
   lp_ruleset_destroy(&app->rules);
   lp_model_watch_destroy(&app->model_watch);
   lp_avro_codec_destroy(&app->avro);

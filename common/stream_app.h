@@ -1,6 +1,6 @@
 /*
- * stream_app.h — the runtime shared by the order and customer processors:
- * configuration, a consumer in its own group (cooperative-sticky,
+ * stream_app.h — the runtime shared by the order, customer and activity
+ * processors: configuration, a consumer in its own group (cooperative-sticky,
  * incremental assign), an idempotent producer, the contiguous-ack offset
  * tracker, the Redis profile store, rules with SIGHUP reload, dead letters,
  * metrics and health over HTTP, and graceful shutdown.
@@ -22,6 +22,7 @@
 enum lp_stream_kind {
   LP_STREAM_ORDERS = 0,
   LP_STREAM_CUSTOMERS = 1,
+  LP_STREAM_ACTIVITY = 2, /* folds activity events; no rules fire yet */
 };
 
 struct lp_stream_app_spec {

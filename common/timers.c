@@ -25,31 +25,45 @@
   "end\n"
 
 /*
- * schedule. KEYS: 1 due, 2 data, 3 fly, 4 own, 5 gen. ARGV: triples of
- * id, due ms, payload. Each timer gets the next generation; one in
- * flight loses its claim (fly and own), so the old claim's ack is a
- * no-op. Returns the number of timers.
+ * schedule. KEYS: 1 due, 2 data, 3 fly, 4 own, 5 gen, 6 done. ARGV:
+ * triples of id, due ms, payload. Each timer gets the next generation; one
+ * in flight loses its claim (fly and own), so the old claim's ack is a
+ * no-op. A timer that already fired at that very due (done holds the due
+ * each id last fired at) is not scheduled again: a redelivered record
+ * cannot fire a timer twice. Returns the number of timers scheduled.
  */
-static const char schedule_script[] =
-    BULK_LUA "local n = #ARGV / 3\n"
-             "local base = redis.call('INCRBY', KEYS[5], n) - n\n"
-             "local hs, zs, ids = {}, {}, {}\n"
-             "for i = 1, n do\n"
-             "  local id, due = ARGV[3 * i - 2], ARGV[3 * i - 1]\n"
-             "  hs[2 * i - 1] = id\n"
-             "  hs[2 * i] = string.format('%d|%s|', base + i, due) .. "
-             "ARGV[3 * i]\n"
-             "  zs[2 * i - 1] = due\n"
-             "  zs[2 * i] = id\n"
-             "  ids[i] = id\n"
-             "end\n"
-             "bulk('HSET', KEYS[2], hs)\n"
-             "bulk('ZADD', KEYS[1], zs)\n"
-             "if redis.call('ZCARD', KEYS[3]) > 0 then\n"
-             "  bulk('ZREM', KEYS[3], ids)\n"
-             "  bulk('HDEL', KEYS[4], ids)\n"
-             "end\n"
-             "return n\n";
+static const char schedule_script[] = BULK_LUA
+    "local n = #ARGV / 3\n"
+    "local base = redis.call('INCRBY', KEYS[5], n) - n\n"
+    "local fired = {}\n"
+    "if redis.call('EXISTS', KEYS[6]) == 1 then\n"
+    "  for i = 1, n, 4000 do\n"
+    "    local q = {}\n"
+    "    for k = i, math.min(i + 3999, n) do q[#q + 1] = ARGV[3 * k - 2] end\n"
+    "    local f = redis.call('HMGET', KEYS[6], unpack(q))\n"
+    "    for k = 1, #q do fired[i + k - 1] = f[k] end\n"
+    "  end\n"
+    "end\n"
+    "local hs, zs, ids = {}, {}, {}\n"
+    "for i = 1, n do\n"
+    "  local id, due = ARGV[3 * i - 2], ARGV[3 * i - 1]\n"
+    "  if fired[i] ~= due then\n"
+    "    hs[#hs + 1] = id\n"
+    "    hs[#hs + 1] = string.format('%d|%s|', base + i, due) .. "
+    "ARGV[3 * i]\n"
+    "    zs[#zs + 1] = due\n"
+    "    zs[#zs + 1] = id\n"
+    "    ids[#ids + 1] = id\n"
+    "  end\n"
+    "end\n"
+    "if #ids == 0 then return 0 end\n"
+    "bulk('HSET', KEYS[2], hs)\n"
+    "bulk('ZADD', KEYS[1], zs)\n"
+    "if redis.call('ZCARD', KEYS[3]) > 0 then\n"
+    "  bulk('ZREM', KEYS[3], ids)\n"
+    "  bulk('HDEL', KEYS[4], ids)\n"
+    "end\n"
+    "return #ids\n";
 
 /* cancel. KEYS: 1 due, 2 data, 3 fly, 4 own. ARGV: ids. Returns how many
  * existed. */
@@ -135,9 +149,10 @@ static const char claim_script[] = BULK_LUA
     "return out\n";
 
 /*
- * ack. KEYS: 1 data, 2 fly, 3 own. ARGV: 1 owner, then pairs of id and
- * generation. A timer is removed only when owner still holds its claim
- * and its schedule is still that generation. Returns how many.
+ * ack. KEYS: 1 data, 2 fly, 3 own, 4 done. ARGV: 1 owner, then pairs of
+ * id and generation. A timer is removed only when owner still holds its
+ * claim and its schedule is still that generation; done then keeps the
+ * due it fired at. Returns how many.
  */
 static const char ack_script[] =
     BULK_LUA "local ids, gens = {}, {}\n"
@@ -146,7 +161,7 @@ static const char ack_script[] =
              "  gens[#gens + 1] = ARGV[i + 1]\n"
              "end\n"
              "if #ids == 0 then return 0 end\n"
-             "local del = {}\n"
+             "local del, dn = {}, {}\n"
              "for i = 1, #ids, 4000 do\n"
              "  local j = math.min(i + 3999, #ids)\n"
              "  local o = redis.call('HMGET', KEYS[3], unpack(ids, i, j))\n"
@@ -155,6 +170,8 @@ static const char ack_script[] =
              "    if o[k] == ARGV[1] and d[k] and\n"
              "       string.match(d[k], '^([^|]*)|') == gens[i + k - 1] then\n"
              "      del[#del + 1] = ids[i + k - 1]\n"
+             "      dn[#dn + 1] = ids[i + k - 1]\n"
+             "      dn[#dn + 1] = string.match(d[k], '^[^|]*|([^|]*)|')\n"
              "    end\n"
              "  end\n"
              "end\n"
@@ -162,12 +179,106 @@ static const char ack_script[] =
              "bulk('ZREM', KEYS[2], del)\n"
              "bulk('HDEL', KEYS[3], del)\n"
              "bulk('HDEL', KEYS[1], del)\n"
+             "bulk('HSET', KEYS[4], dn)\n"
              "return #del\n";
 
-enum { SCRIPT_SCHEDULE, SCRIPT_CANCEL, SCRIPT_CLAIM, SCRIPT_ACK, SCRIPT_COUNT };
+/*
+ * apply. KEYS: 1 due, 2 data, 3 fly, 4 own, 5 gen, 6 done. ARGV:
+ * quadruples of op, id, number, text, applied in order:
+ *   s id due payload   schedule (as schedule_script, tombstones too)
+ *   c id - -           cancel
+ *   f id wm event      fire-if-due: a pending (unclaimed) timer whose due
+ *                      is <= wm or < event is removed here and returned,
+ *                      its due kept in done (it fired with this op)
+ * The batch is simulated in Lua tables over one bulk read of the ids'
+ * state, then written back in bulk. Returns {op index, id, record, ...}
+ * of the timers the f ops fired.
+ */
+static const char apply_script[] = BULK_LUA
+    "local n = #ARGV / 4\n"
+    "local ids, st, ns = {}, {}, 0\n"
+    "for i = 1, n do\n"
+    "  local id = ARGV[4 * i - 2]\n"
+    "  if not st[id] then st[id] = {}; ids[#ids + 1] = id end\n"
+    "  if ARGV[4 * i - 3] == 's' then ns = ns + 1 end\n"
+    "end\n"
+    "for i = 1, #ids, 1000 do\n"
+    "  local q = {unpack(ids, i, math.min(i + 999, #ids))}\n"
+    "  local d = redis.call('ZMSCORE', KEYS[1], unpack(q))\n"
+    "  local f = redis.call('ZMSCORE', KEYS[3], unpack(q))\n"
+    "  local t = redis.call('HMGET', KEYS[6], unpack(q))\n"
+    "  for k, id in ipairs(q) do\n"
+    "    local s = st[id]\n"
+    "    s.due = d[k] and tonumber(d[k]) or nil\n"
+    "    s.fly = f[k] and true or false\n"
+    "    s.done = t[k] or nil\n"
+    "  end\n"
+    "end\n"
+    "local base = 0\n"
+    "if ns > 0 then base = redis.call('INCRBY', KEYS[5], ns) - ns end\n"
+    "local out = {}\n"
+    "for i = 1, n do\n"
+    "  local op, id, a, b = ARGV[4 * i - 3], ARGV[4 * i - 2], ARGV[4 * i - "
+    "1],\n"
+    "                       ARGV[4 * i]\n"
+    "  local s = st[id]\n"
+    "  if op == 's' then\n"
+    "    if s.done ~= a then\n"
+    "      base = base + 1\n"
+    "      s.rec = string.format('%d|%s|', base, a) .. b\n"
+    "      s.due = tonumber(a)\n"
+    "      s.touch = true\n"
+    "      if s.fly then s.unfly = true; s.fly = false end\n"
+    "    end\n"
+    "  elseif op == 'c' then\n"
+    "    s.due = nil; s.rec = nil; s.touch = true\n"
+    "    if s.fly then s.unfly = true; s.fly = false end\n"
+    "  elseif op == 'f' and s.due and not s.fly then\n"
+    "    if s.due <= tonumber(a) or s.due < tonumber(b) then\n"
+    "      local rec = s.rec or redis.call('HGET', KEYS[2], id) or ''\n"
+    "      out[#out + 1] = i\n"
+    "      out[#out + 1] = id\n"
+    "      out[#out + 1] = rec\n"
+    "      s.done = string.match(rec, '^[^|]*|([^|]*)|') or\n"
+    "               string.format('%d', s.due)\n"
+    "      s.donew = true\n"
+    "      s.due = nil; s.rec = nil; s.touch = true\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local hs, zs, rm, un, dn = {}, {}, {}, {}, {}\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local s = st[id]\n"
+    "  if s.touch then\n"
+    "    if s.due and s.rec then\n"
+    "      hs[#hs + 1] = id; hs[#hs + 1] = s.rec\n"
+    "      zs[#zs + 1] = s.due; zs[#zs + 1] = id\n"
+    "    elseif not s.due then\n"
+    "      rm[#rm + 1] = id\n"
+    "    end\n"
+    "  end\n"
+    "  if s.unfly then un[#un + 1] = id end\n"
+    "  if s.donew then dn[#dn + 1] = id; dn[#dn + 1] = s.done end\n"
+    "end\n"
+    "bulk('HSET', KEYS[2], hs)\n"
+    "bulk('ZADD', KEYS[1], zs)\n"
+    "bulk('ZREM', KEYS[1], rm)\n"
+    "bulk('HDEL', KEYS[2], rm)\n"
+    "bulk('ZREM', KEYS[3], un)\n"
+    "bulk('HDEL', KEYS[4], un)\n"
+    "bulk('HSET', KEYS[6], dn)\n"
+    "return out\n";
+enum {
+  SCRIPT_SCHEDULE,
+  SCRIPT_CANCEL,
+  SCRIPT_CLAIM,
+  SCRIPT_ACK,
+  SCRIPT_APPLY,
+  SCRIPT_COUNT
+};
 
 static const char *const scripts[SCRIPT_COUNT] = {
-    schedule_script, cancel_script, claim_script, ack_script};
+    schedule_script, cancel_script, claim_script, ack_script, apply_script};
 
 struct lp_timers {
   char *host, *ns; /* owned */
@@ -404,14 +515,15 @@ int lp_timers_schedule_batch(struct lp_timers *t, int partition, size_t n,
   }
   if (ensure_connected(t, errstr, errstr_size))
     return -1;
-  char k[5][256];
-  static const char *const names[] = {"due", "data", "fly", "own", "gen"};
+  char k[6][256];
+  static const char *const names[] = {"due", "data", "fly",
+                                      "own", "gen",  "done"};
   struct args a = {0};
   args_reserve_numbers(&a, n);
   args_push(&a, "EVALSHA", 7);
   args_push(&a, t->sha[SCRIPT_SCHEDULE], 40);
-  args_push(&a, "5", 1);
-  for (int j = 0; j < 5; j++) {
+  args_push(&a, "6", 1);
+  for (int j = 0; j < 6; j++) {
     key_of(t, partition, names[j], k[j], sizeof(k[j]));
     args_push(&a, k[j], strlen(k[j]));
   }
@@ -426,7 +538,8 @@ int lp_timers_schedule_batch(struct lp_timers *t, int partition, size_t n,
   if (!r)
     return -1;
   int rc = 0;
-  if (r->type != REDIS_REPLY_INTEGER || (size_t)r->integer != n)
+  if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
+      (size_t)r->integer > n)
     rc = lp_err(errstr, errstr_size,
                 "timers schedule: unexpected reply from redis");
   freeReplyObject(r);
@@ -607,14 +720,14 @@ int lp_timers_ack(struct lp_timers *t, int partition,
       return -1;
   if (ensure_connected(t, errstr, errstr_size))
     return -1;
-  char k[3][256];
-  static const char *const names[] = {"data", "fly", "own"};
+  char k[4][256];
+  static const char *const names[] = {"data", "fly", "own", "done"};
   struct args a = {0};
   args_reserve_numbers(&a, n);
   args_push(&a, "EVALSHA", 7);
   args_push(&a, t->sha[SCRIPT_ACK], 40);
-  args_push(&a, "3", 1);
-  for (int j = 0; j < 3; j++) {
+  args_push(&a, "4", 1);
+  for (int j = 0; j < 4; j++) {
     key_of(t, partition, names[j], k[j], sizeof(k[j]));
     args_push(&a, k[j], strlen(k[j]));
   }
@@ -697,4 +810,117 @@ size_t lp_timer_output_id(const struct lp_timer *timer, char *buf,
                           size_t size) {
   int l = snprintf(buf, size, "%s@%lld", timer->id, (long long)timer->due_ms);
   return l < 0 ? 0 : (size_t)l;
+}
+
+void lp_timers_fired_clear(struct lp_timers_fired *f) {
+  for (size_t i = 0; i < f->n; i++) {
+    free(f->timers[i].id);
+    free(f->timers[i].payload);
+  }
+  free(f->timers);
+  free(f->op);
+  memset(f, 0, sizeof(*f));
+}
+
+int lp_timers_apply_batch(struct lp_timers *t, int partition, size_t n,
+                          const struct lp_timer_op ops[],
+                          struct lp_timers_fired *out, char *errstr,
+                          size_t errstr_size) {
+  memset(out, 0, sizeof(*out));
+  if (check_partition(partition, errstr, errstr_size))
+    return -1;
+  if (n == 0)
+    return 0;
+  for (size_t i = 0; i < n; i++) {
+    const struct lp_timer_op *op = &ops[i];
+    if (check_id("apply", i, op->id, errstr, errstr_size))
+      return -1;
+    int64_t v =
+        op->kind == LP_TIMER_OP_FIRE_IF_DUE ? op->watermark_ms : op->due_ms;
+    if (op->kind != LP_TIMER_OP_CANCEL && (v <= -DUE_LIMIT || v >= DUE_LIMIT))
+      return lp_err(errstr, errstr_size,
+                    "timers apply: op %zu (\"%.64s\"): time %lld ms is out of "
+                    "range",
+                    i, op->id, (long long)v);
+    size_t pl = op->payload ? strlen(op->payload) : 0;
+    if (op->kind == LP_TIMER_OP_SCHEDULE && pl > LP_TIMERS_PAYLOAD_MAX)
+      return lp_err(errstr, errstr_size,
+                    "timers apply: op %zu (\"%.64s\"): payload is %zu bytes "
+                    "(at most %d)",
+                    i, op->id, pl, LP_TIMERS_PAYLOAD_MAX);
+  }
+  if (ensure_connected(t, errstr, errstr_size))
+    return -1;
+  char k[6][256];
+  static const char *const names[] = {"due", "data", "fly",
+                                      "own", "gen",  "done"};
+  struct args a = {0};
+  args_reserve_numbers(&a, 2 * n);
+  args_push(&a, "EVALSHA", 7);
+  args_push(&a, t->sha[SCRIPT_APPLY], 40);
+  args_push(&a, "6", 1);
+  for (int j = 0; j < 6; j++) {
+    key_of(t, partition, names[j], k[j], sizeof(k[j]));
+    args_push(&a, k[j], strlen(k[j]));
+  }
+  for (size_t i = 0; i < n; i++) {
+    const struct lp_timer_op *op = &ops[i];
+    switch (op->kind) {
+    case LP_TIMER_OP_SCHEDULE: {
+      const char *pl = op->payload ? op->payload : "";
+      args_push(&a, "s", 1);
+      args_push(&a, op->id, strlen(op->id));
+      args_push_number(&a, (long long)op->due_ms);
+      args_push(&a, pl, strlen(pl));
+      break;
+    }
+    case LP_TIMER_OP_CANCEL:
+      args_push(&a, "c", 1);
+      args_push(&a, op->id, strlen(op->id));
+      args_push(&a, "", 0);
+      args_push(&a, "", 0);
+      break;
+    case LP_TIMER_OP_FIRE_IF_DUE:
+      args_push(&a, "f", 1);
+      args_push(&a, op->id, strlen(op->id));
+      args_push_number(&a, (long long)op->watermark_ms);
+      args_push_number(&a, (long long)op->event_ms);
+      break;
+    }
+  }
+  redisReply *r = run(t, &a, "apply", errstr, errstr_size);
+  args_free(&a);
+  if (!r)
+    return -1;
+  int rc = 0;
+  if (r->type != REDIS_REPLY_ARRAY || r->elements % 3 != 0) {
+    rc = lp_err(errstr, errstr_size,
+                "timers apply: unexpected reply from redis");
+    goto done;
+  }
+  size_t m = r->elements / 3;
+  out->timers = m ? lp_xcalloc(m, sizeof(*out->timers)) : NULL;
+  out->op = m ? lp_xcalloc(m, sizeof(*out->op)) : NULL;
+  for (size_t i = 0; i < m; i++) {
+    const redisReply *ix = r->element[3 * i], *id = r->element[3 * i + 1],
+                     *d = r->element[3 * i + 2];
+    struct lp_timer *tm = &out->timers[out->n];
+    if (ix->type != REDIS_REPLY_INTEGER || ix->integer < 1 ||
+        (size_t)ix->integer > n || id->type != REDIS_REPLY_STRING ||
+        d->type != REDIS_REPLY_STRING || parse_data(d->str, d->len, tm)) {
+      /* A record this module did not write: the timer is gone from the
+       * schedule already; say so instead of firing garbage. */
+      fprintf(stderr, "timers: apply: partition %d: unreadable fired record\n",
+              partition);
+      continue;
+    }
+    tm->id = lp_xmalloc(id->len + 1);
+    memcpy(tm->id, id->str, id->len);
+    tm->id[id->len] = 0;
+    out->op[out->n] = (size_t)ix->integer - 1;
+    out->n++;
+  }
+done:
+  freeReplyObject(r);
+  return rc;
 }

@@ -136,6 +136,44 @@ int lp_timers_pending(struct lp_timers *t, int partition, size_t *n,
  * (as snprintf); buf holds it when that is < size. */
 size_t lp_timer_output_id(const struct lp_timer *timer, char *buf, size_t size);
 
+/* One change of a batch applied in order by lp_timers_apply_batch. */
+enum lp_timer_op_kind {
+  LP_TIMER_OP_SCHEDULE = 0, /* id, due_ms, payload: as schedule_batch */
+  LP_TIMER_OP_CANCEL,       /* id: as cancel_batch */
+  /* id, watermark_ms, event_ms: when id is pending (not claimed) and its
+   * stored due is <= watermark_ms or < event_ms, it fires here: removed
+   * from the schedule and returned (its due remembered, so scheduling it
+   * again at that due is a no-op). */
+  LP_TIMER_OP_FIRE_IF_DUE,
+};
+struct lp_timer_op {
+  enum lp_timer_op_kind kind;
+  const char *id;                 /* borrowed */
+  int64_t due_ms;                 /* SCHEDULE */
+  const char *payload;            /* SCHEDULE; NULL = empty */
+  int64_t watermark_ms, event_ms; /* FIRE_IF_DUE */
+};
+/* Timers fired by FIRE_IF_DUE ops; op[i] is the index of the op that
+ * fired timers[i]. Owned; lp_timers_fired_clear. */
+struct lp_timers_fired {
+  struct lp_timer *timers;
+  size_t *op;
+  size_t n;
+};
+void lp_timers_fired_clear(struct lp_timers_fired *f);
+
+/*
+ * Applies n mixed ops of partition p in order, in one round trip (one
+ * script). A schedule of an id at the due it last fired at (by claim+ack
+ * or by FIRE_IF_DUE) is a no-op: a redelivered record cannot bring back a
+ * timer that fired. *out filled (empty on error). 0, or -1 with errstr
+ * (bad input: nothing applied; Redis error: safe to repeat).
+ */
+int lp_timers_apply_batch(struct lp_timers *t, int partition, size_t n,
+                          const struct lp_timer_op ops[],
+                          struct lp_timers_fired *out, char *errstr,
+                          size_t errstr_size);
+
 /* Round trips made so far (for the benchmark). */
 uint64_t lp_timers_round_trips(const struct lp_timers *t);
 

@@ -791,7 +791,7 @@ static int cmd_profile(struct opts *o) {
     port = atoi(colon + 1);
   }
   struct lp_profile_store_config sc = {
-      host, port, o->ns ? o->ns : "loyalty", 0, 2000, 0, 0};
+      host, port, o->ns ? o->ns : "loyalty", 0, 2000, 0, 0, NULL};
   char err[512];
   struct lp_profile_store *s = lp_profile_store_new(&sc, err, sizeof(err));
   struct lp_profile p;

@@ -4,8 +4,9 @@
  * a redelivered event finds its memo, a lost compare-and-set is re-run
  * from fresh reads, a racing instance's memo wins, and a lost race in the
  * older of two pipelined batches drops and re-reads the newer one's
- * reads. Every case checks the final profile (each event applied once)
- * and the before-state the caller was finally given.
+ * reads; activity events the same way, and an order consuming the cart.
+ * Every case checks the final profile (each event applied once) and the
+ * before-state the caller was finally given.
  *
  * Run by test_store_race.sh with the Redis port as argument; each case
  * uses its own namespace.
@@ -35,7 +36,7 @@ struct fixture {
 static struct lp_profile_store *open_store(const char *ns) {
   char err[256];
   struct lp_profile_store_config c = {"127.0.0.1", redis_port,        ns, 3600,
-                                      2000,        LP_MAX_AFFINITIES, 0};
+                                      2000,        LP_MAX_AFFINITIES, 0,  NULL};
   struct lp_profile_store *s = lp_profile_store_new(&c, err, sizeof(err));
   if (!s)
     fail_msg("store: %s", err);
@@ -387,6 +388,119 @@ static void test_malformed_entry(void **state) {
   clear_all(ev, 2);
 }
 
+/* A product view of brand Acme (cart_updated when cart_micros > 0) by m1
+ * at 1700000000000 + ms. */
+static struct lp_activity_event activity(const char *event_id, int64_t ms,
+                                         int64_t cart_micros) {
+  struct lp_activity_event ev = {0};
+  ev.event_id = lp_xstrdup(event_id);
+  ev.shop = lp_xstrdup("race-shop");
+  ev.customer_id = lp_xstrdup("m1");
+  ev.event_time_ms = 1700000000000LL + ms;
+  ev.kind =
+      cart_micros > 0 ? LP_ACTIVITY_CART_UPDATED : LP_ACTIVITY_PRODUCT_VIEW;
+  ev.product_id = lp_xstrdup("p1");
+  ev.brand = lp_xstrdup("Acme");
+  if (cart_micros > 0) {
+    ev.has_cart_value = 1;
+    ev.cart_value_micros = cart_micros;
+    ev.currency = lp_xstrdup("EUR");
+  }
+  return ev;
+}
+
+/* The member's activity part in Redis (caller frees; NULL = none). */
+static char *activity_part(const struct fixture *f) {
+  redisContext *c = redisConnect("127.0.0.1", redis_port);
+  assert_non_null(c);
+  assert_int_equal(c->err, 0);
+  redisReply *r = redisCommand(c, "GET %s:a:{race-shop:m1}", f->ns);
+  assert_non_null(r);
+  char *v = r->type == REDIS_REPLY_STRING ? lp_xstrdup(r->str) : NULL;
+  freeReplyObject(r);
+  redisFree(c);
+  return v;
+}
+
+static void assert_same_text(const char *got, const char *want) {
+  if (!got || !want)
+    assert_ptr_equal(got, want);
+  else
+    assert_string_equal(got, want);
+}
+
+/* One activity op through s; returns its before_activity (caller frees)
+ * and checks the order count it was applied against. */
+static char *apply_activity(struct lp_profile_store *s,
+                            struct lp_activity_event *ev, int64_t orders) {
+  struct lp_store_op op = {.activity = ev};
+  assert_int_equal(lp_profile_store_apply(s, &op, 1, NULL, NULL), 0);
+  assert_false(op.failed);
+  assert_int_equal(op.before.order_count, orders);
+  lp_profile_clear(&op.before);
+  return op.before_activity;
+}
+
+/* Activity events: folded once, a racing instance's memo wins and gives
+ * the same before_activity, a redelivery after later events gets its
+ * first before-state, an order consumes the cart so an older cart event
+ * cannot reopen it, and an order op is handed the activity part. */
+static void test_activity_events(void **state) {
+  struct fixture *f = *state;
+  struct lp_activity_event v1 = activity("v1", 0, 0);
+  char *before = apply_activity(f->a, &v1, 0);
+  assert_null(before);
+  char *after_v1 = activity_part(f);
+  assert_non_null(strstr(after_v1, "v:b:Acme\t"));
+  /* A reads a cart event, B applies the same event, A's write finds B's
+   * memo: A is handed B's before-state and nothing is applied twice. */
+  struct lp_activity_event c1 = activity("c1", 1000, 5000000);
+  struct lp_store_op op = {.activity = &c1};
+  lp_profile_store_start(f->a, 0, &op, 1, NULL);
+  char *b_before = apply_activity(f->b, &c1, 0);
+  assert_same_text(b_before, after_v1);
+  assert_int_equal(lp_profile_store_advance(f->a, 0, NULL), 0);
+  assert_int_equal(lp_profile_store_finish(f->a, 0, NULL), 0);
+  assert_false(op.failed);
+  assert_same_text(op.before_activity, after_v1);
+  lp_profile_clear(&op.before);
+  free(op.before_activity);
+  char *after_c1 = activity_part(f);
+  assert_non_null(strstr(after_c1, "cart_state\topen\n"));
+  /* v1 again, after c1: its first before-state, the part unchanged. */
+  before = apply_activity(f->b, &v1, 0);
+  assert_null(before);
+  char *now = activity_part(f);
+  assert_string_equal(now, after_c1);
+  free(now);
+  /* An order after the cart; an order op sees the activity part. */
+  struct lp_order_event o = order("o1", "o1", 1, 1);
+  struct lp_store_op oop = {.order = &o};
+  assert_int_equal(lp_profile_store_apply(f->a, &oop, 1, NULL, NULL), 0);
+  assert_false(oop.failed);
+  assert_same_text(oop.before_activity, after_c1);
+  lp_profile_clear(&oop.before);
+  free(oop.before_activity);
+  /* A cart event older than the order (newer than the cart) leaves the
+   * cart cleared, cart_at at the order's time. */
+  struct lp_activity_event c2 = activity("c2", 3600000, 7000000);
+  free(apply_activity(f->a, &c2, 1));
+  now = activity_part(f);
+  assert_null(strstr(now, "cart_state"));
+  assert_null(strstr(now, "cart\t"));
+  char want[64];
+  snprintf(want, sizeof(want), "cart_at\t%lld\n", (long long)o.event_time_ms);
+  assert_non_null(strstr(now, want));
+  free(now);
+  free(b_before);
+  free(after_v1);
+  free(after_c1);
+  lp_activity_event_clear(&v1);
+  lp_activity_event_clear(&c1);
+  lp_activity_event_clear(&c2);
+  lp_order_event_clear(&o);
+}
+
 int main(int argc, char **argv) {
   if (argc != 2 || (redis_port = atoi(argv[1])) <= 0) {
     fprintf(stderr, "usage: store_race REDIS_PORT\n");
@@ -410,6 +524,7 @@ int main(int argc, char **argv) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_order_event_cap, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_entry, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_activity_events, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -313,12 +313,14 @@ static void test_seed_loads(void **state) {
     fail_msg("%s", err);
   assert_int_equal(lp_ruleset_count(rs), 7);
   assert_int_equal(strlen(lp_ruleset_digest(rs)), 16);
-  /* The directory (what processors load): the seed and the 3 rules by
-   * predicted value (value.json). */
+  /* The directory (what processors load): the seed, the 3 rules by
+   * predicted value (value.json) and the 4 timer rules (timers.json). */
   struct lp_ruleset *dir = lp_ruleset_load("deploy/rules", err, sizeof(err));
   if (!dir)
     fail_msg("%s", err);
-  assert_int_equal(lp_ruleset_count(dir), lp_ruleset_count(rs) + 3);
+  assert_int_equal(lp_ruleset_count(dir), lp_ruleset_count(rs) + 3 + 4);
+  const struct lp_timer_rule *tr;
+  assert_int_equal(lp_ruleset_timer_rules(dir, &tr), 4);
   lp_ruleset_destroy(&dir);
   lp_ruleset_destroy(&rs);
   assert_null(rs);
@@ -581,11 +583,11 @@ static void test_errors_rule(void **state) {
                "string");
   expect_error(R("{\"id\":\"a\",\"version\":1,\"on\":\"refund\"}"),
                "t.json: $.rules[0].on: unknown event kind \"refund\" "
-               "(expected order or customer)");
+               "(expected order, customer or timer)");
   expect_error(R("{\"id\":\"a\",\"version\":1,\"prio\":1}"),
                "t.json: $.rules[0].prio: unknown key \"prio\" (expected one "
                "of id, version, description, on, priority, exclusive, group, "
-               "when, action, approval, enabled)");
+               "when, action, approval, enabled, timer)");
   expect_error(R("{\"id\":\"a\",\"version\":1,\"on\":\"order\","
                  "\"action\":" PTS "}"),
                "t.json: $.rules[0]: missing required key \"when\" (use "
@@ -1354,6 +1356,139 @@ static void test_determinism(void **state) {
 
 /* What a SIGHUP reload relies on: an invalid file yields no ruleset and
  * leaves the one in force untouched. */
+/* Timer rules: what they plan, the errors that name the place, and that a
+ * fired timer is decided by its own rule alone, at its due time, with the
+ * activity fields and a decision id from the trigger id. */
+static void test_timer_rules(void **state) {
+  (void)state;
+  expect_error(
+      "{\"rules\":[{\"id\":\"w\",\"version\":1,\"on\":\"timer\","
+      "\"when\":{\"all\":[]},\"action\":{\"kind\":\"points\",\"points\":1}}]}",
+      "t.json: $.rules[0]: missing required key \"timer\" (a timer rule says "
+      "which timer it plans, e.g. {\"kind\": \"winback\", \"after_days\": "
+      "45})");
+  expect_error(
+      "{\"rules\":[{\"id\":\"w\",\"version\":1,\"on\":\"order\","
+      "\"timer\":{\"kind\":\"cart\"},"
+      "\"when\":{\"all\":[]},\"action\":{\"kind\":\"points\",\"points\":1}}]}",
+      "t.json: $.rules[0].timer: \"timer\" applies to rules with \"on\": "
+      "\"timer\" only");
+  expect_error(
+      "{\"rules\":[{\"id\":\"w\",\"version\":1,\"on\":\"timer\","
+      "\"timer\":{\"kind\":\"winback\",\"after_days\":45,\"p_alive_below\":0.3}"
+      ","
+      "\"when\":{\"all\":[]},\"action\":{\"kind\":\"points\",\"points\":1}}]}",
+      "t.json: $.rules[0].timer: a winback timer needs exactly one of "
+      "\"after_days\" and \"p_alive_below\"");
+  expect_error(
+      "{\"rules\":[{\"id\":\"w\",\"version\":1,\"on\":\"timer\","
+      "\"timer\":{\"kind\":\"nap\"},"
+      "\"when\":{\"all\":[]},\"action\":{\"kind\":\"points\",\"points\":1}}]}",
+      "t.json: $.rules[0].timer.kind: unknown timer kind \"nap\" (expected one "
+      "of winback, replenishment, birthday, cart)");
+  expect_error(
+      "{\"rules\":[{\"id\":\"w\",\"version\":1,\"on\":\"timer\","
+      "\"timer\":{\"kind\":\"cart\",\"after_minutes\":0},"
+      "\"when\":{\"all\":[]},\"action\":{\"kind\":\"points\",\"points\":1}}]}",
+      "t.json: $.rules[0].timer.after_minutes: 0 is out of range (1 to 10080)");
+  /* Event fields are not there when nothing arrived. */
+  expect_error(
+      "{\"rules\":[{\"id\":\"w\",\"version\":1,\"on\":\"timer\","
+      "\"timer\":{\"kind\":\"cart\"},"
+      "\"when\":{\"field\":\"event.total\",\"op\":\">\",\"value\":\"1\"},"
+      "\"action\":{\"kind\":\"points\",\"points\":1}}]}",
+      "t.json: $.rules[0].when.field: field \"event.total\" is not available "
+      "on timer rules");
+
+  struct lp_ruleset *rs = load(
+      "{\"rules\":["
+      "{\"id\":\"wb\",\"version\":2,\"on\":\"timer\","
+      "\"timer\":{\"kind\":\"winback\",\"after_days\":45},"
+      "\"when\":{\"all\":[{\"field\":\"activity.top_category\",\"op\":\"==\","
+      "\"value\":\"Shoes\"},{\"field\":\"profile.days_since_last_order\","
+      "\"op\":\">=\",\"value\":45}]},"
+      "\"action\":{\"kind\":\"discount_code\",\"percent\":20,"
+      "\"brand\":\"$favourite_brand\"}},"
+      "{\"id\":\"cart\",\"version\":1,\"on\":\"timer\","
+      "\"timer\":{\"kind\":\"cart\",\"after_minutes\":30},"
+      "\"when\":{\"field\":\"activity.cart_state\",\"op\":\"==\",\"value\":"
+      "\"open\"},"
+      "\"action\":{\"kind\":\"message\",\"template_id\":\"nudge\"}},"
+      "{\"id\":\"off\",\"version\":1,\"on\":\"timer\",\"enabled\":false,"
+      "\"timer\":{\"kind\":\"birthday\"},\"when\":{\"all\":[]},"
+      "\"action\":{\"kind\":\"points\",\"points\":5}},"
+      "{\"id\":\"o\",\"version\":1,\"on\":\"order\",\"when\":{\"all\":[]},"
+      "\"action\":{\"kind\":\"points\",\"points\":5}}]}");
+  const struct lp_timer_rule *tr;
+  /* Enabled only, in rule order (priority, then id). */
+  assert_int_equal(lp_ruleset_timer_rules(rs, &tr), 2);
+  assert_string_equal(tr[0].rule_id, "cart");
+  assert_int_equal(tr[0].kind, LP_TIMER_CART);
+  assert_int_equal(tr[0].after_minutes, 30);
+  assert_string_equal(tr[1].rule_id, "wb");
+  assert_int_equal(tr[1].kind, LP_TIMER_WINBACK);
+  assert_int_equal(tr[1].after_days, 45);
+  assert_int_equal(tr[1].rule_version, 2);
+
+  struct lp_profile p;
+  profile_returning(&p);
+  p.last_order_ms = 1700000000000;
+  struct lp_activity_view act = {0};
+  act.top_category = lp_xstrdup("Shoes");
+  act.top_category_score = 2500000;
+  act.at = 1700000000000 + 40 * 86400000LL;
+  int64_t due = 1700000000000 + 45 * 86400000LL;
+  struct lp_timer_trigger t = {LP_TIMER_WINBACK,
+                               "wb",
+                               "shop1",
+                               "c42",
+                               "winback:shop1:c42:wb@1703888000000",
+                               due};
+  struct decisions ds = {0};
+  lp_rules_decide_timer(rs, &t, &p, &act, NULL, &ds.d, &ds.n);
+  assert_int_equal(ds.n, 1); /* only "wb": the order rule is not asked */
+  assert_string_equal(ds.d[0].rule_id, "wb");
+  assert_string_equal(ds.d[0].trigger_kind, "winback");
+  assert_string_equal(ds.d[0].trigger_event_id, t.trigger_id);
+  assert_int_equal(ds.d[0].event_time_ms, due);
+  assert_string_equal(ds.d[0].action.brand, "Zeta");
+  char id[LP_DECISION_ID_LEN + 1];
+  lp_decision_id("wb", 2, "shop1", "c42", t.trigger_id, id);
+  assert_string_equal(ds.d[0].decision_id, id);
+  /* Its explanation names the activity it read. */
+  int saw = 0;
+  for (size_t i = 0; i < ds.d[0].explanation.n_features; i++)
+    if (strcmp(ds.d[0].explanation.features[i].name, "activity.top_category") ==
+        0)
+      saw = strcmp(ds.d[0].explanation.features[i].value, "Shoes") == 0;
+  assert_true(saw);
+  decisions_free(&ds);
+  /* Without browse activity the condition does not hold. */
+  lp_rules_decide_timer(rs, &t, &p, NULL, NULL, &ds.d, &ds.n);
+  assert_int_equal(ds.n, 0);
+  /* A trigger of another kind for that rule, or a rule that is gone, gives
+   * nothing. */
+  t.kind = LP_TIMER_CART;
+  lp_rules_decide_timer(rs, &t, &p, &act, NULL, &ds.d, &ds.n);
+  assert_int_equal(ds.n, 0);
+  t.kind = LP_TIMER_WINBACK;
+  t.rule_id = "gone";
+  lp_rules_decide_timer(rs, &t, &p, &act, NULL, &ds.d, &ds.n);
+  assert_int_equal(ds.n, 0);
+  /* The cart rule reads the cart. */
+  act.cart_state = LP_CART_OPEN;
+  act.cart_micros = 25000000;
+  struct lp_timer_trigger ct = {LP_TIMER_CART,           "cart", "shop1", "c42",
+                                "cart:shop1:c42:cart@1", 1};
+  lp_rules_decide_timer(rs, &ct, &p, &act, NULL, &ds.d, &ds.n);
+  assert_int_equal(ds.n, 1);
+  assert_string_equal(ds.d[0].trigger_kind, "cart");
+  decisions_free(&ds);
+  lp_activity_view_clear(&act);
+  lp_profile_clear(&p);
+  lp_ruleset_destroy(&rs);
+}
+
 static void test_reload_keeps_old(void **state) {
   (void)state;
   struct lp_ruleset *old = load(R(RULE("{\"all\":[]}", PTS)));
@@ -1395,6 +1530,7 @@ int main(void) {
       cmocka_unit_test(test_points_math),
       cmocka_unit_test(test_cost_and_approval),
       cmocka_unit_test(test_determinism),
+      cmocka_unit_test(test_timer_rules),
       cmocka_unit_test(test_reload_keeps_old),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,959 @@
+/*
+ * stream_timers.c — member timers inside a stream processor (see
+ * stream_timers.h for the rules of watermark, planning and firing).
+ */
+#include "stream_timers.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <hiredis.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "profile_apply.h"
+#include "timer_plan.h"
+
+#define CLAIM_BATCH 1000
+/* Fired timers not yet acknowledged in Redis, at most: claiming stops
+ * there until acks catch up, so a claim is acked well within its lease. */
+#define FIRED_IN_FLIGHT_MAX 4000
+#define PENDING_SAMPLE_MS 5000
+#define NONE_DUE INT64_MAX
+#define MAX_PARTITIONS 65536
+
+struct part {
+  int assigned;
+  int loaded;       /* mark and next due read from Redis */
+  int64_t wm;       /* watermark over the records observed */
+  int64_t wm_done;  /* watermark over the records written (applied) */
+  int64_t mark;     /* fired mark */
+  int mark_dirty;   /* mark advanced without a claim: persist it */
+  int64_t wm_saved; /* wm_done as last stored, for a takeover */
+  int64_t next_due; /* lower bound of the earliest pending due */
+  int64_t last_record_wall_ms;
+  int64_t next_sweep_ms; /* next claim even with nothing due: takes back
+                            claims whose lease ran out (their owner died) */
+};
+
+struct lp_stream_timers {
+  struct lp_stream_timers_config conf;
+  char *host, *ns, *prefix;
+  char owner[LP_TIMERS_OWNER_MAX];
+  struct lp_timers *timers;
+  redisContext *rc;
+  struct part *parts;
+  size_t n_parts;
+  size_t cursor; /* round-robin start of the next claim */
+  struct lp_st_fired *done;
+  size_t in_flight; /* handed out by claim, not yet acked */
+  int64_t next_pending_sample_ms;
+};
+
+static int64_t wall_ms(void) {
+  return lp_now_ms();
+}
+
+/* ---- Redis (marks and profile reads) ------------------------------------ */
+
+static void rc_drop(struct lp_stream_timers *st) {
+  if (st->rc)
+    redisFree(st->rc);
+  st->rc = NULL;
+}
+
+static int rc_ensure(struct lp_stream_timers *st, char *err, size_t n) {
+  if (st->rc)
+    return 0;
+  int ms = st->conf.timeout_ms > 0 ? st->conf.timeout_ms : 2000;
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  st->rc = redisConnectWithTimeout(st->host, st->conf.redis_port, tv);
+  if (!st->rc || st->rc->err) {
+    lp_err(err, n, "timers: redis %s:%d: %s", st->host, st->conf.redis_port,
+           st->rc ? st->rc->errstr : "out of memory");
+    rc_drop(st);
+    return -1;
+  }
+  redisSetTimeout(st->rc, tv);
+  return 0;
+}
+
+static char *mark_key(const struct lp_stream_timers *st, int p) {
+  return lp_xasprintf("%s:tm:%d:mark", st->prefix, p);
+}
+
+static char *wm_key(const struct lp_stream_timers *st, int p) {
+  return lp_xasprintf("%s:tm:%d:wm", st->prefix, p);
+}
+
+/* Raises the stored mark to v (never lowers it: a late writer that lost
+ * the partition cannot take it back). */
+static int raise_store(struct lp_stream_timers *st, char *key, int64_t v,
+                       char *err, size_t n) {
+  static const char script[] =
+      "local c = tonumber(redis.call('GET', KEYS[1]) or '-9007199254740992') "
+      "if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1]) end "
+      "return 1";
+  if (rc_ensure(st, err, n) != 0) {
+    free(key);
+    return -1;
+  }
+  char val[32];
+  snprintf(val, sizeof(val), "%" PRId64, v);
+  redisReply *r = redisCommand(st->rc, "EVAL %s 1 %s %s", script, key, val);
+  int ok = r && r->type == REDIS_REPLY_INTEGER;
+  if (!ok) {
+    lp_err(err, n, "timers: store %s: %s", key,
+           r && r->type == REDIS_REPLY_ERROR ? r->str : "connection lost");
+    if (!r)
+      rc_drop(st);
+  }
+  free(key);
+  if (r)
+    freeReplyObject(r);
+  return ok ? 0 : -1;
+}
+
+static int mark_store(struct lp_stream_timers *st, int p, int64_t v, char *err,
+                      size_t n) {
+  return raise_store(st, mark_key(st, p), v, err, n);
+}
+
+static struct part *part_of(struct lp_stream_timers *st, int p) {
+  if (p < 0 || p >= MAX_PARTITIONS)
+    return NULL;
+  if ((size_t)p >= st->n_parts) {
+    size_t n = (size_t)p + 1;
+    st->parts = lp_xrealloc(st->parts, n * sizeof(*st->parts));
+    memset(st->parts + st->n_parts, 0, (n - st->n_parts) * sizeof(*st->parts));
+    st->n_parts = n;
+  }
+  return &st->parts[p];
+}
+
+/* Reads the partition's mark and next due; 0 or -1. */
+static int part_load(struct lp_stream_timers *st, int p, char *err, size_t n) {
+  struct part *pt = part_of(st, p);
+  if (pt->loaded)
+    return 0;
+  if (rc_ensure(st, err, n) != 0)
+    return -1;
+  char *key = mark_key(st, p), *wkey = wm_key(st, p);
+  redisReply *r = redisCommand(st->rc, "MGET %s %s", key, wkey);
+  free(key);
+  free(wkey);
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+    lp_err(err, n, "timers: read mark: %s",
+           r && r->type == REDIS_REPLY_ERROR ? r->str : "connection lost");
+    if (!r)
+      rc_drop(st);
+    if (r)
+      freeReplyObject(r);
+    return -1;
+  }
+  int64_t mark = INT64_MIN, saved = INT64_MIN;
+  if (r->element[0]->type == REDIS_REPLY_STRING)
+    mark = strtoll(r->element[0]->str, NULL, 10);
+  if (r->element[1]->type == REDIS_REPLY_STRING)
+    saved = strtoll(r->element[1]->str, NULL, 10);
+  freeReplyObject(r);
+  int64_t due = 0;
+  int rc = lp_timers_next_due(st->timers, p, &due, err, n);
+  if (rc < 0)
+    return -1;
+  /* Records are judged from the mark (a redelivered record sees no
+   * watermark its first processing did not); firing goes on from the
+   * watermark the previous owner had written, whose timer writes are in
+   * Redis already. */
+  pt->mark = mark;
+  if (pt->wm < mark)
+    pt->wm = mark;
+  if (pt->wm_done < mark)
+    pt->wm_done = mark;
+  if (pt->wm_done < saved)
+    pt->wm_done = saved;
+  pt->wm_saved = saved;
+  pt->next_due = rc == 1 ? NONE_DUE : due;
+  pt->loaded = 1;
+  return 0;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+struct lp_stream_timers *
+lp_stream_timers_new(const struct lp_stream_timers_config *conf, char *errstr,
+                     size_t errstr_size) {
+  if (!conf->ns || !*conf->ns || !conf->stream || !*conf->stream) {
+    lp_err(errstr, errstr_size, "timers: namespace and stream are required");
+    return NULL;
+  }
+  struct lp_stream_timers *st = lp_xcalloc(1, sizeof(*st));
+  st->conf = *conf;
+  st->host = lp_xstrdup(conf->redis_host);
+  st->conf.redis_host = st->host;
+  st->ns = lp_xstrdup(conf->ns);
+  st->prefix = lp_xasprintf("%s:%s", conf->ns, conf->stream);
+  st->conf.ns = NULL;
+  st->conf.stream = NULL;
+  char host[64] = "";
+  gethostname(host, sizeof(host) - 1);
+  snprintf(st->owner, sizeof(st->owner), "%s:%d:%08x", host, (int)getpid(),
+           (unsigned)(lp_mono_us() & 0xffffffffu));
+  struct lp_timers_config tc = {st->host, conf->redis_port, st->prefix,
+                                conf->timeout_ms};
+  st->timers = lp_timers_new(&tc, errstr, errstr_size);
+  if (!st->timers) {
+    lp_stream_timers_destroy(&st);
+    return NULL;
+  }
+  return st;
+}
+
+void lp_stream_timers_fired_free(struct lp_st_fired *f) {
+  if (!f)
+    return;
+  free(f->timer.id);
+  free(f->timer.payload);
+  free(f->shop);
+  free(f->customer_id);
+  free(f->rule_id);
+  free(f->trigger_id);
+  lp_profile_clear(&f->profile);
+  lp_activity_view_clear(&f->activity);
+  free(f);
+}
+
+void lp_stream_timers_destroy(struct lp_stream_timers **stp) {
+  struct lp_stream_timers *st = *stp;
+  if (!st)
+    return;
+  while (st->done) {
+    struct lp_st_fired *f = st->done;
+    st->done = f->next;
+    lp_stream_timers_fired_free(f);
+  }
+  lp_timers_destroy(&st->timers);
+  rc_drop(st);
+  free(st->parts);
+  free(st->host);
+  free(st->ns);
+  free(st->prefix);
+  free(st);
+  *stp = NULL;
+}
+
+void lp_stream_timers_assign(struct lp_stream_timers *st, int partition) {
+  struct part *pt = part_of(st, partition);
+  if (!pt)
+    return;
+  memset(pt, 0, sizeof(*pt));
+  pt->assigned = 1;
+  pt->wm = pt->wm_done = pt->mark = INT64_MIN;
+  pt->next_due = NONE_DUE;
+  pt->last_record_wall_ms = wall_ms();
+  char err[256];
+  if (part_load(st, partition, err, sizeof(err)) != 0)
+    LP_WARN("timers: partition state not read yet; retried before firing",
+            "\"partition\":%d,\"error\":%s", partition, lp_log_str(err));
+}
+
+void lp_stream_timers_revoke(struct lp_stream_timers *st, int partition) {
+  struct part *pt = part_of(st, partition);
+  if (pt)
+    memset(pt, 0, sizeof(*pt));
+}
+
+int64_t lp_stream_timers_observe(struct lp_stream_timers *st, int partition,
+                                 int64_t event_ms) {
+  struct part *pt = part_of(st, partition);
+  if (!pt)
+    return INT64_MIN;
+  if (!pt->assigned) { /* a record before its assignment was seen */
+    lp_stream_timers_assign(st, partition);
+    pt = part_of(st, partition);
+  }
+  if (!pt->loaded) {
+    char err[256];
+    (void)part_load(st, partition, err, sizeof(err));
+  }
+  int64_t before = pt->wm;
+  int64_t now = wall_ms();
+  int64_t cand = event_ms - st->conf.lateness_ms;
+  /* Bounded skew: the watermark never runs ahead of the wall clock, so an
+   * event from the future (within event.max.future.ms; beyond it the
+   * record is dead-lettered) cannot fire timers before their time. */
+  if (cand > now)
+    cand = now;
+  if (cand > pt->wm)
+    pt->wm = cand;
+  pt->last_record_wall_ms = now;
+  return before;
+}
+
+/* ---- planning ------------------------------------------------------------ */
+
+static char *payload_of(struct lp_arena *a, const char *shop,
+                        const char *customer, const char *rule, int arg) {
+  struct lp_buf b;
+  lp_buf_init(&b);
+  lp_buf_append_str(&b, "1\t");
+  lp_state_escape_into(&b, shop);
+  lp_buf_append_byte(&b, '\t');
+  lp_state_escape_into(&b, customer);
+  lp_buf_append_byte(&b, '\t');
+  lp_state_escape_into(&b, rule);
+  lp_buf_appendf(&b, "\t%d", arg);
+  char *s = lp_dup_in(a, lp_buf_cstr(&b));
+  lp_buf_free(&b);
+  return s;
+}
+
+static void plan_init(struct lp_st_plan *out, int partition,
+                      const struct lp_stream_timers *st) {
+  memset(out, 0, sizeof(*out));
+  out->partition = partition;
+  out->valid = 1;
+  const struct part *pt =
+      (size_t)partition < st->n_parts ? &st->parts[partition] : NULL;
+  out->wm_after = pt ? pt->wm : INT64_MIN;
+}
+
+static void add_op(struct lp_arena *a, struct lp_st_plan *out,
+                   enum lp_timer_op_kind op, const char *id, int64_t due,
+                   const char *payload, int64_t wm, int64_t event_ms,
+                   enum lp_timer_kind kind) {
+  struct lp_st_op *grown =
+      lp_arena_alloc(a, (out->n_ops + 1) * sizeof(*out->ops));
+  if (out->n_ops)
+    memcpy(grown, out->ops, out->n_ops * sizeof(*out->ops));
+  out->ops = grown;
+  struct lp_st_op *o = &out->ops[out->n_ops++];
+  memset(o, 0, sizeof(*o));
+  o->op.kind = op;
+  o->op.id = lp_dup_in(a, id);
+  o->op.due_ms = due;
+  o->op.payload = payload;
+  o->op.watermark_ms = wm;
+  o->op.event_ms = event_ms;
+  o->kind = kind;
+}
+
+/* When rule r's timer is due for profile p whose last order is at last_ms
+ * (0: no timer). */
+static int64_t order_timer_due(const struct lp_timer_rule *r,
+                               const struct lp_model *m,
+                               const struct lp_profile *p, int64_t last_ms) {
+  int64_t due = 0;
+  if (last_ms <= 0)
+    return 0;
+  if (r->kind == LP_TIMER_WINBACK) {
+    if (r->after_days > 0)
+      return lp_plan_winback_fixed(last_ms, r->after_days);
+    if (!m)
+      return 0;
+    if (lp_plan_winback_p_alive(m, p, (double)r->p_alive_below / 1e6, last_ms,
+                                (int64_t)r->horizon_days * LP_PLAN_DAY_MS,
+                                &due) != 0)
+      return 0;
+    return due;
+  }
+  if (r->kind == LP_TIMER_REPLENISHMENT) {
+    if (lp_plan_replenishment(m, p, last_ms, r->lead_days, &due) != 0)
+      return 0;
+    return due;
+  }
+  return 0;
+}
+
+void lp_stream_timers_plan_order(
+    struct lp_stream_timers *st, int partition, int64_t wm_before,
+    const struct lp_ruleset *rules, const struct lp_model *model,
+    const struct lp_order_event *ev, const struct lp_profile *before,
+    struct lp_arena *arena, struct lp_st_plan *out) {
+  plan_init(out, partition, st);
+  const struct lp_timer_rule *tr;
+  size_t n = lp_ruleset_timer_rules(rules, &tr);
+  int counts =
+      (ev->status == LP_ORDER_CREATED || ev->status == LP_ORDER_PAID) &&
+      !before->order_previously_applied;
+  int64_t t = ev->event_time_ms, last = before->last_order_ms;
+  if (n == 0 || !counts || t <= last)
+    return; /* not a newer order: the member's timers stay as they are */
+  /* The member as the order leaves it (as profile_apply.c applies it). */
+  struct lp_profile after = *before;
+  after.exists = 1;
+  after.order_count++;
+  after.orders_placed++;
+  after.purchase_days +=
+      lp_order_adds_purchase_day(before->first_order_ms, last, t);
+  if (!after.first_order_ms)
+    after.first_order_ms = t;
+  after.last_order_ms = t;
+  after.lifetime_spend_micros += ev->total_micros;
+  char *mk = lp_member_key(ev->shop, ev->customer_id);
+  for (size_t i = 0; i < n; i++) {
+    const struct lp_timer_rule *r = &tr[i];
+    if (r->kind != LP_TIMER_WINBACK && r->kind != LP_TIMER_REPLENISHMENT)
+      continue;
+    char id[LP_TIMERS_ID_MAX + 1];
+    if (lp_plan_timer_id(r->kind, mk, r->rule_id, id, sizeof(id)) < 0)
+      continue;   /* an id too long for the store: no timer for this member */
+    if (last > 0) /* the stored timer fires now if its time has come */
+      add_op(arena, out, LP_TIMER_OP_FIRE_IF_DUE, id, 0, NULL, wm_before, t,
+             r->kind);
+    int64_t due = order_timer_due(r, model, &after, t);
+    /* A timer already due at the watermark before this record is not
+     * planned: the record came too late for it. */
+    if (due > 0 && due > wm_before)
+      add_op(arena, out, LP_TIMER_OP_SCHEDULE, id, due,
+             payload_of(arena, ev->shop, ev->customer_id, r->rule_id, 0), 0, 0,
+             r->kind);
+    else if (last > 0)
+      add_op(arena, out, LP_TIMER_OP_CANCEL, id, 0, NULL, 0, 0, r->kind);
+  }
+  free(mk);
+}
+
+void lp_stream_timers_plan_customer(struct lp_stream_timers *st, int partition,
+                                    int64_t wm_before,
+                                    const struct lp_ruleset *rules,
+                                    const struct lp_customer_event *ev,
+                                    const struct lp_profile *before,
+                                    struct lp_arena *arena,
+                                    struct lp_st_plan *out) {
+  (void)wm_before;
+  (void)before;
+  plan_init(out, partition, st);
+  const struct lp_timer_rule *tr;
+  size_t n = lp_ruleset_timer_rules(rules, &tr);
+  if (n == 0 || !ev->birthday)
+    return; /* the event says nothing about the birthday */
+  char *mk = lp_member_key(ev->shop, ev->customer_id);
+  for (size_t i = 0; i < n; i++) {
+    const struct lp_timer_rule *r = &tr[i];
+    if (r->kind != LP_TIMER_BIRTHDAY)
+      continue;
+    char id[LP_TIMERS_ID_MAX + 1];
+    if (lp_plan_timer_id(r->kind, mk, r->rule_id, id, sizeof(id)) < 0)
+      continue;
+    int64_t lead = (int64_t)r->days_before * LP_PLAN_DAY_MS, due = 0;
+    if (ev->birthday[0] &&
+        lp_plan_birthday(ev->birthday, ev->event_time_ms + lead, &due) == 0)
+      add_op(arena, out, LP_TIMER_OP_SCHEDULE, id, due - lead,
+             payload_of(arena, ev->shop, ev->customer_id, r->rule_id,
+                        r->days_before),
+             0, 0, r->kind);
+    else if (!ev->birthday[0])
+      add_op(arena, out, LP_TIMER_OP_CANCEL, id, 0, NULL, 0, 0, r->kind);
+  }
+  free(mk);
+}
+
+void lp_stream_timers_plan_activity(
+    struct lp_stream_timers *st, int partition, int64_t wm_before,
+    const struct lp_ruleset *rules, const struct lp_activity_event *ev,
+    const char *before_activity, int64_t last_order_ms, struct lp_arena *arena,
+    struct lp_st_plan *out) {
+  (void)wm_before;
+  plan_init(out, partition, st);
+  const struct lp_timer_rule *tr;
+  size_t n = lp_ruleset_timer_rules(rules, &tr);
+  if (n == 0 || (ev->kind != LP_ACTIVITY_CART_UPDATED &&
+                 ev->kind != LP_ACTIVITY_CHECKOUT_STARTED &&
+                 ev->kind != LP_ACTIVITY_CART_ABANDONED))
+    return; /* only cart changes move the cart timer */
+  size_t k = 0;
+  while (k < n && tr[k].kind != LP_TIMER_CART)
+    k++;
+  if (k == n)
+    return;
+  /* The cart as this event leaves it (as the store folds it: an order
+   * newer than the cart consumed it). */
+  struct lp_activity_view v;
+  lp_activity_part_parse(before_activity, &v);
+  char *own = NULL, *next = NULL;
+  if (last_order_ms > 0 && v.cart_state != LP_CART_NONE &&
+      v.cart_at <= last_order_ms)
+    lp_activity_clear_cart(before_activity, last_order_ms, &own);
+  lp_activity_view_clear(&v);
+  lp_activity_apply(own ? own : before_activity, ev, &st->conf.activity, &next);
+  lp_activity_part_parse(next, &v);
+  free(own);
+  free(next);
+  int wanted = lp_plan_cart_timer_wanted(&v);
+  char *mk = lp_member_key(ev->shop, ev->customer_id);
+  for (; k < n; k++) {
+    const struct lp_timer_rule *r = &tr[k];
+    if (r->kind != LP_TIMER_CART)
+      continue;
+    char id[LP_TIMERS_ID_MAX + 1];
+    if (lp_plan_timer_id(r->kind, mk, r->rule_id, id, sizeof(id)) < 0)
+      continue;
+    int64_t due =
+        wanted ? lp_plan_cart_abandon(v.cart_at, r->after_minutes) : 0;
+    if (due > 0)
+      add_op(arena, out, LP_TIMER_OP_SCHEDULE, id, due,
+             payload_of(arena, ev->shop, ev->customer_id, r->rule_id, 0), 0, 0,
+             r->kind);
+    else
+      add_op(arena, out, LP_TIMER_OP_CANCEL, id, 0, NULL, 0, 0, r->kind);
+  }
+  lp_activity_view_clear(&v);
+  free(mk);
+}
+
+/* ---- writing plans ------------------------------------------------------- */
+
+/* Stores every advanced watermark (one pipelined round trip): a new owner
+ * of the partition fires from there even when no record is left to
+ * consume. 0 or -1. */
+static int save_watermarks(struct lp_stream_timers *st, char *err, size_t n) {
+  static const char script[] =
+      "local c = tonumber(redis.call('GET', KEYS[1]) or '-9007199254740992') "
+      "if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1]) end "
+      "return 1";
+  size_t sent = 0;
+  for (size_t p = 0; p < st->n_parts; p++) {
+    struct part *pt = &st->parts[p];
+    if (!pt->assigned || pt->wm_done <= pt->wm_saved)
+      continue;
+    if (sent == 0 && rc_ensure(st, err, n) != 0)
+      return -1;
+    char *key = wm_key(st, (int)p);
+    char val[32];
+    snprintf(val, sizeof(val), "%" PRId64, pt->wm_done);
+    redisAppendCommand(st->rc, "EVAL %s 1 %s %s", script, key, val);
+    free(key);
+    sent++;
+  }
+  int rc = 0;
+  for (size_t i = 0; i < sent; i++) {
+    redisReply *r = NULL;
+    if (redisGetReply(st->rc, (void **)&r) != REDIS_OK || !r) {
+      lp_err(err, n, "timers: store watermark: %s", st->rc->errstr);
+      rc_drop(st);
+      return -1;
+    }
+    if (r->type != REDIS_REPLY_INTEGER) {
+      lp_err(err, n, "timers: store watermark: %s",
+             r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+      rc = -1;
+    }
+    freeReplyObject(r);
+  }
+  if (rc == 0)
+    for (size_t p = 0; p < st->n_parts; p++)
+      if (st->parts[p].assigned)
+        st->parts[p].wm_saved = st->parts[p].wm_done;
+  return rc;
+}
+
+/* A fired timer from its claimed (or inline-fired) record; NULL when its
+ * payload is unreadable (logged). Takes the timer's strings. */
+static struct lp_st_fired *fired_from(struct lp_timer *t, int partition,
+                                      int64_t watermark, int64_t now_ms);
+
+int lp_stream_timers_apply(struct lp_stream_timers *st,
+                           struct lp_st_plan *const plans[], size_t n,
+                           char *errstr, size_t errstr_size) {
+  struct lp_timer_op *ops = NULL;
+  size_t *op_plan = NULL, cap = 0;
+  int rc = 0;
+  int64_t now = wall_ms();
+  for (size_t i = 0; i < n; i++)
+    plans[i]->fired = NULL;
+  /* Partition by partition, the ops in record order, one script each. */
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    int p = plans[i]->partition;
+    int seen = 0;
+    for (size_t j = 0; j < i && !seen; j++)
+      seen = plans[j]->partition == p;
+    if (seen)
+      continue;
+    size_t m = 0;
+    for (size_t j = i; j < n; j++) {
+      if (plans[j]->partition != p)
+        continue;
+      for (size_t k = 0; k < plans[j]->n_ops; k++) {
+        if (m == cap) {
+          cap = cap ? 2 * cap : 256;
+          ops = lp_xrealloc(ops, cap * sizeof(*ops));
+          op_plan = lp_xrealloc(op_plan, cap * sizeof(*op_plan));
+        }
+        ops[m] = plans[j]->ops[k].op;
+        op_plan[m++] = j;
+      }
+    }
+    if (m == 0)
+      continue;
+    struct lp_timers_fired fired;
+    rc = lp_timers_apply_batch(st->timers, p, m, ops, &fired, errstr,
+                               errstr_size);
+    if (rc != 0)
+      break;
+    struct part *pt = part_of(st, p);
+    for (size_t k = 0; k < m; k++) {
+      if (ops[k].kind == LP_TIMER_OP_SCHEDULE) {
+        lp_metrics_add(LP_M_TIMERS_SCHEDULED, 1);
+        if (pt && ops[k].due_ms < pt->next_due)
+          pt->next_due = ops[k].due_ms;
+      } else if (ops[k].kind == LP_TIMER_OP_CANCEL) {
+        lp_metrics_add(LP_M_TIMERS_CANCELLED, 1);
+      }
+    }
+    for (size_t k = 0; k < fired.n; k++) {
+      size_t o = fired.op[k];
+      struct lp_st_fired *f =
+          fired_from(&fired.timers[k], p, ops[o].watermark_ms, now);
+      if (!f)
+        continue;
+      struct lp_st_plan *pl = plans[op_plan[o]];
+      f->next = pl->fired;
+      pl->fired = f;
+    }
+    lp_timers_fired_clear(&fired);
+  }
+  free(ops);
+  free(op_plan);
+  if (rc != 0) {
+    for (size_t i = 0; i < n; i++)
+      while (plans[i]->fired) {
+        struct lp_st_fired *f = plans[i]->fired;
+        plans[i]->fired = f->next;
+        lp_stream_timers_fired_free(f);
+      }
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++) {
+    struct part *pt = part_of(st, plans[i]->partition);
+    if (pt && plans[i]->wm_after > pt->wm_done)
+      pt->wm_done = plans[i]->wm_after;
+  }
+  return save_watermarks(st, errstr, errstr_size);
+}
+
+/* ---- firing -------------------------------------------------------------- */
+
+/* Splits a payload "1\t<shop>\t<customer>\t<rule>\t<arg>"; 0 or -1. */
+static int payload_parse(const char *s, char **shop, char **customer,
+                         char **rule, int *arg) {
+  const char *f[5];
+  size_t len[5];
+  if (strncmp(s, "1\t", 2) != 0)
+    return -1;
+  const char *p = s + 2;
+  for (int i = 0; i < 4; i++) {
+    const char *tab = i < 3 ? strchr(p, '\t') : p + strlen(p);
+    if (!tab)
+      return -1;
+    f[i] = p;
+    len[i] = (size_t)(tab - p);
+    p = *tab ? tab + 1 : tab;
+  }
+  (void)f[4];
+  (void)len[4];
+  *shop = lp_state_unescape(f[0], len[0]);
+  *customer = lp_state_unescape(f[1], len[1]);
+  *rule = lp_state_unescape(f[2], len[2]);
+  *arg = atoi(f[3]);
+  if (!**shop || !**customer || !**rule) {
+    free(*shop);
+    free(*customer);
+    free(*rule);
+    return -1;
+  }
+  return 0;
+}
+
+static int kind_of_id(const char *id, enum lp_timer_kind *out) {
+  for (int k = 0; k < LP_TIMER_KIND_COUNT; k++) {
+    const char *name = lp_timer_kind_name((enum lp_timer_kind)k);
+    size_t n = strlen(name);
+    if (strncmp(id, name, n) == 0 && id[n] == ':') {
+      *out = (enum lp_timer_kind)k;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static struct lp_st_fired *fired_from(struct lp_timer *t, int partition,
+                                      int64_t watermark, int64_t now_ms) {
+  struct lp_st_fired *f = lp_xcalloc(1, sizeof(*f));
+  int arg = 0;
+  enum lp_timer_kind kind;
+  if (kind_of_id(t->id, &kind) != 0 ||
+      payload_parse(t->payload, &f->shop, &f->customer_id, &f->rule_id, &arg) !=
+          0) {
+    LP_ERROR("timers: timer payload unreadable; acknowledged without a "
+             "decision",
+             "\"partition\":%d,\"timer\":%s", partition, lp_log_str(t->id));
+    f->shop = lp_xstrdup("");
+    f->customer_id = lp_xstrdup("");
+    f->rule_id = lp_xstrdup("");
+    kind = LP_TIMER_WINBACK;
+  }
+  f->partition = partition;
+  f->timer = *t; /* takes the strings */
+  memset(t, 0, sizeof(*t));
+  char tid[LP_TIMERS_ID_MAX + 32];
+  lp_timer_output_id(&f->timer, tid, sizeof(tid));
+  f->trigger_id = lp_xstrdup(tid);
+  f->trig =
+      (struct lp_timer_trigger){kind,           f->rule_id,    f->shop,
+                                f->customer_id, f->trigger_id, f->timer.due_ms};
+  f->lateness_event_ms = watermark - f->timer.due_ms;
+  f->lateness_wall_ms = now_ms - f->timer.due_ms;
+  return f;
+}
+
+/* Reads the members' profiles and activity for a claimed list (one
+ * pipelined round trip). 0 or -1. */
+static int read_members(struct lp_stream_timers *st, struct lp_st_fired *list,
+                        char *err, size_t n) {
+  if (!list)
+    return 0;
+  if (rc_ensure(st, err, n) != 0)
+    return -1;
+  size_t count = 0;
+  for (struct lp_st_fired *f = list; f; f = f->next, count++) {
+    const char *ns = st->ns;
+    size_t ns_len = strlen(ns);
+    redisAppendCommand(st->rc, "MGET %b:p:{%s:%s} %b:c:{%s:%s} %b:a:{%s:%s}",
+                       ns, ns_len, f->shop, f->customer_id, ns, ns_len, f->shop,
+                       f->customer_id, ns, ns_len, f->shop, f->customer_id);
+  }
+  int rc = 0;
+  for (struct lp_st_fired *f = list; f; f = f->next) {
+    redisReply *r = NULL;
+    if (redisGetReply(st->rc, (void **)&r) != REDIS_OK || !r) {
+      lp_err(err, n, "timers: read profiles: %s", st->rc->errstr);
+      rc_drop(st);
+      return -1;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
+      lp_err(err, n, "timers: read profiles: %s",
+             r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+      rc = -1;
+      freeReplyObject(r);
+      continue;
+    }
+    struct lp_buf b;
+    lp_buf_init(&b);
+    for (int i = 0; i < 2; i++)
+      if (r->element[i]->type == REDIS_REPLY_STRING)
+        lp_buf_append(&b, r->element[i]->str, r->element[i]->len);
+    char perr[256];
+    if (lp_profile_from_snapshot(b.len ? (const char *)b.data : "", b.len,
+                                 &f->profile, perr, sizeof(perr)) != 0)
+      LP_WARN("timers: member profile unreadable; deciding on an empty one",
+              "\"timer\":%s,\"error\":%s", lp_log_str(f->timer.id),
+              lp_log_str(perr));
+    lp_buf_free(&b);
+    const redisReply *a = r->element[2];
+    if (a->type == REDIS_REPLY_STRING) {
+      char *own = lp_xstrndup(a->str, a->len);
+      lp_activity_part_parse(own, &f->activity);
+      free(own);
+      f->have_activity = 1;
+      /* An order newer than the cart's last change consumed it. */
+      if (f->activity.cart_state != LP_CART_NONE &&
+          f->profile.last_order_ms >= f->activity.cart_at) {
+        f->activity.cart_state = LP_CART_NONE;
+        f->activity.cart_micros = 0;
+      }
+      lp_activity_view_at(&f->activity, f->timer.due_ms, &st->conf.activity);
+    }
+    freeReplyObject(r);
+  }
+  return rc;
+}
+
+int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
+                           struct lp_st_fired **out, char *errstr,
+                           size_t errstr_size) {
+  *out = NULL;
+  if (st->in_flight >= FIRED_IN_FLIGHT_MAX)
+    return 0; /* wait for acks first */
+  for (size_t step = 0; step < st->n_parts; step++) {
+    int p = (int)((st->cursor + step) % st->n_parts);
+    struct part *pt = &st->parts[p];
+    if (!pt->assigned)
+      continue;
+    if (part_load(st, p, errstr, errstr_size) != 0)
+      return -1;
+    int64_t target = pt->wm_done;
+    int idle = now_ms - pt->last_record_wall_ms >= st->conf.idle_ms;
+    if (st->conf.wall_clock && idle && now_ms - st->conf.wall_lag_ms > target)
+      target = now_ms - st->conf.wall_lag_ms;
+    int sweep = now_ms >= pt->next_sweep_ms;
+    if (pt->next_due > target && !sweep) {
+      /* Nothing is due up to target: the mark moves without a claim. */
+      if (target > pt->mark) {
+        pt->mark = target;
+        pt->mark_dirty = 1;
+      }
+      continue;
+    }
+    pt->next_sweep_ms = now_ms + st->conf.lease_ms / 2;
+    if (target < pt->mark)
+      target = pt->mark; /* a sweep re-claims up to the mark */
+    struct lp_timers_claimed c = {0};
+    if (lp_timers_claim_due(st->timers, p, target, CLAIM_BATCH, st->owner,
+                            (long)st->conf.lease_ms, &c, errstr,
+                            errstr_size) != 0)
+      return -1;
+    for (size_t i = 0; i < c.n_quarantined; i++)
+      LP_ERROR("timers: unreadable timer record quarantined, not fired",
+               "\"partition\":%d,\"timer\":%s", p,
+               lp_log_str(c.quarantined[i]));
+    if (c.n < CLAIM_BATCH) {
+      /* Everything due up to target is claimed: that is the mark. */
+      int64_t due = 0;
+      int rc = lp_timers_next_due(st->timers, p, &due, errstr, errstr_size);
+      if (rc < 0 || mark_store(st, p, target, errstr, errstr_size) != 0) {
+        lp_timers_claimed_clear(&c);
+        return -1; /* the claims come back after their lease */
+      }
+      pt->next_due = rc == 1 ? NONE_DUE : due;
+      if (target > pt->mark)
+        pt->mark = target;
+      pt->mark_dirty = 0;
+      st->cursor = (size_t)p + 1;
+    }
+    struct lp_st_fired *head = NULL, **tail = &head;
+    for (size_t i = 0; i < c.n; i++) {
+      struct lp_st_fired *f = fired_from(&c.timers[i], p, target, now_ms);
+      *tail = f;
+      tail = &f->next;
+      st->in_flight++;
+    }
+    lp_timers_claimed_clear(&c);
+    if (read_members(st, head, errstr, errstr_size) != 0)
+      LP_WARN("timers: member profiles not read; deciding on what was read",
+              "\"error\":%s", lp_log_str(errstr));
+    *out = head;
+    return 0;
+  }
+  return 0;
+}
+
+void lp_stream_timers_done(struct lp_stream_timers *st, struct lp_st_fired *f) {
+  f->next = st->done;
+  st->done = f;
+}
+
+int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
+                           size_t errstr_size) {
+  int rc = 0;
+  while (st->done && rc == 0) {
+    int p = st->done->partition;
+    /* Take this partition's finished timers off the list. */
+    struct lp_st_fired *mine = NULL, **keep = &st->done;
+    while (*keep) {
+      struct lp_st_fired *f = *keep;
+      if (f->partition == p) {
+        *keep = f->next;
+        f->next = mine;
+        mine = f;
+      } else {
+        keep = &f->next;
+      }
+    }
+    size_t n = 0;
+    for (struct lp_st_fired *f = mine; f; f = f->next)
+      n++;
+    struct lp_timer *ts = lp_xcalloc(n, sizeof(*ts));
+    const char **ids = lp_xcalloc(n, sizeof(*ids));
+    const char **pls = lp_xcalloc(n, sizeof(*pls));
+    int64_t *dues = lp_xcalloc(n, sizeof(*dues));
+    size_t na = 0, nb = 0;
+    for (struct lp_st_fired *f = mine; f; f = f->next) {
+      int64_t next = 0;
+      /* A birthday comes back next year (scheduling moves the claim). */
+      if (f->trig.kind == LP_TIMER_BIRTHDAY && f->profile.birthday) {
+        char *shop, *cust, *rule;
+        int days = 0;
+        if (payload_parse(f->timer.payload, &shop, &cust, &rule, &days) == 0) {
+          free(shop);
+          free(cust);
+          free(rule);
+        }
+        int64_t lead = (int64_t)days * LP_PLAN_DAY_MS;
+        if (lp_plan_birthday(f->profile.birthday, f->timer.due_ms + lead + 1,
+                             &next) == 0) {
+          ids[nb] = f->timer.id;
+          pls[nb] = f->timer.payload;
+          dues[nb++] = next - lead;
+          continue;
+        }
+      }
+      ts[na++] = f->timer;
+    }
+    size_t acked = 0;
+    if (na)
+      rc = lp_timers_ack(st->timers, p, ts, na, st->owner, &acked, errstr,
+                         errstr_size);
+    if (rc == 0 && nb)
+      rc = lp_timers_schedule_batch(st->timers, p, nb, ids, dues, pls, errstr,
+                                    errstr_size);
+    if (rc == 0 && nb) {
+      struct part *pt = part_of(st, p);
+      for (size_t i = 0; pt && i < nb; i++)
+        if (dues[i] < pt->next_due)
+          pt->next_due = dues[i];
+    }
+    free(ts);
+    free(ids);
+    free(pls);
+    free(dues);
+    if (rc != 0) {
+      /* Keep them for the next flush. */
+      while (mine) {
+        struct lp_st_fired *f = mine;
+        mine = f->next;
+        lp_stream_timers_done(st, f);
+      }
+      break;
+    }
+    while (mine) {
+      struct lp_st_fired *f = mine;
+      mine = f->next;
+      lp_stream_timers_fired_free(f);
+      if (st->in_flight)
+        st->in_flight--;
+    }
+  }
+  int64_t now = wall_ms();
+  for (size_t p = 0; rc == 0 && p < st->n_parts; p++) {
+    struct part *pt = &st->parts[p];
+    if (pt->assigned && pt->mark_dirty && now >= st->next_pending_sample_ms) {
+      if (mark_store(st, (int)p, pt->mark, errstr, errstr_size) != 0)
+        return -1;
+      pt->mark_dirty = 0;
+    }
+  }
+  if (rc == 0 && now >= st->next_pending_sample_ms) {
+    int64_t total = 0;
+    for (size_t p = 0; p < st->n_parts; p++) {
+      size_t k = 0;
+      if (st->parts[p].assigned &&
+          lp_timers_pending(st->timers, (int)p, &k, errstr, errstr_size) == 0)
+        total += (int64_t)k;
+    }
+    lp_metrics_set(LP_M_TIMERS_PENDING, total);
+    st->next_pending_sample_ms = now + PENDING_SAMPLE_MS;
+  }
+  return rc;
+}
+
+int64_t lp_stream_timers_watermark(const struct lp_stream_timers *st,
+                                   int partition) {
+  if (partition < 0 || (size_t)partition >= st->n_parts)
+    return INT64_MIN;
+  return st->parts[partition].wm;
+}

@@ -1,0 +1,181 @@
+/*
+ * stream_timers.h — member timers inside a stream processor: the event-time
+ * watermark of each input partition, the timers the rules' "on": "timer"
+ * specs plan from each record, when they fire, and what is handed back to
+ * the processor to decide and produce. The timer store itself is timers.h;
+ * the due-time arithmetic is timer_plan.h; the processor (stream_app.c)
+ * produces the decisions and reports their delivery. Rules: docs/timers.md.
+ *
+ * Keys, beside timers.h's under the prefix "<ns>:<stream>" (stream = the
+ * input topic, so each processor kind has its own timers):
+ *   <ns>:<stream>:tm:<p>:mark  string  the partition's fired mark: every
+ *                                      timer due at or before it has been
+ *                                      claimed (event time, ms)
+ *
+ * Watermark of partition p: W = max(event time - lateness) over the
+ * records seen, never above the wall clock, starting at the fired mark
+ * when the partition is assigned. Firing (between batches, once the batch
+ * that advanced W is in Redis): the timers due at or before W are claimed
+ * and handed out; then the mark is W. In live operation an idle partition
+ * (no record for idle_ms) also advances by wall clock to now - wall_lag.
+ *
+ * Planning on an order of member m (created or paid, new, newer than the
+ * last order) at event time t, for each timer rule of kind winback or
+ * replenishment, whose timer is "<kind>:<shop>:<customer>:<rule>":
+ *   - the timer as stored (due D) fires with this record when W had
+ *     passed D before it (D <= W_before) or the order came after D
+ *     (D < t), unless a claim already took it: decided on the profile just
+ *     before the order, exactly what a claim between the two records
+ *     would have seen. Otherwise the order came in time and the timer is
+ *     moved:
+ *   - the new timer is scheduled at plan(profile after the order), unless
+ *     that due is already <= W_before (the record came too late for it).
+ * So which timers fire, and their ids ("<timer id>@<due>"), depend only on
+ * the order of the partition's records: a replay fires the same ones.
+ *
+ * Not thread-safe: the processor's poll thread only.
+ */
+#ifndef LP_STREAM_TIMERS_H
+#define LP_STREAM_TIMERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "activity_apply.h"
+#include "events.h"
+#include "model.h"
+#include "profile.h"
+#include "rules.h"
+#include "timers.h"
+#include "util.h"
+
+struct lp_stream_timers;
+
+struct lp_stream_timers_config {
+  const char *redis_host; /* copied */
+  int redis_port;
+  int timeout_ms;
+  const char *ns;      /* redis.namespace, copied */
+  const char *stream;  /* input topic, copied */
+  int64_t lateness_ms; /* allowed out-of-orderness, >= 0 */
+  int wall_clock;      /* 1: idle partitions advance by wall clock */
+  int64_t idle_ms;     /* a partition is idle after this long without
+                          records */
+  int64_t wall_lag_ms; /* wall-clock watermark = now - wall_lag_ms */
+  int64_t lease_ms;    /* claim lease: must outlast produce + ack */
+  struct lp_activity_params activity; /* decay of the activity view */
+};
+
+struct lp_stream_timers *
+lp_stream_timers_new(const struct lp_stream_timers_config *conf, char *errstr,
+                     size_t errstr_size);
+void lp_stream_timers_destroy(struct lp_stream_timers **st);
+
+/* Rebalance: a partition assigned (its mark is read before it is first
+ * fired) or taken away (its state is dropped; claims in flight are still
+ * acknowledged). */
+void lp_stream_timers_assign(struct lp_stream_timers *st, int partition);
+void lp_stream_timers_revoke(struct lp_stream_timers *st, int partition);
+
+/* A record of partition p at event time t, in consumption order: returns
+ * the watermark just before it and advances p's watermark. */
+int64_t lp_stream_timers_observe(struct lp_stream_timers *st, int partition,
+                                 int64_t event_ms);
+/* Partition p's watermark now (INT64_MIN before any record). */
+int64_t lp_stream_timers_watermark(const struct lp_stream_timers *st,
+                                   int partition);
+
+/* What one record does to timers (memory in the caller's arena): the ops
+ * of lp_timers_apply_batch, in order. */
+struct lp_st_op {
+  struct lp_timer_op op; /* for lp_timers_apply_batch */
+  enum lp_timer_kind kind;
+};
+struct lp_st_plan {
+  int partition;
+  int64_t wm_after; /* the partition's watermark after the record */
+  struct lp_st_op *ops;
+  size_t n_ops;
+  int valid; /* set by the planning functions */
+  /* Filled by lp_stream_timers_apply: timers that fired with this record
+   * (their due passed before it, in the order of the stream), to be
+   * decided on the record's before-state and produced with its outputs.
+   * Owned by the caller: lp_stream_timers_fired_free each. */
+  struct lp_st_fired *fired;
+};
+
+/* Plans an order's timers (see above) into *out (arena-allocated; *out
+ * zeroed first). wm_before from lp_stream_timers_observe. */
+void lp_stream_timers_plan_order(
+    struct lp_stream_timers *st, int partition, int64_t wm_before,
+    const struct lp_ruleset *rules, const struct lp_model *model,
+    const struct lp_order_event *ev, const struct lp_profile *before,
+    struct lp_arena *arena, struct lp_st_plan *out);
+
+/* Plans a customer event's birthday timers: scheduled at the next
+ * birthday (minus the rule's days_before) after the event, moved when the
+ * birthday changes, cancelled when it is removed. */
+void lp_stream_timers_plan_customer(struct lp_stream_timers *st, int partition,
+                                    int64_t wm_before,
+                                    const struct lp_ruleset *rules,
+                                    const struct lp_customer_event *ev,
+                                    const struct lp_profile *before,
+                                    struct lp_arena *arena,
+                                    struct lp_st_plan *out);
+
+/* Plans an activity event's cart timers from the activity part just
+ * before it (NULL: none) and the member's last order time: a cart left
+ * open is due after_minutes after its newest change; a checkout, an
+ * order or an emptied cart cancels it. */
+void lp_stream_timers_plan_activity(
+    struct lp_stream_timers *st, int partition, int64_t wm_before,
+    const struct lp_ruleset *rules, const struct lp_activity_event *ev,
+    const char *before_activity, int64_t last_order_ms, struct lp_arena *arena,
+    struct lp_st_plan *out);
+
+/* Writes the plans of a completed batch (schedules and cancels, one round
+ * trip per partition and kind of change) and advances the partitions'
+ * completed watermark. 0, or -1 with errstr after a Redis error (nothing
+ * is lost: the caller retries the same plans, which is safe). */
+int lp_stream_timers_apply(struct lp_stream_timers *st,
+                           struct lp_st_plan *const plans[], size_t n,
+                           char *errstr, size_t errstr_size);
+
+/* One claimed timer handed to the processor (owned by it until
+ * lp_stream_timers_done). */
+struct lp_st_fired {
+  int partition;
+  struct lp_timer timer;        /* as claimed */
+  struct lp_timer_trigger trig; /* strings point into owned copies */
+  char *shop, *customer_id, *rule_id, *trigger_id;
+  struct lp_profile profile; /* the member's profile at firing */
+  int have_activity;
+  struct lp_activity_view activity; /* as of the due time */
+  int64_t lateness_event_ms;        /* watermark - due at firing */
+  int64_t lateness_wall_ms;         /* wall clock - due at firing */
+  struct lp_st_fired *next;
+};
+
+/* Claims the next batch of due timers of one partition whose watermark
+ * (event time, or wall clock when idle) passed its next due timer: a list
+ * in *out (NULL: nothing is due anywhere). Reads each member's profile and
+ * activity. 0, or -1 with errstr (Redis; nothing lost: claims come back
+ * after their lease, unclaimed timers stay due). */
+int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
+                           struct lp_st_fired **out, char *errstr,
+                           size_t errstr_size);
+
+/* Every output of a fired timer is acknowledged by Kafka (or it had
+ * none): the timer is acknowledged in Redis with the next flush (a
+ * birthday is scheduled again for next year instead). Takes f. */
+void lp_stream_timers_done(struct lp_stream_timers *st, struct lp_st_fired *f);
+
+/* Frees a fired timer that is not finished (shutdown). */
+void lp_stream_timers_fired_free(struct lp_st_fired *f);
+
+/* Sends finished timers' acks and refreshes the pending gauge. 0 or -1
+ * (kept for the next flush). */
+int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
+                           size_t errstr_size);
+
+#endif
