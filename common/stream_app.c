@@ -73,6 +73,7 @@ struct app_config {
   long timers_idle_ms;
   long timers_wall_lag_ms;
   long timers_lease_ms;
+  long timers_fire_interval_ms;
 };
 
 #define C(field) offsetof(struct app_config, field)
@@ -186,6 +187,11 @@ static struct lp_config_entry config_table[] = {
      "How far behind the wall clock an idle partition's watermark stays "
      "(room for events still in transit)",
      0, 86400000},
+    {"timers.fire.interval.ms", LP_CONF_INT, "200", C(timers_fire_interval_ms),
+     "Least wall time between two claims of a partition's due timers (a "
+     "later claim fires the same timers with the same decisions; fewer "
+     "claims cost Redis less). Adds to the wall-clock lateness bound",
+     0, 60000},
     {"timers.lease.ms", LP_CONF_INT, "360000", C(timers_lease_ms),
      "How long a fired timer stays claimed by this instance before another "
      "may fire it again (same decision ids); must outlast the producer's "
@@ -512,6 +518,21 @@ static void decide(struct app *app, struct batch *bt, struct record *rec,
   else
     lp_rules_decide_customer(app->rules, &rec->customer, &view, &bt->arena,
                              &rec->ds, &rec->nd);
+  /* A timer of this member whose due passed before this record fires with
+   * it, decided on the same before-state (stream_timers.h). */
+  for (size_t i = 0; i < rec->plan.n_inline; i++) {
+    const struct lp_timer_trigger *t = &rec->plan.inline_fires[i];
+    struct lp_activity_view act;
+    int have_act = before_activity != NULL;
+    if (have_act) {
+      lp_activity_part_parse(before_activity, &act);
+      lp_activity_view_at(&act, t->due_ms, &app->timer_activity);
+    }
+    lp_rules_decide_timer(app->rules, t, &view, have_act ? &act : NULL,
+                          &bt->arena, &rec->ds, &rec->nd);
+    if (have_act)
+      lp_activity_view_clear(&act);
+  }
   encode_decisions(app, rec);
 }
 
@@ -759,7 +780,7 @@ static void count_fired(const struct lp_st_fired *f) {
 static int apply_timer_plans(struct app *app, struct batch *bt) {
   if (!app->timers)
     return 0;
-  struct lp_st_plan **plans =
+  const struct lp_st_plan **plans =
       lp_arena_alloc(&bt->arena, (bt->n_ops ? bt->n_ops : 1) * sizeof(*plans));
   size_t n = 0;
   for (size_t k = 0; k < bt->n_ops; k++)
@@ -768,7 +789,7 @@ static int apply_timer_plans(struct app *app, struct batch *bt) {
   char err[512];
   for (int attempt = 0;; attempt++) {
     if (lp_stream_timers_apply(app->timers, plans, n, err, sizeof(err)) == 0)
-      break;
+      return 0;
     lp_metrics_add(LP_M_REDIS_ERRORS, 1);
     if (attempt % 10 == 0)
       LP_WARN("timers not written, retrying", "\"error\":%s,\"attempt\":%d",
@@ -778,35 +799,6 @@ static int apply_timer_plans(struct app *app, struct batch *bt) {
     store_wait(app);
     usleep(attempt < 10 ? 50000 : 500000);
   }
-  /* Timers that fired with a record (stream_timers.h): decided on that
-   * record's before-state and produced with its outputs. */
-  for (size_t k = 0; k < bt->n_ops; k++) {
-    struct record *rec = &bt->recs[bt->op_rec[k]];
-    if (bt->ops[k].failed || !rec->plan.fired)
-      continue;
-    struct lp_profile view = bt->ops[k].before;
-    view.model = app->have_model ? &app->model : NULL;
-    while (rec->plan.fired) {
-      struct lp_st_fired *f = rec->plan.fired;
-      rec->plan.fired = f->next;
-      struct lp_activity_view act;
-      int have_act = bt->ops[k].before_activity != NULL;
-      if (have_act) {
-        lp_activity_part_parse(bt->ops[k].before_activity, &act);
-        lp_activity_view_at(&act, f->timer.due_ms, &app->timer_activity);
-      }
-      if (f->rule_id[0])
-        lp_rules_decide_timer(app->rules, &f->trig, &view,
-                              have_act ? &act : NULL, &bt->arena, &rec->ds,
-                              &rec->nd);
-      count_fired(f);
-      if (have_act)
-        lp_activity_view_clear(&act);
-      lp_stream_timers_fired_free(f);
-    }
-    encode_decisions(app, rec);
-  }
-  return 0;
 }
 
 /* Waits for Redis to confirm the batch, then produces its decisions and
@@ -841,9 +833,39 @@ done:
 /* Decides and produces one fired timer; it is finished (acked) when its
  * decisions are acknowledged, at once when it has none. */
 static void fire_one(struct app *app, struct lp_st_fired *f) {
-  count_fired(f);
   struct lp_profile view = f->profile;
   view.model = app->have_model ? &app->model : NULL;
+  /* An order-driven timer is checked against the member's profile now: a
+   * win-back left lazy by an order in time is early (scheduled again at
+   * the member's due), or fires at that due when it has passed too. */
+  const struct lp_timer_rule *tr = NULL;
+  size_t ntr = lp_ruleset_timer_rules(app->rules, &tr);
+  for (size_t i = 0; i < ntr && f->rule_id[0]; i++) {
+    if (strcmp(tr[i].rule_id, f->rule_id) != 0 || tr[i].kind != f->trig.kind ||
+        (f->trig.kind != LP_TIMER_WINBACK &&
+         f->trig.kind != LP_TIMER_REPLENISHMENT))
+      continue;
+    int64_t due = lp_stream_timers_order_due(&tr[i], view.model, &view);
+    if (due > f->watermark) {
+      lp_stream_timers_reschedule(app->timers, f, due);
+      return;
+    }
+    if (due > 0 && due != f->timer.due_ms) {
+      struct lp_timer t = f->timer;
+      t.due_ms = due;
+      char tid[LP_TIMERS_ID_MAX + 32];
+      lp_timer_output_id(&t, tid, sizeof(tid));
+      free(f->trigger_id);
+      f->trigger_id = lp_xstrdup(tid);
+      f->timer.due_ms = due; /* acked (and remembered) at this due */
+      f->trig.trigger_id = f->trigger_id;
+      f->trig.due_ms = due;
+      f->lateness_event_ms = f->watermark - due;
+      f->lateness_wall_ms = lp_now_ms() - due;
+    }
+    break;
+  }
+  count_fired(f);
   struct lp_reward_decision *ds = NULL;
   size_t nd = 0;
   if (f->rule_id[0])
@@ -1182,6 +1204,7 @@ static int setup(struct app *app, char *err, size_t errsize) {
                                          c->timers_idle_ms,
                                          c->timers_wall_lag_ms,
                                          c->timers_lease_ms,
+                                         c->timers_fire_interval_ms,
                                          ap};
     app->timers = lp_stream_timers_new(&tc, err, errsize);
     if (!app->timers)

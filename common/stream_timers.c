@@ -36,6 +36,7 @@ struct part {
   int64_t wm_saved; /* wm_done as last stored, for a takeover */
   int64_t next_due; /* lower bound of the earliest pending due */
   int64_t last_record_wall_ms;
+  int64_t next_claim_ms; /* claims of due timers wait for this (wall) */
   int64_t next_sweep_ms; /* next claim even with nothing due: takes back
                             claims whose lease ran out (their owner died) */
 };
@@ -322,24 +323,32 @@ static void plan_init(struct lp_st_plan *out, int partition,
   out->wm_after = pt ? pt->wm : INT64_MIN;
 }
 
-static void add_op(struct lp_arena *a, struct lp_st_plan *out,
-                   enum lp_timer_op_kind op, const char *id, int64_t due,
-                   const char *payload, int64_t wm, int64_t event_ms,
+static void add_op(struct lp_arena *a, struct lp_st_plan *out, const char *id,
+                   int64_t due, const char *payload, int cancel,
                    enum lp_timer_kind kind) {
   struct lp_st_op *grown =
       lp_arena_alloc(a, (out->n_ops + 1) * sizeof(*out->ops));
   if (out->n_ops)
     memcpy(grown, out->ops, out->n_ops * sizeof(*out->ops));
   out->ops = grown;
-  struct lp_st_op *o = &out->ops[out->n_ops++];
-  memset(o, 0, sizeof(*o));
-  o->op.kind = op;
-  o->op.id = lp_dup_in(a, id);
-  o->op.due_ms = due;
-  o->op.payload = payload;
-  o->op.watermark_ms = wm;
-  o->op.event_ms = event_ms;
-  o->kind = kind;
+  out->ops[out->n_ops++] =
+      (struct lp_st_op){lp_dup_in(a, id), due, payload, cancel, kind};
+}
+
+static void add_inline(struct lp_arena *a, struct lp_st_plan *out,
+                       enum lp_timer_kind kind, const char *rule,
+                       const char *shop, const char *customer, const char *id,
+                       int64_t due) {
+  struct lp_timer_trigger *grown =
+      lp_arena_alloc(a, (out->n_inline + 1) * sizeof(*out->inline_fires));
+  if (out->n_inline)
+    memcpy(grown, out->inline_fires, out->n_inline * sizeof(*grown));
+  out->inline_fires = grown;
+  struct lp_timer t = {(char *)id, NULL, 0, due, 0};
+  char tid[LP_TIMERS_ID_MAX + 32];
+  lp_timer_output_id(&t, tid, sizeof(tid));
+  out->inline_fires[out->n_inline++] = (struct lp_timer_trigger){
+      kind, rule, shop, customer, lp_dup_in(a, tid), due};
 }
 
 /* When rule r's timer is due for profile p whose last order is at last_ms
@@ -394,26 +403,37 @@ void lp_stream_timers_plan_order(
     after.first_order_ms = t;
   after.last_order_ms = t;
   after.lifetime_spend_micros += ev->total_micros;
-  char *mk = lp_member_key(ev->shop, ev->customer_id);
+  const struct part *pt =
+      (size_t)partition < st->n_parts ? &st->parts[partition] : NULL;
+  int64_t mark = pt ? pt->mark : INT64_MIN;
+  char *mk = NULL;
   for (size_t i = 0; i < n; i++) {
     const struct lp_timer_rule *r = &tr[i];
     if (r->kind != LP_TIMER_WINBACK && r->kind != LP_TIMER_REPLENISHMENT)
       continue;
+    if (!mk)
+      mk = lp_member_key(ev->shop, ev->customer_id);
     char id[LP_TIMERS_ID_MAX + 1];
     if (lp_plan_timer_id(r->kind, mk, r->rule_id, id, sizeof(id)) < 0)
-      continue;   /* an id too long for the store: no timer for this member */
-    if (last > 0) /* the stored timer fires now if its time has come */
-      add_op(arena, out, LP_TIMER_OP_FIRE_IF_DUE, id, 0, NULL, wm_before, t,
-             r->kind);
-    int64_t due = order_timer_due(r, model, &after, t);
-    /* A timer already due at the watermark before this record is not
-     * planned: the record came too late for it. */
+      continue; /* an id too long for the store: no timer for this member */
+    int64_t prev = last > 0 ? lp_stream_timers_order_due(r, model, before) : 0;
+    int fired = prev > 0 && (prev <= wm_before || prev < t);
+    if (fired && prev > mark)
+      add_inline(arena, out, r->kind, r->rule_id, ev->shop, ev->customer_id, id,
+                 prev);
+    /* A win-back only moves later: an order in time leaves the stored one
+     * to be found early by its claim (lazy, nothing written). */
+    int lazy =
+        r->kind == LP_TIMER_WINBACK && r->after_days > 0 && prev > 0 && !fired;
+    if (lazy)
+      continue;
+    int64_t due = lp_stream_timers_order_due(r, model, &after);
     if (due > 0 && due > wm_before)
-      add_op(arena, out, LP_TIMER_OP_SCHEDULE, id, due,
-             payload_of(arena, ev->shop, ev->customer_id, r->rule_id, 0), 0, 0,
+      add_op(arena, out, id, due,
+             payload_of(arena, ev->shop, ev->customer_id, r->rule_id, 0), 0,
              r->kind);
     else if (last > 0)
-      add_op(arena, out, LP_TIMER_OP_CANCEL, id, 0, NULL, 0, 0, r->kind);
+      add_op(arena, out, id, 0, NULL, 1, r->kind);
   }
   free(mk);
 }
@@ -443,12 +463,12 @@ void lp_stream_timers_plan_customer(struct lp_stream_timers *st, int partition,
     int64_t lead = (int64_t)r->days_before * LP_PLAN_DAY_MS, due = 0;
     if (ev->birthday[0] &&
         lp_plan_birthday(ev->birthday, ev->event_time_ms + lead, &due) == 0)
-      add_op(arena, out, LP_TIMER_OP_SCHEDULE, id, due - lead,
+      add_op(arena, out, id, due - lead,
              payload_of(arena, ev->shop, ev->customer_id, r->rule_id,
                         r->days_before),
-             0, 0, r->kind);
+             0, r->kind);
     else if (!ev->birthday[0])
-      add_op(arena, out, LP_TIMER_OP_CANCEL, id, 0, NULL, 0, 0, r->kind);
+      add_op(arena, out, id, 0, NULL, 1, r->kind);
   }
   free(mk);
 }
@@ -496,11 +516,11 @@ void lp_stream_timers_plan_activity(
     int64_t due =
         wanted ? lp_plan_cart_abandon(v.cart_at, r->after_minutes) : 0;
     if (due > 0)
-      add_op(arena, out, LP_TIMER_OP_SCHEDULE, id, due,
-             payload_of(arena, ev->shop, ev->customer_id, r->rule_id, 0), 0, 0,
+      add_op(arena, out, id, due,
+             payload_of(arena, ev->shop, ev->customer_id, r->rule_id, 0), 0,
              r->kind);
     else
-      add_op(arena, out, LP_TIMER_OP_CANCEL, id, 0, NULL, 0, 0, r->kind);
+      add_op(arena, out, id, 0, NULL, 1, r->kind);
   }
   lp_activity_view_clear(&v);
   free(mk);
@@ -512,10 +532,6 @@ void lp_stream_timers_plan_activity(
  * of the partition fires from there even when no record is left to
  * consume. 0 or -1. */
 static int save_watermarks(struct lp_stream_timers *st, char *err, size_t n) {
-  static const char script[] =
-      "local c = tonumber(redis.call('GET', KEYS[1]) or '-9007199254740992') "
-      "if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1]) end "
-      "return 1";
   size_t sent = 0;
   for (size_t p = 0; p < st->n_parts; p++) {
     struct part *pt = &st->parts[p];
@@ -524,9 +540,7 @@ static int save_watermarks(struct lp_stream_timers *st, char *err, size_t n) {
     if (sent == 0 && rc_ensure(st, err, n) != 0)
       return -1;
     char *key = wm_key(st, (int)p);
-    char val[32];
-    snprintf(val, sizeof(val), "%" PRId64, pt->wm_done);
-    redisAppendCommand(st->rc, "EVAL %s 1 %s %s", script, key, val);
+    redisAppendCommand(st->rc, "SET %s %lld", key, (long long)pt->wm_done);
     free(key);
     sent++;
   }
@@ -538,9 +552,8 @@ static int save_watermarks(struct lp_stream_timers *st, char *err, size_t n) {
       rc_drop(st);
       return -1;
     }
-    if (r->type != REDIS_REPLY_INTEGER) {
-      lp_err(err, n, "timers: store watermark: %s",
-             r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    if (r->type == REDIS_REPLY_ERROR) {
+      lp_err(err, n, "timers: store watermark: %s", r->str);
       rc = -1;
     }
     freeReplyObject(r);
@@ -552,21 +565,61 @@ static int save_watermarks(struct lp_stream_timers *st, char *err, size_t n) {
   return rc;
 }
 
-/* A fired timer from its claimed (or inline-fired) record; NULL when its
- * payload is unreadable (logged). Takes the timer's strings. */
-static struct lp_st_fired *fired_from(struct lp_timer *t, int partition,
-                                      int64_t watermark, int64_t now_ms);
+struct run {
+  const char **ids;
+  int64_t *dues;
+  const char **payloads;
+  size_t n, cap;
+};
+
+static void run_push(struct run *r, const struct lp_st_op *op) {
+  if (r->n == r->cap) {
+    r->cap = r->cap ? 2 * r->cap : 64;
+    r->ids = lp_xrealloc(r->ids, r->cap * sizeof(*r->ids));
+    r->dues = lp_xrealloc(r->dues, r->cap * sizeof(*r->dues));
+    r->payloads = lp_xrealloc(r->payloads, r->cap * sizeof(*r->payloads));
+  }
+  r->ids[r->n] = op->id;
+  r->dues[r->n] = op->due_ms;
+  r->payloads[r->n] = op->payload;
+  r->n++;
+}
+
+static int run_flush(struct lp_stream_timers *st, int p, struct run *r,
+                     int cancel, char *err, size_t n) {
+  if (r->n == 0)
+    return 0;
+  int rc;
+  if (cancel) {
+    size_t cancelled = 0;
+    rc =
+        lp_timers_cancel_batch(st->timers, p, r->n, r->ids, &cancelled, err, n);
+    if (rc == 0)
+      lp_metrics_add(LP_M_TIMERS_CANCELLED, (int64_t)cancelled);
+  } else {
+    rc = lp_timers_schedule_batch(st->timers, p, r->n, r->ids, r->dues,
+                                  r->payloads, err, n);
+    if (rc == 0) {
+      lp_metrics_add(LP_M_TIMERS_SCHEDULED, (int64_t)r->n);
+      struct part *pt = part_of(st, p);
+      for (size_t i = 0; pt && i < r->n; i++)
+        if (r->dues[i] < pt->next_due)
+          pt->next_due = r->dues[i];
+    }
+  }
+  if (rc == 0)
+    r->n = 0;
+  return rc;
+}
 
 int lp_stream_timers_apply(struct lp_stream_timers *st,
-                           struct lp_st_plan *const plans[], size_t n,
+                           const struct lp_st_plan *const plans[], size_t n,
                            char *errstr, size_t errstr_size) {
-  struct lp_timer_op *ops = NULL;
-  size_t *op_plan = NULL, cap = 0;
+  struct run r = {0};
   int rc = 0;
-  int64_t now = wall_ms();
-  for (size_t i = 0; i < n; i++)
-    plans[i]->fired = NULL;
-  /* Partition by partition, the ops in record order, one script each. */
+  /* Partition by partition, the ops in record order: a run of schedules
+   * or of cancels goes out as one script, so an id scheduled then
+   * cancelled (or the reverse) ends as its last op says. */
   for (size_t i = 0; i < n && rc == 0; i++) {
     int p = plans[i]->partition;
     int seen = 0;
@@ -574,66 +627,44 @@ int lp_stream_timers_apply(struct lp_stream_timers *st,
       seen = plans[j]->partition == p;
     if (seen)
       continue;
-    size_t m = 0;
-    for (size_t j = i; j < n; j++) {
+    int cancel_run = 0;
+    for (size_t j = i; j < n && rc == 0; j++) {
       if (plans[j]->partition != p)
         continue;
-      for (size_t k = 0; k < plans[j]->n_ops; k++) {
-        if (m == cap) {
-          cap = cap ? 2 * cap : 256;
-          ops = lp_xrealloc(ops, cap * sizeof(*ops));
-          op_plan = lp_xrealloc(op_plan, cap * sizeof(*op_plan));
-        }
-        ops[m] = plans[j]->ops[k].op;
-        op_plan[m++] = j;
+      for (size_t k = 0; k < plans[j]->n_ops && rc == 0; k++) {
+        const struct lp_st_op *op = &plans[j]->ops[k];
+        if (r.n && op->cancel != cancel_run)
+          rc = run_flush(st, p, &r, cancel_run, errstr, errstr_size);
+        cancel_run = op->cancel;
+        run_push(&r, op);
       }
     }
-    if (m == 0)
-      continue;
-    struct lp_timers_fired fired;
-    rc = lp_timers_apply_batch(st->timers, p, m, ops, &fired, errstr,
-                               errstr_size);
-    if (rc != 0)
-      break;
-    struct part *pt = part_of(st, p);
-    for (size_t k = 0; k < m; k++) {
-      if (ops[k].kind == LP_TIMER_OP_SCHEDULE) {
-        lp_metrics_add(LP_M_TIMERS_SCHEDULED, 1);
-        if (pt && ops[k].due_ms < pt->next_due)
-          pt->next_due = ops[k].due_ms;
-      } else if (ops[k].kind == LP_TIMER_OP_CANCEL) {
-        lp_metrics_add(LP_M_TIMERS_CANCELLED, 1);
-      }
-    }
-    for (size_t k = 0; k < fired.n; k++) {
-      size_t o = fired.op[k];
-      struct lp_st_fired *f =
-          fired_from(&fired.timers[k], p, ops[o].watermark_ms, now);
-      if (!f)
-        continue;
-      struct lp_st_plan *pl = plans[op_plan[o]];
-      f->next = pl->fired;
-      pl->fired = f;
-    }
-    lp_timers_fired_clear(&fired);
+    if (rc == 0)
+      rc = run_flush(st, p, &r, cancel_run, errstr, errstr_size);
   }
-  free(ops);
-  free(op_plan);
-  if (rc != 0) {
-    for (size_t i = 0; i < n; i++)
-      while (plans[i]->fired) {
-        struct lp_st_fired *f = plans[i]->fired;
-        plans[i]->fired = f->next;
-        lp_stream_timers_fired_free(f);
-      }
+  free(r.ids);
+  free(r.dues);
+  free(r.payloads);
+  if (rc != 0)
     return -1;
-  }
   for (size_t i = 0; i < n; i++) {
     struct part *pt = part_of(st, plans[i]->partition);
     if (pt && plans[i]->wm_after > pt->wm_done)
       pt->wm_done = plans[i]->wm_after;
   }
   return save_watermarks(st, errstr, errstr_size);
+}
+
+int64_t lp_stream_timers_order_due(const struct lp_timer_rule *r,
+                                   const struct lp_model *m,
+                                   const struct lp_profile *p) {
+  return order_timer_due(r, m, p, p->last_order_ms);
+}
+
+void lp_stream_timers_reschedule(struct lp_stream_timers *st,
+                                 struct lp_st_fired *f, int64_t due) {
+  f->reschedule_due = due;
+  lp_stream_timers_done(st, f);
 }
 
 /* ---- firing -------------------------------------------------------------- */
@@ -706,6 +737,7 @@ static struct lp_st_fired *fired_from(struct lp_timer *t, int partition,
   f->trig =
       (struct lp_timer_trigger){kind,           f->rule_id,    f->shop,
                                 f->customer_id, f->trigger_id, f->timer.due_ms};
+  f->watermark = watermark;
   f->lateness_event_ms = watermark - f->timer.due_ms;
   f->lateness_wall_ms = now_ms - f->timer.due_ms;
   return f;
@@ -799,6 +831,11 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
       }
       continue;
     }
+    /* Claims are spaced (fire_interval_ms): a later claim fires the same
+     * timers with the same decisions (a member's newer record fires its
+     * own timer itself), and each claim costs round trips. */
+    if (!sweep && now_ms < pt->next_claim_ms)
+      continue;
     pt->next_sweep_ms = now_ms + st->conf.lease_ms / 2;
     if (target < pt->mark)
       target = pt->mark; /* a sweep re-claims up to the mark */
@@ -823,6 +860,7 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
       if (target > pt->mark)
         pt->mark = target;
       pt->mark_dirty = 0;
+      pt->next_claim_ms = now_ms + st->conf.fire_interval_ms;
       st->cursor = (size_t)p + 1;
     }
     struct lp_st_fired *head = NULL, **tail = &head;
@@ -874,6 +912,12 @@ int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
     size_t na = 0, nb = 0;
     for (struct lp_st_fired *f = mine; f; f = f->next) {
       int64_t next = 0;
+      if (f->reschedule_due > 0) { /* early: its member's due moved */
+        ids[nb] = f->timer.id;
+        pls[nb] = f->timer.payload;
+        dues[nb++] = f->reschedule_due;
+        continue;
+      }
       /* A birthday comes back next year (scheduling moves the claim). */
       if (f->trig.kind == LP_TIMER_BIRTHDAY && f->profile.birthday) {
         char *shop, *cust, *rule;

@@ -21,15 +21,20 @@
  *
  * Planning on an order of member m (created or paid, new, newer than the
  * last order) at event time t, for each timer rule of kind winback or
- * replenishment, whose timer is "<kind>:<shop>:<customer>:<rule>":
- *   - the timer as stored (due D) fires with this record when W had
- *     passed D before it (D <= W_before) or the order came after D
- *     (D < t), unless a claim already took it: decided on the profile just
- *     before the order, exactly what a claim between the two records
- *     would have seen. Otherwise the order came in time and the timer is
- *     moved:
- *   - the new timer is scheduled at plan(profile after the order), unless
- *     that due is already <= W_before (the record came too late for it).
+ * replenishment, whose timer is "<kind>:<shop>:<customer>:<rule>" and
+ * whose due for a profile is E(profile) (lp_stream_timers_order_due):
+ *   - the previous timer, due E(before), fires with this record when W
+ *     had passed it before the record (E <= W_before) or the order came
+ *     after it (E < t), unless a claim took it already (E <= mark):
+ *     decided on the profile just before the order, what a claim between
+ *     the two records would have seen;
+ *   - else the order came in time and moves the timer to E(after): a
+ *     win-back only ever moves later, so it is left lazy (not written):
+ *     the claim of the stored, early timer finds the member's due moved
+ *     and schedules it again there (or fires it, when that due passed
+ *     too); a replenishment is scheduled again at once;
+ *   - a member's first order schedules the timer; a due already <=
+ *     W_before is not planned (the record came too late for it).
  * So which timers fire, and their ids ("<timer id>@<due>"), depend only on
  * the order of the partition's records: a replay fires the same ones.
  *
@@ -55,14 +60,16 @@ struct lp_stream_timers_config {
   const char *redis_host; /* copied */
   int redis_port;
   int timeout_ms;
-  const char *ns;      /* redis.namespace, copied */
-  const char *stream;  /* input topic, copied */
-  int64_t lateness_ms; /* allowed out-of-orderness, >= 0 */
-  int wall_clock;      /* 1: idle partitions advance by wall clock */
-  int64_t idle_ms;     /* a partition is idle after this long without
-                          records */
-  int64_t wall_lag_ms; /* wall-clock watermark = now - wall_lag_ms */
-  int64_t lease_ms;    /* claim lease: must outlast produce + ack */
+  const char *ns;           /* redis.namespace, copied */
+  const char *stream;       /* input topic, copied */
+  int64_t lateness_ms;      /* allowed out-of-orderness, >= 0 */
+  int wall_clock;           /* 1: idle partitions advance by wall clock */
+  int64_t idle_ms;          /* a partition is idle after this long without
+                               records */
+  int64_t wall_lag_ms;      /* wall-clock watermark = now - wall_lag_ms */
+  int64_t lease_ms;         /* claim lease: must outlast produce + ack */
+  int64_t fire_interval_ms; /* least wall time between two claims of a
+                               partition (more due: no wait) */
   struct lp_activity_params activity; /* decay of the activity view */
 };
 
@@ -85,10 +92,12 @@ int64_t lp_stream_timers_observe(struct lp_stream_timers *st, int partition,
 int64_t lp_stream_timers_watermark(const struct lp_stream_timers *st,
                                    int partition);
 
-/* What one record does to timers (memory in the caller's arena): the ops
- * of lp_timers_apply_batch, in order. */
+/* What one record does to timers (memory in the caller's arena). */
 struct lp_st_op {
-  struct lp_timer_op op; /* for lp_timers_apply_batch */
+  const char *id;
+  int64_t due_ms; /* schedule at this due; unused when cancel */
+  const char *payload;
+  int cancel;
   enum lp_timer_kind kind;
 };
 struct lp_st_plan {
@@ -96,12 +105,12 @@ struct lp_st_plan {
   int64_t wm_after; /* the partition's watermark after the record */
   struct lp_st_op *ops;
   size_t n_ops;
+  /* Timers that fire with this record (their due passed before it, in
+   * the order of the stream): decide them on the record's before-state
+   * and produce them with its outputs. */
+  struct lp_timer_trigger *inline_fires;
+  size_t n_inline;
   int valid; /* set by the planning functions */
-  /* Filled by lp_stream_timers_apply: timers that fired with this record
-   * (their due passed before it, in the order of the stream), to be
-   * decided on the record's before-state and produced with its outputs.
-   * Owned by the caller: lp_stream_timers_fired_free each. */
-  struct lp_st_fired *fired;
 };
 
 /* Plans an order's timers (see above) into *out (arena-allocated; *out
@@ -138,8 +147,15 @@ void lp_stream_timers_plan_activity(
  * completed watermark. 0, or -1 with errstr after a Redis error (nothing
  * is lost: the caller retries the same plans, which is safe). */
 int lp_stream_timers_apply(struct lp_stream_timers *st,
-                           struct lp_st_plan *const plans[], size_t n,
+                           const struct lp_st_plan *const plans[], size_t n,
                            char *errstr, size_t errstr_size);
+
+/* The due an order-driven timer rule (winback, replenishment) gives a
+ * member whose profile is p (0: no timer): what planning uses, and what a
+ * claim checks a stored timer against. */
+int64_t lp_stream_timers_order_due(const struct lp_timer_rule *r,
+                                   const struct lp_model *m,
+                                   const struct lp_profile *p);
 
 /* One claimed timer handed to the processor (owned by it until
  * lp_stream_timers_done). */
@@ -151,6 +167,8 @@ struct lp_st_fired {
   struct lp_profile profile; /* the member's profile at firing */
   int have_activity;
   struct lp_activity_view activity; /* as of the due time */
+  int64_t watermark;                /* the claim's (event-time) watermark */
+  int64_t reschedule_due;           /* > 0: not fired, scheduled again there */
   int64_t lateness_event_ms;        /* watermark - due at firing */
   int64_t lateness_wall_ms;         /* wall clock - due at firing */
   struct lp_st_fired *next;
@@ -169,6 +187,12 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
  * none): the timer is acknowledged in Redis with the next flush (a
  * birthday is scheduled again for next year instead). Takes f. */
 void lp_stream_timers_done(struct lp_stream_timers *st, struct lp_st_fired *f);
+
+/* A claimed timer that turned out early (the member ordered in time
+ * after it was planned, and its planning was left lazy): scheduled again
+ * at due with the next flush instead of acked, no decision. Takes f. */
+void lp_stream_timers_reschedule(struct lp_stream_timers *st,
+                                 struct lp_st_fired *f, int64_t due);
 
 /* Frees a fired timer that is not finished (shutdown). */
 void lp_stream_timers_fired_free(struct lp_st_fired *f);

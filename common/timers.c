@@ -149,16 +149,17 @@ static const char claim_script[] = BULK_LUA
     "return out\n";
 
 /*
- * ack. KEYS: 1 data, 2 fly, 3 own, 4 done. ARGV: 1 owner, then pairs of
- * id and generation. A timer is removed only when owner still holds its
- * claim and its schedule is still that generation; done then keeps the
- * due it fired at. Returns how many.
+ * ack. KEYS: 1 data, 2 fly, 3 own, 4 done. ARGV: 1 owner, then triples of
+ * id, generation and the due it fired at. A timer is removed only when
+ * owner still holds its claim and its schedule is still that generation;
+ * done then keeps that due. Returns how many.
  */
 static const char ack_script[] =
-    BULK_LUA "local ids, gens = {}, {}\n"
-             "for i = 2, #ARGV, 2 do\n"
+    BULK_LUA "local ids, gens, dues = {}, {}, {}\n"
+             "for i = 2, #ARGV, 3 do\n"
              "  ids[#ids + 1] = ARGV[i]\n"
              "  gens[#gens + 1] = ARGV[i + 1]\n"
+             "  dues[#dues + 1] = ARGV[i + 2]\n"
              "end\n"
              "if #ids == 0 then return 0 end\n"
              "local del, dn = {}, {}\n"
@@ -171,7 +172,7 @@ static const char ack_script[] =
              "       string.match(d[k], '^([^|]*)|') == gens[i + k - 1] then\n"
              "      del[#del + 1] = ids[i + k - 1]\n"
              "      dn[#dn + 1] = ids[i + k - 1]\n"
-             "      dn[#dn + 1] = string.match(d[k], '^[^|]*|([^|]*)|')\n"
+             "      dn[#dn + 1] = dues[i + k - 1]\n"
              "    end\n"
              "  end\n"
              "end\n"
@@ -182,103 +183,10 @@ static const char ack_script[] =
              "bulk('HSET', KEYS[4], dn)\n"
              "return #del\n";
 
-/*
- * apply. KEYS: 1 due, 2 data, 3 fly, 4 own, 5 gen, 6 done. ARGV:
- * quadruples of op, id, number, text, applied in order:
- *   s id due payload   schedule (as schedule_script, tombstones too)
- *   c id - -           cancel
- *   f id wm event      fire-if-due: a pending (unclaimed) timer whose due
- *                      is <= wm or < event is removed here and returned,
- *                      its due kept in done (it fired with this op)
- * The batch is simulated in Lua tables over one bulk read of the ids'
- * state, then written back in bulk. Returns {op index, id, record, ...}
- * of the timers the f ops fired.
- */
-static const char apply_script[] = BULK_LUA
-    "local n = #ARGV / 4\n"
-    "local ids, st, ns = {}, {}, 0\n"
-    "for i = 1, n do\n"
-    "  local id = ARGV[4 * i - 2]\n"
-    "  if not st[id] then st[id] = {}; ids[#ids + 1] = id end\n"
-    "  if ARGV[4 * i - 3] == 's' then ns = ns + 1 end\n"
-    "end\n"
-    "for i = 1, #ids, 1000 do\n"
-    "  local q = {unpack(ids, i, math.min(i + 999, #ids))}\n"
-    "  local d = redis.call('ZMSCORE', KEYS[1], unpack(q))\n"
-    "  local f = redis.call('ZMSCORE', KEYS[3], unpack(q))\n"
-    "  local t = redis.call('HMGET', KEYS[6], unpack(q))\n"
-    "  for k, id in ipairs(q) do\n"
-    "    local s = st[id]\n"
-    "    s.due = d[k] and tonumber(d[k]) or nil\n"
-    "    s.fly = f[k] and true or false\n"
-    "    s.done = t[k] or nil\n"
-    "  end\n"
-    "end\n"
-    "local base = 0\n"
-    "if ns > 0 then base = redis.call('INCRBY', KEYS[5], ns) - ns end\n"
-    "local out = {}\n"
-    "for i = 1, n do\n"
-    "  local op, id, a, b = ARGV[4 * i - 3], ARGV[4 * i - 2], ARGV[4 * i - "
-    "1],\n"
-    "                       ARGV[4 * i]\n"
-    "  local s = st[id]\n"
-    "  if op == 's' then\n"
-    "    if s.done ~= a then\n"
-    "      base = base + 1\n"
-    "      s.rec = string.format('%d|%s|', base, a) .. b\n"
-    "      s.due = tonumber(a)\n"
-    "      s.touch = true\n"
-    "      if s.fly then s.unfly = true; s.fly = false end\n"
-    "    end\n"
-    "  elseif op == 'c' then\n"
-    "    s.due = nil; s.rec = nil; s.touch = true\n"
-    "    if s.fly then s.unfly = true; s.fly = false end\n"
-    "  elseif op == 'f' and s.due and not s.fly then\n"
-    "    if s.due <= tonumber(a) or s.due < tonumber(b) then\n"
-    "      local rec = s.rec or redis.call('HGET', KEYS[2], id) or ''\n"
-    "      out[#out + 1] = i\n"
-    "      out[#out + 1] = id\n"
-    "      out[#out + 1] = rec\n"
-    "      s.done = string.match(rec, '^[^|]*|([^|]*)|') or\n"
-    "               string.format('%d', s.due)\n"
-    "      s.donew = true\n"
-    "      s.due = nil; s.rec = nil; s.touch = true\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "local hs, zs, rm, un, dn = {}, {}, {}, {}, {}\n"
-    "for _, id in ipairs(ids) do\n"
-    "  local s = st[id]\n"
-    "  if s.touch then\n"
-    "    if s.due and s.rec then\n"
-    "      hs[#hs + 1] = id; hs[#hs + 1] = s.rec\n"
-    "      zs[#zs + 1] = s.due; zs[#zs + 1] = id\n"
-    "    elseif not s.due then\n"
-    "      rm[#rm + 1] = id\n"
-    "    end\n"
-    "  end\n"
-    "  if s.unfly then un[#un + 1] = id end\n"
-    "  if s.donew then dn[#dn + 1] = id; dn[#dn + 1] = s.done end\n"
-    "end\n"
-    "bulk('HSET', KEYS[2], hs)\n"
-    "bulk('ZADD', KEYS[1], zs)\n"
-    "bulk('ZREM', KEYS[1], rm)\n"
-    "bulk('HDEL', KEYS[2], rm)\n"
-    "bulk('ZREM', KEYS[3], un)\n"
-    "bulk('HDEL', KEYS[4], un)\n"
-    "bulk('HSET', KEYS[6], dn)\n"
-    "return out\n";
-enum {
-  SCRIPT_SCHEDULE,
-  SCRIPT_CANCEL,
-  SCRIPT_CLAIM,
-  SCRIPT_ACK,
-  SCRIPT_APPLY,
-  SCRIPT_COUNT
-};
+enum { SCRIPT_SCHEDULE, SCRIPT_CANCEL, SCRIPT_CLAIM, SCRIPT_ACK, SCRIPT_COUNT };
 
 static const char *const scripts[SCRIPT_COUNT] = {
-    schedule_script, cancel_script, claim_script, ack_script, apply_script};
+    schedule_script, cancel_script, claim_script, ack_script};
 
 struct lp_timers {
   char *host, *ns; /* owned */
@@ -723,7 +631,7 @@ int lp_timers_ack(struct lp_timers *t, int partition,
   char k[4][256];
   static const char *const names[] = {"data", "fly", "own", "done"};
   struct args a = {0};
-  args_reserve_numbers(&a, n);
+  args_reserve_numbers(&a, 2 * n);
   args_push(&a, "EVALSHA", 7);
   args_push(&a, t->sha[SCRIPT_ACK], 40);
   args_push(&a, "4", 1);
@@ -735,6 +643,7 @@ int lp_timers_ack(struct lp_timers *t, int partition,
   for (size_t i = 0; i < n; i++) {
     args_push(&a, timers[i].id, strlen(timers[i].id));
     args_push_number(&a, (long long)timers[i].generation);
+    args_push_number(&a, (long long)timers[i].due_ms);
   }
   redisReply *r = run(t, &a, "ack", errstr, errstr_size);
   args_free(&a);
@@ -810,117 +719,4 @@ size_t lp_timer_output_id(const struct lp_timer *timer, char *buf,
                           size_t size) {
   int l = snprintf(buf, size, "%s@%lld", timer->id, (long long)timer->due_ms);
   return l < 0 ? 0 : (size_t)l;
-}
-
-void lp_timers_fired_clear(struct lp_timers_fired *f) {
-  for (size_t i = 0; i < f->n; i++) {
-    free(f->timers[i].id);
-    free(f->timers[i].payload);
-  }
-  free(f->timers);
-  free(f->op);
-  memset(f, 0, sizeof(*f));
-}
-
-int lp_timers_apply_batch(struct lp_timers *t, int partition, size_t n,
-                          const struct lp_timer_op ops[],
-                          struct lp_timers_fired *out, char *errstr,
-                          size_t errstr_size) {
-  memset(out, 0, sizeof(*out));
-  if (check_partition(partition, errstr, errstr_size))
-    return -1;
-  if (n == 0)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
-    const struct lp_timer_op *op = &ops[i];
-    if (check_id("apply", i, op->id, errstr, errstr_size))
-      return -1;
-    int64_t v =
-        op->kind == LP_TIMER_OP_FIRE_IF_DUE ? op->watermark_ms : op->due_ms;
-    if (op->kind != LP_TIMER_OP_CANCEL && (v <= -DUE_LIMIT || v >= DUE_LIMIT))
-      return lp_err(errstr, errstr_size,
-                    "timers apply: op %zu (\"%.64s\"): time %lld ms is out of "
-                    "range",
-                    i, op->id, (long long)v);
-    size_t pl = op->payload ? strlen(op->payload) : 0;
-    if (op->kind == LP_TIMER_OP_SCHEDULE && pl > LP_TIMERS_PAYLOAD_MAX)
-      return lp_err(errstr, errstr_size,
-                    "timers apply: op %zu (\"%.64s\"): payload is %zu bytes "
-                    "(at most %d)",
-                    i, op->id, pl, LP_TIMERS_PAYLOAD_MAX);
-  }
-  if (ensure_connected(t, errstr, errstr_size))
-    return -1;
-  char k[6][256];
-  static const char *const names[] = {"due", "data", "fly",
-                                      "own", "gen",  "done"};
-  struct args a = {0};
-  args_reserve_numbers(&a, 2 * n);
-  args_push(&a, "EVALSHA", 7);
-  args_push(&a, t->sha[SCRIPT_APPLY], 40);
-  args_push(&a, "6", 1);
-  for (int j = 0; j < 6; j++) {
-    key_of(t, partition, names[j], k[j], sizeof(k[j]));
-    args_push(&a, k[j], strlen(k[j]));
-  }
-  for (size_t i = 0; i < n; i++) {
-    const struct lp_timer_op *op = &ops[i];
-    switch (op->kind) {
-    case LP_TIMER_OP_SCHEDULE: {
-      const char *pl = op->payload ? op->payload : "";
-      args_push(&a, "s", 1);
-      args_push(&a, op->id, strlen(op->id));
-      args_push_number(&a, (long long)op->due_ms);
-      args_push(&a, pl, strlen(pl));
-      break;
-    }
-    case LP_TIMER_OP_CANCEL:
-      args_push(&a, "c", 1);
-      args_push(&a, op->id, strlen(op->id));
-      args_push(&a, "", 0);
-      args_push(&a, "", 0);
-      break;
-    case LP_TIMER_OP_FIRE_IF_DUE:
-      args_push(&a, "f", 1);
-      args_push(&a, op->id, strlen(op->id));
-      args_push_number(&a, (long long)op->watermark_ms);
-      args_push_number(&a, (long long)op->event_ms);
-      break;
-    }
-  }
-  redisReply *r = run(t, &a, "apply", errstr, errstr_size);
-  args_free(&a);
-  if (!r)
-    return -1;
-  int rc = 0;
-  if (r->type != REDIS_REPLY_ARRAY || r->elements % 3 != 0) {
-    rc = lp_err(errstr, errstr_size,
-                "timers apply: unexpected reply from redis");
-    goto done;
-  }
-  size_t m = r->elements / 3;
-  out->timers = m ? lp_xcalloc(m, sizeof(*out->timers)) : NULL;
-  out->op = m ? lp_xcalloc(m, sizeof(*out->op)) : NULL;
-  for (size_t i = 0; i < m; i++) {
-    const redisReply *ix = r->element[3 * i], *id = r->element[3 * i + 1],
-                     *d = r->element[3 * i + 2];
-    struct lp_timer *tm = &out->timers[out->n];
-    if (ix->type != REDIS_REPLY_INTEGER || ix->integer < 1 ||
-        (size_t)ix->integer > n || id->type != REDIS_REPLY_STRING ||
-        d->type != REDIS_REPLY_STRING || parse_data(d->str, d->len, tm)) {
-      /* A record this module did not write: the timer is gone from the
-       * schedule already; say so instead of firing garbage. */
-      fprintf(stderr, "timers: apply: partition %d: unreadable fired record\n",
-              partition);
-      continue;
-    }
-    tm->id = lp_xmalloc(id->len + 1);
-    memcpy(tm->id, id->str, id->len);
-    tm->id[id->len] = 0;
-    out->op[out->n] = (size_t)ix->integer - 1;
-    out->n++;
-  }
-done:
-  freeReplyObject(r);
-  return rc;
 }

@@ -13,6 +13,7 @@
  *   <ns>:tm:<p>:gen   int   the partition's generation counter
  *   <ns>:tm:<p>:bad   hash  timer id -> a record claim could not read
  *                           (quarantined, never fired; for a person)
+ *   <ns>:tm:<p>:done  hash  timer id -> the due it last fired at (ack)
  * A timer id is "<kind>:<member key>[:<sub key>]", the member key being
  * "<shop>:<customer_id>": one timer per id. Scheduling an existing id
  * moves it (new due, new generation), cancelling removes it.
@@ -117,7 +118,11 @@ int lp_timers_claim_due(struct lp_timers *t, int partition,
 
 /* Removes n fired timers (as claimed: id and generation) still claimed by
  * owner; *acked (may be NULL) counts those removed, the others having
- * been re-claimed after their lease, moved or cancelled. 0 or -1. */
+ * been re-claimed after their lease, moved or cancelled. Each removed
+ * timer's due_ms (the due it fired at, which the caller may have
+ * corrected) is remembered in <ns>:tm:<p>:done: scheduling that id at
+ * that due again is then a no-op, so a redelivered record cannot bring a
+ * fired timer back. 0 or -1. */
 int lp_timers_ack(struct lp_timers *t, int partition,
                   const struct lp_timer *timers, size_t n, const char *owner,
                   size_t *acked, char *errstr, size_t errstr_size);
@@ -135,44 +140,6 @@ int lp_timers_pending(struct lp_timers *t, int partition, size_t *n,
  * same on every re-fire of that schedule. Returns the length it needs
  * (as snprintf); buf holds it when that is < size. */
 size_t lp_timer_output_id(const struct lp_timer *timer, char *buf, size_t size);
-
-/* One change of a batch applied in order by lp_timers_apply_batch. */
-enum lp_timer_op_kind {
-  LP_TIMER_OP_SCHEDULE = 0, /* id, due_ms, payload: as schedule_batch */
-  LP_TIMER_OP_CANCEL,       /* id: as cancel_batch */
-  /* id, watermark_ms, event_ms: when id is pending (not claimed) and its
-   * stored due is <= watermark_ms or < event_ms, it fires here: removed
-   * from the schedule and returned (its due remembered, so scheduling it
-   * again at that due is a no-op). */
-  LP_TIMER_OP_FIRE_IF_DUE,
-};
-struct lp_timer_op {
-  enum lp_timer_op_kind kind;
-  const char *id;                 /* borrowed */
-  int64_t due_ms;                 /* SCHEDULE */
-  const char *payload;            /* SCHEDULE; NULL = empty */
-  int64_t watermark_ms, event_ms; /* FIRE_IF_DUE */
-};
-/* Timers fired by FIRE_IF_DUE ops; op[i] is the index of the op that
- * fired timers[i]. Owned; lp_timers_fired_clear. */
-struct lp_timers_fired {
-  struct lp_timer *timers;
-  size_t *op;
-  size_t n;
-};
-void lp_timers_fired_clear(struct lp_timers_fired *f);
-
-/*
- * Applies n mixed ops of partition p in order, in one round trip (one
- * script). A schedule of an id at the due it last fired at (by claim+ack
- * or by FIRE_IF_DUE) is a no-op: a redelivered record cannot bring back a
- * timer that fired. *out filled (empty on error). 0, or -1 with errstr
- * (bad input: nothing applied; Redis error: safe to repeat).
- */
-int lp_timers_apply_batch(struct lp_timers *t, int partition, size_t n,
-                          const struct lp_timer_op ops[],
-                          struct lp_timers_fired *out, char *errstr,
-                          size_t errstr_size);
 
 /* Round trips made so far (for the benchmark). */
 uint64_t lp_timers_round_trips(const struct lp_timers *t);

@@ -218,22 +218,32 @@ run_passthrough() { # run_passthrough RUN -> prints eps
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}'; }
 
-order_eps=() pt_eps=() rss=() pcpu=() rcpu=()
+order_eps=() pt_eps=() rss=() pcpu=() rcpu=() off_eps=()
 for run in $(seq "$RUNS"); do
   pt_eps+=("$(run_passthrough "$run")")
   read -r eps mb pus rus < <(run_processor "$run")
   order_eps+=("$eps"); rss+=("$mb"); pcpu+=("$pus"); rcpu+=("$rus")
   echo "bench: run $run: passthrough=${pt_eps[-1]}/s order=${eps}/s rss=${mb}MB cpu_us_per_event: processor=$pus redis=$rus" >&2
+  # The same run with member timers off (the shipped rules plan a win-back
+  # and a replenishment timer on every new order when they are on).
+  read -r eps mb pus rus < <(BENCH_ORDER_ARGS="${BENCH_ORDER_ARGS:-} -X timers.enabled=false" run_processor "off$run")
+  off_eps+=("$eps")
+  echo "bench: run $run: order with timers off=${eps}/s cpu_us_per_event: processor=$pus redis=$rus" >&2
 done
 o=$(printf '%s\n' "${order_eps[@]}" | median)
 p=$(printf '%s\n' "${pt_eps[@]}" | median)
 r=$(printf '%s\n' "${rss[@]}" | sort -n | tail -n1)
 echo "bench: order_eps=$o"
+off=$(printf '%s\n' "${off_eps[@]}" | median)
+echo "bench: order_eps_timers_off=$off"
+echo "bench: order_timers_on_vs_off=$(awk -v a="$o" -v b="$off" 'BEGIN {printf "%.3f", a / b}')"
 echo "bench: passthrough_eps=$p"
 echo "bench: order_vs_passthrough=$(awk -v a="$o" -v b="$p" 'BEGIN {printf "%.3f", a / b}')"
 echo "bench: order_rss_mb=$r"
 echo "bench: order_cpu_us_per_event=$(printf '%s\n' "${pcpu[@]}" | median)"
 echo "bench: redis_cpu_us_per_event=$(printf '%s\n' "${rcpu[@]}" | median)"
+# BENCH_ONLY=order stops after the order-processor section.
+[ "${BENCH_ONLY:-}" != order ] || exit 0
 
 # ---- executor: decisions/s against the sandbox, Redis round trips ----
 DECISIONS=${BENCH_DECISIONS:-20000}

@@ -1,8 +1,9 @@
 /*
  * activity-processor — consumes activity events (page and product views,
  * cart updates, checkouts, ...) and folds each into the member's activity
- * part in Redis exactly once (activity_apply.h). No rules fire on activity
- * events yet: it produces no decisions, only dead letters for bad input.
+ * part in Redis exactly once (activity_apply.h), plans the cart timers of
+ * the rules with "on": "timer" and fires them on the activity stream's
+ * event time (stream_timers.h): the only decisions it produces.
  * Wiring only: the runtime is common/stream_app.c.
  */
 #include "stream_app.h"
@@ -38,8 +39,13 @@ static const char usage[] =
     "                 cannot reopen a cart an order consumed.\n"
     "  last activity  the newest event time folded, and views counted.\n"
     "\n"
-    "  No rules fire on activity events yet: nothing goes to the decisions\n"
-    "  topic. Records that cannot be decoded or validated (an unknown\n"
+    "  Cart timers (rules with \"on\": \"timer\", kind cart; docs/timers.md):\n"
+    "  a cart left open is due after_minutes after its newest change; a\n"
+    "  checkout, an order or an emptied cart cancels it. A timer fires when\n"
+    "  the partition's event time passes its due (timers.* keys; by wall\n"
+    "  clock when idle) and its decision goes to the decisions topic; no\n"
+    "  rule fires on an activity event itself. Records that cannot be\n"
+    "  decoded or validated (an unknown\n"
     "  kind, a negative cart value, an event time more than\n"
     "  event.max.future.ms ahead, ...) go to the dead-letter topic with the\n"
     "  reason. An input offset is committed only after the record is\n"
