@@ -28,13 +28,15 @@
 
 struct part {
   int assigned;
-  int loaded;       /* mark and next due read from Redis */
-  int64_t wm;       /* watermark over the records observed */
-  int64_t wm_done;  /* watermark over the records written (applied) */
-  int64_t mark;     /* fired mark */
-  int mark_dirty;   /* mark advanced without a claim: persist it */
-  int64_t wm_saved; /* wm_done as last stored, for a takeover */
-  int64_t next_due; /* lower bound of the earliest pending due */
+  int loaded;         /* mark and next due read from Redis */
+  int64_t wm;         /* watermark over the records observed */
+  int64_t wm_done;    /* watermark over the records written (applied) */
+  int64_t mark;       /* fired mark */
+  int mark_dirty;     /* mark advanced without a claim: persist it */
+  int64_t wm_saved;   /* wm_done as last stored, for a takeover */
+  int64_t wm_at_load; /* the stored watermark when assigned: records up to
+                         it may have been seen by the previous owner */
+  int64_t next_due;   /* lower bound of the earliest pending due */
   int64_t last_record_wall_ms;
   int64_t next_claim_ms; /* claims of due timers wait for this (wall) */
   int64_t next_sweep_ms; /* next claim even with nothing due: takes back
@@ -51,6 +53,8 @@ struct lp_stream_timers {
   size_t n_parts;
   size_t cursor; /* round-robin start of the next claim */
   struct lp_st_fired *done;
+  struct lp_buf pbuf;                      /* payload text, reused */
+  size_t queued_schedules, queued_cancels; /* of the pipeline in apply */
   size_t in_flight; /* handed out by claim, not yet acked */
   int64_t next_pending_sample_ms;
 };
@@ -178,6 +182,7 @@ static int part_load(struct lp_stream_timers *st, int p, char *err, size_t n) {
   if (pt->wm_done < saved)
     pt->wm_done = saved;
   pt->wm_saved = saved;
+  pt->wm_at_load = saved;
   pt->next_due = rc == 1 ? NONE_DUE : due;
   pt->loaded = 1;
   return 0;
@@ -193,6 +198,7 @@ lp_stream_timers_new(const struct lp_stream_timers_config *conf, char *errstr,
     return NULL;
   }
   struct lp_stream_timers *st = lp_xcalloc(1, sizeof(*st));
+  lp_buf_init(&st->pbuf);
   st->conf = *conf;
   st->host = lp_xstrdup(conf->redis_host);
   st->conf.redis_host = st->host;
@@ -239,6 +245,7 @@ void lp_stream_timers_destroy(struct lp_stream_timers **stp) {
   }
   lp_timers_destroy(&st->timers);
   rc_drop(st);
+  lp_buf_free(&st->pbuf);
   free(st->parts);
   free(st->host);
   free(st->ns);
@@ -297,20 +304,19 @@ int64_t lp_stream_timers_observe(struct lp_stream_timers *st, int partition,
 
 /* ---- planning ------------------------------------------------------------ */
 
-static char *payload_of(struct lp_arena *a, const char *shop,
-                        const char *customer, const char *rule, int arg) {
-  struct lp_buf b;
-  lp_buf_init(&b);
-  lp_buf_append_str(&b, "1\t");
-  lp_state_escape_into(&b, shop);
-  lp_buf_append_byte(&b, '\t');
-  lp_state_escape_into(&b, customer);
-  lp_buf_append_byte(&b, '\t');
-  lp_state_escape_into(&b, rule);
-  lp_buf_appendf(&b, "\t%d", arg);
-  char *s = lp_dup_in(a, lp_buf_cstr(&b));
-  lp_buf_free(&b);
-  return s;
+static char *payload_of(struct lp_stream_timers *st, struct lp_arena *a,
+                        const char *shop, const char *customer,
+                        const char *rule, int arg) {
+  struct lp_buf *b = &st->pbuf; /* kept: no malloc per record */
+  lp_buf_reset(b);
+  lp_buf_append_str(b, "1\t");
+  lp_state_escape_into(b, shop);
+  lp_buf_append_byte(b, '\t');
+  lp_state_escape_into(b, customer);
+  lp_buf_append_byte(b, '\t');
+  lp_state_escape_into(b, rule);
+  lp_buf_appendf(b, "\t%d", arg);
+  return lp_dup_in(a, lp_buf_cstr(b));
 }
 
 static void plan_init(struct lp_st_plan *out, int partition,
@@ -406,13 +412,14 @@ void lp_stream_timers_plan_order(
   const struct part *pt =
       (size_t)partition < st->n_parts ? &st->parts[partition] : NULL;
   int64_t mark = pt ? pt->mark : INT64_MIN;
-  char *mk = NULL;
+  char mk[LP_TIMERS_ID_MAX + 1];
+  int mk_len = snprintf(mk, sizeof(mk), "%s:%s", ev->shop, ev->customer_id);
+  if (mk_len < 0 || (size_t)mk_len >= sizeof(mk))
+    return; /* a member key too long for any timer id */
   for (size_t i = 0; i < n; i++) {
     const struct lp_timer_rule *r = &tr[i];
     if (r->kind != LP_TIMER_WINBACK && r->kind != LP_TIMER_REPLENISHMENT)
       continue;
-    if (!mk)
-      mk = lp_member_key(ev->shop, ev->customer_id);
     char id[LP_TIMERS_ID_MAX + 1];
     if (lp_plan_timer_id(r->kind, mk, r->rule_id, id, sizeof(id)) < 0)
       continue; /* an id too long for the store: no timer for this member */
@@ -430,12 +437,11 @@ void lp_stream_timers_plan_order(
     int64_t due = lp_stream_timers_order_due(r, model, &after);
     if (due > 0 && due > wm_before)
       add_op(arena, out, id, due,
-             payload_of(arena, ev->shop, ev->customer_id, r->rule_id, 0), 0,
+             payload_of(st, arena, ev->shop, ev->customer_id, r->rule_id, 0), 0,
              r->kind);
     else if (last > 0)
       add_op(arena, out, id, 0, NULL, 1, r->kind);
   }
-  free(mk);
 }
 
 void lp_stream_timers_plan_customer(struct lp_stream_timers *st, int partition,
@@ -464,7 +470,7 @@ void lp_stream_timers_plan_customer(struct lp_stream_timers *st, int partition,
     if (ev->birthday[0] &&
         lp_plan_birthday(ev->birthday, ev->event_time_ms + lead, &due) == 0)
       add_op(arena, out, id, due - lead,
-             payload_of(arena, ev->shop, ev->customer_id, r->rule_id,
+             payload_of(st, arena, ev->shop, ev->customer_id, r->rule_id,
                         r->days_before),
              0, r->kind);
     else if (!ev->birthday[0])
@@ -517,7 +523,7 @@ void lp_stream_timers_plan_activity(
         wanted ? lp_plan_cart_abandon(v.cart_at, r->after_minutes) : 0;
     if (due > 0)
       add_op(arena, out, id, due,
-             payload_of(arena, ev->shop, ev->customer_id, r->rule_id, 0), 0,
+             payload_of(st, arena, ev->shop, ev->customer_id, r->rule_id, 0), 0,
              r->kind);
     else
       add_op(arena, out, id, 0, NULL, 1, r->kind);
@@ -585,26 +591,30 @@ static void run_push(struct run *r, const struct lp_st_op *op) {
   r->n++;
 }
 
+/* Queues one run (pipelined; counted once the pipeline succeeded). */
 static int run_flush(struct lp_stream_timers *st, int p, struct run *r,
                      int cancel, char *err, size_t n) {
   if (r->n == 0)
     return 0;
   int rc;
   if (cancel) {
-    size_t cancelled = 0;
-    rc =
-        lp_timers_cancel_batch(st->timers, p, r->n, r->ids, &cancelled, err, n);
+    rc = lp_timers_cancel_batch(st->timers, p, r->n, r->ids, NULL, err, n);
     if (rc == 0)
-      lp_metrics_add(LP_M_TIMERS_CANCELLED, (int64_t)cancelled);
+      st->queued_cancels += r->n;
   } else {
+    /* A redelivered record must not bring back a timer that fired; past
+     * the previous owner's watermark no record is a redelivery. */
+    struct part *pp = part_of(st, p);
+    lp_timers_set_check_fired(st->timers, !pp || !pp->loaded ||
+                                              pp->wm_done <= pp->wm_at_load);
     rc = lp_timers_schedule_batch(st->timers, p, r->n, r->ids, r->dues,
                                   r->payloads, err, n);
+    lp_timers_set_check_fired(st->timers, 1);
     if (rc == 0) {
-      lp_metrics_add(LP_M_TIMERS_SCHEDULED, (int64_t)r->n);
-      struct part *pt = part_of(st, p);
-      for (size_t i = 0; pt && i < r->n; i++)
-        if (r->dues[i] < pt->next_due)
-          pt->next_due = r->dues[i];
+      st->queued_schedules += r->n;
+      for (size_t i = 0; pp && i < r->n; i++)
+        if (r->dues[i] < pp->next_due)
+          pp->next_due = r->dues[i];
     }
   }
   if (rc == 0)
@@ -617,6 +627,8 @@ int lp_stream_timers_apply(struct lp_stream_timers *st,
                            char *errstr, size_t errstr_size) {
   struct run r = {0};
   int rc = 0;
+  st->queued_schedules = st->queued_cancels = 0;
+  lp_timers_pipeline_begin(st->timers);
   /* Partition by partition, the ops in record order: a run of schedules
    * or of cancels goes out as one script, so an id scheduled then
    * cancelled (or the reverse) ends as its last op says. */
@@ -645,8 +657,14 @@ int lp_stream_timers_apply(struct lp_stream_timers *st,
   free(r.ids);
   free(r.dues);
   free(r.payloads);
+  /* One round trip for every partition's scripts. */
+  if (lp_timers_pipeline_end(st->timers, rc ? NULL : errstr,
+                             rc ? 0 : errstr_size) != 0)
+    rc = -1;
   if (rc != 0)
     return -1;
+  lp_metrics_add(LP_M_TIMERS_SCHEDULED, (int64_t)st->queued_schedules);
+  lp_metrics_add(LP_M_TIMERS_CANCELLED, (int64_t)st->queued_cancels);
   for (size_t i = 0; i < n; i++) {
     struct part *pt = part_of(st, plans[i]->partition);
     if (pt && plans[i]->wm_after > pt->wm_done)
@@ -942,9 +960,14 @@ int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
     if (na)
       rc = lp_timers_ack(st->timers, p, ts, na, st->owner, &acked, errstr,
                          errstr_size);
+    /* Both move a timer past every due it fired at (a reschedule goes
+     * beyond the claim's watermark, a birthday to next year): no fired
+     * check needed. */
+    lp_timers_set_check_fired(st->timers, 0);
     if (rc == 0 && nb)
       rc = lp_timers_schedule_batch(st->timers, p, nb, ids, dues, pls, errstr,
                                     errstr_size);
+    lp_timers_set_check_fired(st->timers, 1);
     if (rc == 0 && nb) {
       struct part *pt = part_of(st, p);
       for (size_t i = 0; pt && i < nb; i++)

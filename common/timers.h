@@ -141,6 +141,20 @@ int lp_timers_pending(struct lp_timers *t, int partition, size_t *n,
  * (as snprintf); buf holds it when that is < size. */
 size_t lp_timer_output_id(const struct lp_timer *timer, char *buf, size_t size);
 
+/* Whether schedule_batch consults <ns>:tm:<p>:done (on by default): a
+ * caller that knows a batch holds no record seen before (no redelivery)
+ * may turn it off for that batch and save its cost. */
+void lp_timers_set_check_fired(struct lp_timers *t, int on);
+
+/* Pipelining: between begin and end, schedule_batch and cancel_batch
+ * only validate and send (returning 0, or -1 for bad input); end reads
+ * every reply in one round trip and returns 0, or -1 with errstr for the
+ * first failure (a cancel's count is filled at end). Safe to repeat after
+ * an error, like the calls themselves. */
+void lp_timers_pipeline_begin(struct lp_timers *t);
+int lp_timers_pipeline_end(struct lp_timers *t, char *errstr,
+                           size_t errstr_size);
+
 /* Round trips made so far (for the benchmark). */
 uint64_t lp_timers_round_trips(const struct lp_timers *t);
 

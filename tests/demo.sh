@@ -160,6 +160,11 @@ printf 'decisions:        %d\n' "$decisions"
 echo 'decisions by rule:'
 jq -r '.rule_id' "$LP_TMP/decisions.jsonl" | sort | uniq -c | sort -rn |
   awk '{printf "  %-32s %d\n", $2, $1}'
+echo 'decisions of member timers (fired on event time; docs/timers.md), by kind:'
+jq -r 'select(.trigger_kind != "order" and .trigger_kind != "customer") | .trigger_kind' \
+  "$LP_TMP/decisions.jsonl" | sort | uniq -c | sort -rn | awk '{printf "  %-32s %d\n", $2, $1}'
+jq -c 'select(.trigger_kind == "winback") | {rule_id, customer_id, due: .event_time, trigger: .trigger_event_id, action: {kind: .action.kind, percent: .action.discount_percent, brand: .action.brand}}' \
+  "$LP_TMP/decisions.jsonl" | sed -n '1s/^/  e.g. /p'
 echo 'executor outcomes:'
 jq -r '.outcome' "$LP_TMP/actions.jsonl" | sort | uniq -c | sort -rn |
   awk '{printf "  %-32s %d\n", $2, $1}'

@@ -344,6 +344,70 @@ static void test_bad_input(void **state) {
   assert_null(lp_timers_new(&nons, err, sizeof(err)));
 }
 
+/* The due a timer fired at is remembered at its ack: scheduling it again
+ * there (a redelivered record) is a no-op while the fired check is on,
+ * another due is scheduled; the plain (check off) path schedules, moves
+ * a claim and acks like the script; pipelined calls across partitions
+ * take one round trip. */
+static void test_fired_memory_plain_pipeline(void **state) {
+  struct fixture *f = *state;
+  char err[256];
+  schedule1(f->t, 5, "winback:s1:r1", 100, "p");
+  struct lp_timers_claimed got;
+  claim(f->t, 5, 1000, 10, "A", 30000, &got);
+  assert_int_equal(got.n, 1);
+  size_t acked = 0;
+  got.timers[0].due_ms = 90; /* the caller fired it at a corrected due */
+  assert_int_equal(
+      lp_timers_ack(f->t, 5, got.timers, 1, "A", &acked, err, sizeof(err)), 0);
+  assert_int_equal(acked, 1);
+  lp_timers_claimed_clear(&got);
+  schedule1(f->t, 5, "winback:s1:r1", 90, "p"); /* fired there: no-op */
+  assert_int_equal(pending(f->t, 5), 0);
+  schedule1(f->t, 5, "winback:s1:r1", 100, "p"); /* another due */
+  assert_int_equal(pending(f->t, 5), 1);
+
+  /* Plain schedule: moves the claimed timer out of flight; the old
+   * claim's ack is a no-op, the new schedule is claimed and acked. */
+  lp_timers_set_check_fired(f->t, 0);
+  schedule1(f->t, 6, "winback:s1:r2", 10, "x");
+  claim(f->t, 6, 1000, 10, "A", 30000, &got);
+  assert_int_equal(got.n, 1);
+  schedule1(f->t, 6, "winback:s1:r2", 20, "y");
+  assert_int_equal(
+      lp_timers_ack(f->t, 6, got.timers, 1, "A", &acked, err, sizeof(err)), 0);
+  assert_int_equal(acked, 0);
+  lp_timers_claimed_clear(&got);
+  claim(f->t, 6, 1000, 10, "B", 30000, &got);
+  assert_int_equal(got.n, 1);
+  assert_int_equal(got.timers[0].due_ms, 20);
+  assert_string_equal(got.timers[0].payload, "y");
+  assert_int_equal(
+      lp_timers_ack(f->t, 6, got.timers, 1, "B", &acked, err, sizeof(err)), 0);
+  assert_int_equal(acked, 1);
+  lp_timers_claimed_clear(&got);
+  schedule1(f->t, 6, "winback:s1:r2", 20, "y"); /* check off: scheduled */
+  assert_int_equal(pending(f->t, 6), 1);
+  lp_timers_set_check_fired(f->t, 1);
+
+  /* Pipelined: schedules and a cancel on two partitions, one round trip. */
+  uint64_t before = lp_timers_round_trips(f->t);
+  lp_timers_pipeline_begin(f->t);
+  schedule1(f->t, 7, "cart:s1:a", 5, NULL);
+  lp_timers_set_check_fired(f->t, 0);
+  schedule1(f->t, 8, "cart:s1:b", 6, NULL);
+  lp_timers_set_check_fired(f->t, 1);
+  const char *c[] = {"cart:s1:a"};
+  size_t cancelled = 99;
+  assert_int_equal(
+      lp_timers_cancel_batch(f->t, 7, 1, c, &cancelled, err, sizeof(err)), 0);
+  assert_int_equal(lp_timers_pipeline_end(f->t, err, sizeof(err)), 0);
+  assert_int_equal(lp_timers_round_trips(f->t) - before, 1);
+  assert_int_equal(cancelled, 1);
+  assert_int_equal(pending(f->t, 7), 0);
+  assert_int_equal(pending(f->t, 8), 1);
+}
+
 static int run_semantics(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_schedule_move_cancel, setup,
@@ -353,6 +417,8 @@ static int run_semantics(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_fired_memory_plain_pipeline, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
