@@ -833,13 +833,26 @@ done:
 /* Decides and produces one fired timer; it is finished (acked) when its
  * decisions are acknowledged, at once when it has none. */
 static void fire_one(struct app *app, struct lp_st_fired *f) {
+  const struct lp_timer_rule *tr = NULL;
+  size_t ntr = lp_ruleset_timer_rules(app->rules, &tr);
+  /* A fixed win-back found early (an order in time left it lazy) needs
+   * only the last order time: scheduled again without a parse. */
+  for (size_t i = 0; i < ntr && f->rule_id[0]; i++)
+    if (f->trig.kind == LP_TIMER_WINBACK && tr[i].kind == LP_TIMER_WINBACK &&
+        tr[i].after_days > 0 && strcmp(tr[i].rule_id, f->rule_id) == 0) {
+      int64_t due = lp_plan_winback_fixed(f->last_order_ms, tr[i].after_days);
+      if (due > f->watermark) {
+        lp_stream_timers_reschedule(app->timers, f, due);
+        return;
+      }
+      break;
+    }
+  lp_stream_timers_fired_parse(app->timers, f);
   struct lp_profile view = f->profile;
   view.model = app->have_model ? &app->model : NULL;
   /* An order-driven timer is checked against the member's profile now: a
    * win-back left lazy by an order in time is early (scheduled again at
    * the member's due), or fires at that due when it has passed too. */
-  const struct lp_timer_rule *tr = NULL;
-  size_t ntr = lp_ruleset_timer_rules(app->rules, &tr);
   for (size_t i = 0; i < ntr && f->rule_id[0]; i++) {
     if (strcmp(tr[i].rule_id, f->rule_id) != 0 || tr[i].kind != f->trig.kind ||
         (f->trig.kind != LP_TIMER_WINBACK &&
@@ -945,6 +958,46 @@ static void fire_timers(struct app *app) {
       fire_one(app, f);
     }
   }
+}
+
+/* At shutdown, after the last batch: fires every timer its partitions'
+ * watermarks have passed (bounded by shutdown.timeout.ms), so a stopped
+ * processor has decided the same as one that kept running. */
+static void fire_timers_at_exit(struct app *app) {
+  if (!app->timers || app->fatal[0])
+    return;
+  lp_stream_timers_force(app->timers, 1);
+  int64_t deadline = lp_mono_us() + app->conf.shutdown_timeout_ms * 1000;
+  char err[512];
+  int empty = 0;
+  while (lp_mono_us() < deadline) {
+    rd_kafka_poll(app->producer, 0);
+    if (lp_stream_timers_flush(app->timers, err, sizeof(err)) != 0)
+      break;
+    struct lp_st_fired *list = NULL;
+    if (lp_stream_timers_claim(app->timers, lp_now_ms(), &list, err,
+                               sizeof(err)) != 0)
+      break;
+    if (!list) {
+      /* Claims wait while many fired timers are unacknowledged: let their
+       * deliveries and acks through, then look once more. */
+      if (rd_kafka_outq_len(app->producer) > 0) {
+        rd_kafka_poll(app->producer, 50);
+        continue;
+      }
+      if (empty++)
+        break;
+      continue;
+    }
+    empty = 0;
+    while (list) {
+      struct lp_st_fired *f = list;
+      list = f->next;
+      f->next = NULL;
+      fire_one(app, f);
+    }
+  }
+  lp_stream_timers_force(app->timers, 0);
 }
 
 /* Completes the batch awaiting Redis, if any (before waiting on anything
@@ -1507,6 +1560,7 @@ int lp_stream_app_main(const struct lp_stream_app_spec *spec, int argc,
           app.http ? lp_http_server_port(app.http) : -1);
 
   run(&app);
+  fire_timers_at_exit(&app);
 
   int exit_code = app.fatal[0] ? 1 : 0;
   if (exit_code)

@@ -56,6 +56,7 @@ struct lp_stream_timers {
   struct lp_buf pbuf;                      /* payload text, reused */
   size_t queued_schedules, queued_cancels; /* of the pipeline in apply */
   size_t in_flight; /* handed out by claim, not yet acked */
+  int force;        /* claims ignore fire_interval_ms (at shutdown) */
   int64_t next_pending_sample_ms;
 };
 
@@ -231,6 +232,8 @@ void lp_stream_timers_fired_free(struct lp_st_fired *f) {
   free(f->trigger_id);
   lp_profile_clear(&f->profile);
   lp_activity_view_clear(&f->activity);
+  free(f->parts);
+  free(f->activity_text);
   free(f);
 }
 
@@ -761,6 +764,47 @@ static struct lp_st_fired *fired_from(struct lp_timer *t, int partition,
   return f;
 }
 
+/* The integer of the line "<key><TAB>..." of a stored part, 0 when none:
+ * a scan, not a parse. */
+static int64_t text_i64(const char *part, const char *key) {
+  size_t kl = strlen(key);
+  for (const char *p = part; p && *p;) {
+    const char *end = strchr(p, '\n');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    int64_t v;
+    if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '\t' &&
+        lp_state_parse_i64(p + kl + 1, n - kl - 1, &v) == 0)
+      return v;
+    p = end ? end + 1 : p + n;
+  }
+  return 0;
+}
+
+void lp_stream_timers_fired_parse(const struct lp_stream_timers *st,
+                                  struct lp_st_fired *f) {
+  if (f->parsed)
+    return;
+  f->parsed = 1;
+  char perr[256];
+  const char *parts = f->parts ? f->parts : "";
+  if (lp_profile_from_snapshot(parts, strlen(parts), &f->profile, perr,
+                               sizeof(perr)) != 0)
+    LP_WARN("timers: member profile unreadable; deciding on an empty one",
+            "\"timer\":%s,\"error\":%s", lp_log_str(f->timer.id),
+            lp_log_str(perr));
+  if (f->activity_text) {
+    lp_activity_part_parse(f->activity_text, &f->activity);
+    f->have_activity = 1;
+    /* An order newer than the cart's last change consumed it. */
+    if (f->activity.cart_state != LP_CART_NONE &&
+        f->profile.last_order_ms >= f->activity.cart_at) {
+      f->activity.cart_state = LP_CART_NONE;
+      f->activity.cart_micros = 0;
+    }
+    lp_activity_view_at(&f->activity, f->timer.due_ms, &st->conf.activity);
+  }
+}
+
 /* Reads the members' profiles and activity for a claimed list (one
  * pipelined round trip). 0 or -1. */
 static int read_members(struct lp_stream_timers *st, struct lp_st_fired *list,
@@ -792,32 +836,19 @@ static int read_members(struct lp_stream_timers *st, struct lp_st_fired *list,
       freeReplyObject(r);
       continue;
     }
+    /* Kept as text: a win-back found early needs only the last order
+     * time (lp_stream_timers_fired_parse reads the rest when it fires). */
     struct lp_buf b;
     lp_buf_init(&b);
     for (int i = 0; i < 2; i++)
       if (r->element[i]->type == REDIS_REPLY_STRING)
         lp_buf_append(&b, r->element[i]->str, r->element[i]->len);
-    char perr[256];
-    if (lp_profile_from_snapshot(b.len ? (const char *)b.data : "", b.len,
-                                 &f->profile, perr, sizeof(perr)) != 0)
-      LP_WARN("timers: member profile unreadable; deciding on an empty one",
-              "\"timer\":%s,\"error\":%s", lp_log_str(f->timer.id),
-              lp_log_str(perr));
+    f->parts = lp_xstrndup(b.len ? (const char *)b.data : "", b.len);
     lp_buf_free(&b);
+    f->last_order_ms = text_i64(f->parts, "last");
     const redisReply *a = r->element[2];
-    if (a->type == REDIS_REPLY_STRING) {
-      char *own = lp_xstrndup(a->str, a->len);
-      lp_activity_part_parse(own, &f->activity);
-      free(own);
-      f->have_activity = 1;
-      /* An order newer than the cart's last change consumed it. */
-      if (f->activity.cart_state != LP_CART_NONE &&
-          f->profile.last_order_ms >= f->activity.cart_at) {
-        f->activity.cart_state = LP_CART_NONE;
-        f->activity.cart_micros = 0;
-      }
-      lp_activity_view_at(&f->activity, f->timer.due_ms, &st->conf.activity);
-    }
+    if (a->type == REDIS_REPLY_STRING)
+      f->activity_text = lp_xstrndup(a->str, a->len);
     freeReplyObject(r);
   }
   return rc;
@@ -852,7 +883,7 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
     /* Claims are spaced (fire_interval_ms): a later claim fires the same
      * timers with the same decisions (a member's newer record fires its
      * own timer itself), and each claim costs round trips. */
-    if (!sweep && now_ms < pt->next_claim_ms)
+    if (!sweep && !st->force && now_ms < pt->next_claim_ms)
       continue;
     pt->next_sweep_ms = now_ms + st->conf.lease_ms / 2;
     if (target < pt->mark)
@@ -1023,4 +1054,8 @@ int64_t lp_stream_timers_watermark(const struct lp_stream_timers *st,
   if (partition < 0 || (size_t)partition >= st->n_parts)
     return INT64_MIN;
   return st->parts[partition].wm;
+}
+
+void lp_stream_timers_force(struct lp_stream_timers *st, int on) {
+  st->force = on != 0;
 }

@@ -164,6 +164,10 @@ struct lp_st_fired {
   struct lp_timer timer;        /* as claimed */
   struct lp_timer_trigger trig; /* strings point into owned copies */
   char *shop, *customer_id, *rule_id, *trigger_id;
+  char *parts;           /* the member's order and customer parts, as read */
+  char *activity_text;   /* the activity part, as read (NULL: none) */
+  int64_t last_order_ms; /* from parts, without a parse */
+  int parsed;            /* profile and activity below are filled */
   struct lp_profile profile; /* the member's profile at firing */
   int have_activity;
   struct lp_activity_view activity; /* as of the due time */
@@ -183,6 +187,11 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
                            struct lp_st_fired **out, char *errstr,
                            size_t errstr_size);
 
+/* Fills f->profile and f->activity (as of the due) from the text read
+ * with the claim, once. */
+void lp_stream_timers_fired_parse(const struct lp_stream_timers *st,
+                                  struct lp_st_fired *f);
+
 /* Every output of a fired timer is acknowledged by Kafka (or it had
  * none): the timer is acknowledged in Redis with the next flush (a
  * birthday is scheduled again for next year instead). Takes f. */
@@ -193,6 +202,11 @@ void lp_stream_timers_done(struct lp_stream_timers *st, struct lp_st_fired *f);
  * at due with the next flush instead of acked, no decision. Takes f. */
 void lp_stream_timers_reschedule(struct lp_stream_timers *st,
                                  struct lp_st_fired *f, int64_t due);
+
+/* Claims ignore the fire interval while on: at shutdown the processor
+ * fires everything its watermarks have passed, so what it decided does
+ * not depend on when it was stopped. */
+void lp_stream_timers_force(struct lp_stream_timers *st, int on);
 
 /* Frees a fired timer that is not finished (shutdown). */
 void lp_stream_timers_fired_free(struct lp_st_fired *f);

@@ -135,9 +135,17 @@ lp_stop_pid "$EXEC_PID"
 redis-cli -h 127.0.0.1 -p "$REDIS_PORT" HSET x4:kill rule:welcome-vip "test: paused" >/dev/null
 start_executor x4 exec-5 -X guard.member.cap=5.00
 lp_ctl wait --group exec-5 --topic decisions --timeout-ms 60000
-results x4 >"$LP_TMP/results5.txt"
 vip=$(jq -r 'select(.rule_id == "welcome-vip") | .decision_id' "$LP_TMP/decisions.jsonl")
-grep -q "^$vip blocked$" "$LP_TMP/results5.txt" || lp_fail "kill switch did not block welcome-vip"
+# The results topic is read as it stands: give a loaded machine a moment.
+for _ in $(seq 20); do
+  results x4 >"$LP_TMP/results5.txt"
+  grep -q "^$vip " "$LP_TMP/results5.txt" && break
+  sleep 0.5
+done
+grep -q "^$vip blocked$" "$LP_TMP/results5.txt" || {
+  grep "^$vip " "$LP_TMP/results5.txt" >&2 || true
+  lp_fail "kill switch did not block welcome-vip"
+}
 lp_ctl consume --topic actions-x4 --type action_result --idle-ms 1000 |
   jq -r 'select(.outcome == "blocked") | .guardrail' | sort | uniq -c
 # Per member and period (30 days of event time), the cost issued never
