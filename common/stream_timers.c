@@ -454,7 +454,6 @@ void lp_stream_timers_plan_customer(struct lp_stream_timers *st, int partition,
                                     const struct lp_profile *before,
                                     struct lp_arena *arena,
                                     struct lp_st_plan *out) {
-  (void)wm_before;
   (void)before;
   plan_init(out, partition, st);
   const struct lp_timer_rule *tr;
@@ -470,8 +469,15 @@ void lp_stream_timers_plan_customer(struct lp_stream_timers *st, int partition,
     if (lp_plan_timer_id(r->kind, mk, r->rule_id, id, sizeof(id)) < 0)
       continue;
     int64_t lead = (int64_t)r->days_before * LP_PLAN_DAY_MS, due = 0;
-    if (ev->birthday[0] &&
-        lp_plan_birthday(ev->birthday, ev->event_time_ms + lead, &due) == 0)
+    /* As for orders, a due the watermark had passed before this record is
+     * not planned (a late event cannot bring back a birthday that fired):
+     * the next year's is. */
+    int ok =
+        ev->birthday[0] &&
+        lp_plan_birthday(ev->birthday, ev->event_time_ms + lead, &due) == 0;
+    for (int k = 0; ok && k < 200 && due - lead <= wm_before; k++)
+      ok = lp_plan_birthday(ev->birthday, due + 1, &due) == 0;
+    if (ok && due - lead > wm_before)
       add_op(arena, out, id, due - lead,
              payload_of(st, arena, ev->shop, ev->customer_id, r->rule_id,
                         r->days_before),
@@ -524,7 +530,7 @@ void lp_stream_timers_plan_activity(
       continue;
     int64_t due =
         wanted ? lp_plan_cart_abandon(v.cart_at, r->after_minutes) : 0;
-    if (due > 0)
+    if (due > 0 && due > wm_before)
       add_op(arena, out, id, due,
              payload_of(st, arena, ev->shop, ev->customer_id, r->rule_id, 0), 0,
              r->kind);
