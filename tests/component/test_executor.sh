@@ -136,8 +136,9 @@ redis-cli -h 127.0.0.1 -p "$REDIS_PORT" HSET x4:kill rule:welcome-vip "test: pau
 start_executor x4 exec-5 -X guard.member.cap=5.00
 lp_ctl wait --group exec-5 --topic decisions --timeout-ms 60000
 vip=$(jq -r 'select(.rule_id == "welcome-vip") | .decision_id' "$LP_TMP/decisions.jsonl")
-# The results topic is read as it stands: give a loaded machine a moment.
-for _ in $(seq 20); do
+# The results topic is read as it stands: give a loaded machine (the
+# ASan pass, two scenarios at a time) up to a minute.
+for _ in $(seq 120); do
   results x4 >"$LP_TMP/results5.txt"
   grep -q "^$vip " "$LP_TMP/results5.txt" && break
   sleep 0.5
