@@ -514,6 +514,20 @@ int lp_state_parse_i64(const char *v, size_t n, int64_t *out) {
   return 0;
 }
 
+int64_t lp_state_line_i64(const char *part, const char *key) {
+  size_t kl = strlen(key);
+  for (const char *p = part; p && *p;) {
+    const char *end = strchr(p, '\n');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    int64_t v;
+    if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '\t' &&
+        lp_state_parse_i64(p + kl + 1, n - kl - 1, &v) == 0)
+      return v;
+    p = end ? end + 1 : p + n;
+  }
+  return 0;
+}
+
 int lp_profile_from_snapshot(const char *text, size_t len,
                              struct lp_profile *out, char *errstr,
                              size_t errstr_size) {

@@ -53,6 +53,10 @@
 void lp_state_escape_into(struct lp_buf *b, const char *s);
 char *lp_state_unescape(const char *s, size_t n);
 int lp_state_parse_i64(const char *v, size_t n, int64_t *out);
+/* The integer of the line "<key><TAB>..." of a stored part (NULL = empty),
+ * or 0 when it has none: a scan, not a parse, for readers that need one
+ * field (the last order time, a cart's time). */
+int64_t lp_state_line_i64(const char *part, const char *key);
 
 /*
  * Applies an order event to the order part own (NULL/"" = empty) given the

@@ -483,23 +483,6 @@ static void known(struct lp_store_op *op, size_t i, const struct work *x,
     cb->known(cb->opaque, i, op);
 }
 
-/* The integer value of the line "<key><TAB>..." of a stored part (NULL =
- * empty), or 0 when it has none: a scan, not a parse, as the activity path
- * needs only cart_at and the order part's last order time. */
-static int64_t part_i64(const char *part, const char *key) {
-  size_t kl = strlen(key);
-  for (const char *p = part; p && *p;) {
-    const char *end = strchr(p, '\n');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    int64_t v;
-    if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '\t' &&
-        lp_state_parse_i64(p + kl + 1, n - kl - 1, &v) == 0)
-      return v;
-    p = end ? end + 1 : p + n;
-  }
-  return 0;
-}
-
 /* Folds activity event ev into the member's activity part own (borrowed)
  * and sets x->new_own and x->snapshot (its memo). An order at or after
  * the stored cart_at — the order part says when the member last ordered —
@@ -507,9 +490,9 @@ static int64_t part_i64(const char *part, const char *key) {
  * cart_at, so an older cart event cannot reopen it. */
 static void activity_step(const struct lp_profile_store *s, struct work *x,
                           const struct lp_activity_event *ev, const char *own) {
-  int64_t last_order = part_i64(x->other, "last");
+  int64_t last_order = lp_state_line_i64(x->other, "last");
   char *cleared = NULL;
-  if (last_order > 0 && last_order >= part_i64(own, "cart_at"))
+  if (last_order > 0 && last_order >= lp_state_line_i64(own, "cart_at"))
     lp_activity_clear_cart(own, last_order, &cleared);
   lp_activity_apply(cleared ? cleared : own, ev, &s->activity, &x->new_own);
   free(cleared);

@@ -770,22 +770,6 @@ static struct lp_st_fired *fired_from(struct lp_timer *t, int partition,
   return f;
 }
 
-/* The integer of the line "<key><TAB>..." of a stored part, 0 when none:
- * a scan, not a parse. */
-static int64_t text_i64(const char *part, const char *key) {
-  size_t kl = strlen(key);
-  for (const char *p = part; p && *p;) {
-    const char *end = strchr(p, '\n');
-    size_t n = end ? (size_t)(end - p) : strlen(p);
-    int64_t v;
-    if (n > kl && strncmp(p, key, kl) == 0 && p[kl] == '\t' &&
-        lp_state_parse_i64(p + kl + 1, n - kl - 1, &v) == 0)
-      return v;
-    p = end ? end + 1 : p + n;
-  }
-  return 0;
-}
-
 void lp_stream_timers_fired_parse(const struct lp_stream_timers *st,
                                   struct lp_st_fired *f) {
   if (f->parsed)
@@ -851,7 +835,7 @@ static int read_members(struct lp_stream_timers *st, struct lp_st_fired *list,
         lp_buf_append(&b, r->element[i]->str, r->element[i]->len);
     f->parts = lp_xstrndup(b.len ? (const char *)b.data : "", b.len);
     lp_buf_free(&b);
-    f->last_order_ms = text_i64(f->parts, "last");
+    f->last_order_ms = lp_state_line_i64(f->parts, "last");
     const redisReply *a = r->element[2];
     if (a->type == REDIS_REPLY_STRING)
       f->activity_text = lp_xstrndup(a->str, a->len);
