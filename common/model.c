@@ -465,19 +465,7 @@ void lp_model_score_after_order(const struct lp_model *m,
                                 const struct lp_profile *before,
                                 const struct lp_order_event *ev,
                                 struct lp_scores *out) {
-  struct lp_profile p = *before; /* shallow: only numbers change */
-  int counts = ev->status == LP_ORDER_CREATED || ev->status == LP_ORDER_PAID;
-  if (counts && !before->order_previously_applied) {
-    int64_t t = ev->event_time_ms;
-    if (lp_order_adds_purchase_day(p.first_order_ms, p.last_order_ms, t))
-      p.purchase_days++;
-    p.order_count++;
-    p.orders_placed++;
-    p.lifetime_spend_micros += ev->total_micros;
-    if (p.first_order_ms == 0 || t < p.first_order_ms)
-      p.first_order_ms = t;
-    if (t > p.last_order_ms)
-      p.last_order_ms = t;
-  }
+  struct lp_profile p;
+  lp_profile_after_order(before, ev, &p); /* shallow: only numbers change */
   lp_model_score(m, &p, ev->event_time_ms, out);
 }

@@ -439,6 +439,27 @@ void lp_profile_apply_order(const char *own, const char *rec_text,
   lp_buf_free(&key);
 }
 
+void lp_profile_after_order(const struct lp_profile *before,
+                            const struct lp_order_event *ev,
+                            struct lp_profile *after) {
+  *after = *before;
+  if ((ev->status != LP_ORDER_CREATED && ev->status != LP_ORDER_PAID) ||
+      before->order_previously_applied)
+    return;
+  int64_t t = ev->event_time_ms;
+  after->exists = 1;
+  if (lp_order_adds_purchase_day(before->first_order_ms, before->last_order_ms,
+                                 t))
+    after->purchase_days++;
+  after->order_count++;
+  after->orders_placed++;
+  after->lifetime_spend_micros += ev->total_micros;
+  if (after->first_order_ms == 0 || t < after->first_order_ms)
+    after->first_order_ms = t;
+  if (t > after->last_order_ms)
+    after->last_order_ms = t;
+}
+
 void lp_profile_apply_customer(const char *own,
                                const struct lp_customer_event *ev,
                                char **new_own) {

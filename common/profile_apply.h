@@ -76,6 +76,17 @@ void lp_profile_apply_order(const char *own, const char *rec,
 int lp_order_adds_purchase_day(int64_t first_ms, int64_t last_ms,
                                int64_t at_ms);
 
+/* The member's numbers as order event ev leaves them, as
+ * lp_profile_apply_order counts a new order (created or paid, not applied
+ * before): *after is a shallow copy of *before (it shares its strings and
+ * arrays: never clear it) with the order counted. Another event (a
+ * cancellation, a refund, a repeat) leaves the copy as it was: what it
+ * takes back depends on the order's record, which before does not hold.
+ * The scores' and the timers' view of an order just applied. */
+void lp_profile_after_order(const struct lp_profile *before,
+                            const struct lp_order_event *ev,
+                            struct lp_profile *after);
+
 /* Applies a customer event to the customer part own; *new_own (caller
  * frees). Out-of-order updates: the newest event time wins; consent
  * "unknown" and absent fields never overwrite. */

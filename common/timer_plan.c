@@ -126,16 +126,14 @@ int lp_plan_replenishment(const struct lp_model *m, const struct lp_profile *p,
   if (!p || !due_ms || lead_days < 0 || !in_range(event_ms) ||
       !in_range(p->first_order_ms) || !in_range(p->last_order_ms))
     return -1;
+  /* The model's next_purchase_ms (lp_model_score_basic) is this same
+   * rhythm; computing it directly skips the BG/NBD scoring that planning
+   * does not need (twice per order). tests/unit/test_timer_plan.c checks
+   * that the two agree. */
+  (void)m;
   int64_t next = 0;
-  if (m) {
-    struct lp_scores s;
-    lp_model_score_basic(m, p, event_ms, &s);
-    if (!s.has_next)
-      return 1;
-    next = s.next_purchase_ms;
-  } else if (own_rhythm(p, &next) != 0) {
+  if (own_rhythm(p, &next) != 0)
     return 1;
-  }
   if (!in_range(next))
     return -1;
   int64_t due = next - (int64_t)lead_days * LP_PLAN_DAY_MS;

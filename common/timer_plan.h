@@ -77,9 +77,10 @@ int lp_plan_winback_p_alive(const struct lp_model *m,
 /*
  * Replenishment: lead_days before the member's expected next purchase,
  * never before the event (event_ms). The expected next purchase is the
- * model's next_purchase_ms (lp_model_score_basic at event_ms: last order
- * + the member's mean gap between purchase days); with m NULL the same
- * own-rhythm formula is applied without a model. Returns 0 with *due_ms,
+ * member's rhythm: the last order + the mean gap between purchase days,
+ * which is also the model's next_purchase_ms (lp_model_score_basic), so
+ * it is computed without scoring, model (m, may be NULL) or not. Returns
+ * 0 with *due_ms,
  * 1 when no rhythm is known (fewer than two purchase days), -1 for bad
  * input (NULL p or due_ms, lead_days < 0, times out of range).
  */

@@ -434,6 +434,60 @@ static void test_host_port(void **state) {
     assert_int_equal(lp_host_port_parse(bad[i], host, sizeof(host), &port), -1);
 }
 
+/* lp_profile_after_order gives the numbers lp_profile_apply_order
+ * stores, for new orders in and out of time order; anything else (a
+ * cancellation, a repeat of an applied order) leaves them. */
+static void test_profile_after_order(void **state) {
+  (void)state;
+  char *own = lp_xstrdup(""), *recs[5] = {0};
+  const int64_t day = 86400000LL, t0 = 1699920000000LL;
+  const int64_t at[] = {10 * day, 3 * day, 10 * day + 3600000LL, 40 * day,
+                        20 * day}; /* late, same day, new, late */
+  char err[128];
+  for (int i = 0; i < 5; i++) {
+    struct lp_order_event ev;
+    char id[8];
+    snprintf(id, sizeof(id), "o%d", i);
+    make_order(&ev, id, LP_ORDER_CREATED, 1000000 * (i + 1), "tea", "b");
+    ev.event_time_ms = t0 + at[i];
+    struct lp_profile before, want, got;
+    assert_int_equal(
+        lp_profile_from_snapshot(own, strlen(own), &before, err, sizeof(err)),
+        0);
+    char *next = NULL;
+    int prev;
+    lp_profile_apply_order(own, NULL, &ev, 64, &next, &recs[i], &prev);
+    assert_int_equal(
+        lp_profile_from_snapshot(next, strlen(next), &want, err, sizeof(err)),
+        0);
+    lp_profile_after_order(&before, &ev, &got);
+    assert_int_equal(got.order_count, want.order_count);
+    assert_int_equal(got.orders_placed, want.orders_placed);
+    assert_int_equal(got.purchase_days, want.purchase_days);
+    assert_int_equal(got.first_order_ms, want.first_order_ms);
+    assert_int_equal(got.last_order_ms, want.last_order_ms);
+    assert_int_equal(got.lifetime_spend_micros, want.lifetime_spend_micros);
+    /* Cancelling it (or seeing it again) is not counted here. */
+    struct lp_profile after_cancel;
+    ev.status = LP_ORDER_CANCELLED;
+    lp_profile_after_order(&want, &ev, &after_cancel);
+    assert_int_equal(after_cancel.order_count, want.order_count);
+    ev.status = LP_ORDER_CREATED;
+    want.order_previously_applied = 1;
+    lp_profile_after_order(&want, &ev, &after_cancel);
+    assert_int_equal(after_cancel.order_count, want.order_count);
+    assert_int_equal(after_cancel.last_order_ms, want.last_order_ms);
+    lp_profile_clear(&before);
+    lp_profile_clear(&want);
+    free(own);
+    own = next;
+    lp_order_event_clear(&ev);
+  }
+  free(own);
+  for (int i = 0; i < 5; i++)
+    free(recs[i]);
+}
+
 static void test_purchase_days(void **state) {
   (void)state;
   struct lp_order_event ev;
@@ -718,6 +772,7 @@ int main(void) {
       cmocka_unit_test(test_snapshot_parse),
       cmocka_unit_test(test_apply_order_and_reverse),
       cmocka_unit_test(test_purchase_days),
+      cmocka_unit_test(test_profile_after_order),
       cmocka_unit_test(test_host_port),
       cmocka_unit_test(test_shopify_hmac),
       cmocka_unit_test(test_shared_secret),
