@@ -187,7 +187,7 @@ static struct lp_config_entry config_table[] = {
      "How far behind the wall clock an idle partition's watermark stays "
      "(room for events still in transit)",
      0, 86400000},
-    {"timers.fire.interval.ms", LP_CONF_INT, "200", C(timers_fire_interval_ms),
+    {"timers.fire.interval.ms", LP_CONF_INT, "1000", C(timers_fire_interval_ms),
      "Least wall time between two claims of a partition's due timers (a "
      "later claim fires the same timers with the same decisions; fewer "
      "claims cost Redis less). Adds to the wall-clock lateness bound",
@@ -859,6 +859,14 @@ static void fire_one(struct app *app, struct lp_st_fired *f) {
          f->trig.kind != LP_TIMER_REPLENISHMENT))
       continue;
     int64_t due = lp_stream_timers_order_due(&tr[i], view.model, &view);
+    if (due == 0) {
+      /* No due any more (a cancellation took the rhythm's orders back):
+       * over, as for the member's next record; acked, no decision. */
+      LP_DEBUG("timer dropped", "\"timer\":%s,\"due\":%lld",
+               lp_log_str(f->timer.id), (long long)f->timer.due_ms);
+      lp_stream_timers_done(app->timers, f);
+      return;
+    }
     if (due > f->watermark) {
       lp_stream_timers_reschedule(app->timers, f, due);
       return;

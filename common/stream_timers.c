@@ -31,6 +31,7 @@ struct part {
   int loaded;         /* mark and next due read from Redis */
   int64_t wm;         /* watermark over the records observed */
   int64_t wm_done;    /* watermark over the records written (applied) */
+  int64_t wm_next;    /* wm_done once the plans being written are */
   int64_t mark;       /* fired mark */
   int mark_dirty;     /* mark advanced without a claim: persist it */
   int64_t wm_saved;   /* wm_done as last stored, for a takeover */
@@ -96,37 +97,35 @@ static char *wm_key(const struct lp_stream_timers *st, int p) {
   return lp_xasprintf("%s:tm:%d:wm", st->prefix, p);
 }
 
-/* Raises the stored mark to v (never lowers it: a late writer that lost
- * the partition cannot take it back). */
-static int raise_store(struct lp_stream_timers *st, char *key, int64_t v,
-                       char *err, size_t n) {
+/* Queues, into the timers' pipeline, raising every advanced stored mark
+ * (never lowering it: a late writer that lost the partition cannot take
+ * it back). 0 or -1. */
+static int queue_marks(struct lp_stream_timers *st, char *err, size_t n) {
   static const char script[] =
       "local c = tonumber(redis.call('GET', KEYS[1]) or '-9007199254740992') "
       "if tonumber(ARGV[1]) > c then redis.call('SET', KEYS[1], ARGV[1]) end "
       "return 1";
-  if (rc_ensure(st, err, n) != 0) {
+  for (size_t p = 0; p < st->n_parts; p++) {
+    struct part *pt = &st->parts[p];
+    if (!pt->assigned || !pt->mark_dirty)
+      continue;
+    char *key = mark_key(st, (int)p), val[32];
+    snprintf(val, sizeof(val), "%" PRId64, pt->mark);
+    const char *argv[] = {"EVAL", script, "1", key, val};
+    const size_t lens[] = {4, sizeof(script) - 1, 1, strlen(key), strlen(val)};
+    int rc = lp_timers_command(st->timers, 5, argv, lens, err, n);
     free(key);
-    return -1;
+    if (rc != 0)
+      return -1;
   }
-  char val[32];
-  snprintf(val, sizeof(val), "%" PRId64, v);
-  redisReply *r = redisCommand(st->rc, "EVAL %s 1 %s %s", script, key, val);
-  int ok = r && r->type == REDIS_REPLY_INTEGER;
-  if (!ok) {
-    lp_err(err, n, "timers: store %s: %s", key,
-           r && r->type == REDIS_REPLY_ERROR ? r->str : "connection lost");
-    if (!r)
-      rc_drop(st);
-  }
-  free(key);
-  if (r)
-    freeReplyObject(r);
-  return ok ? 0 : -1;
+  return 0;
 }
 
-static int mark_store(struct lp_stream_timers *st, int p, int64_t v, char *err,
-                      size_t n) {
-  return raise_store(st, mark_key(st, p), v, err, n);
+/* The marks queue_marks sent are stored. */
+static void marks_stored(struct lp_stream_timers *st) {
+  for (size_t p = 0; p < st->n_parts; p++)
+    if (st->parts[p].assigned)
+      st->parts[p].mark_dirty = 0;
 }
 
 static struct part *part_of(struct lp_stream_timers *st, int p) {
@@ -395,23 +394,16 @@ void lp_stream_timers_plan_order(
   plan_init(out, partition, st);
   const struct lp_timer_rule *tr;
   size_t n = lp_ruleset_timer_rules(rules, &tr);
+  if (n == 0)
+    return;
   int counts =
       (ev->status == LP_ORDER_CREATED || ev->status == LP_ORDER_PAID) &&
       !before->order_previously_applied;
   int64_t t = ev->event_time_ms, last = before->last_order_ms;
-  if (n == 0 || !counts || t <= last)
-    return; /* not a newer order: the member's timers stay as they are */
-  /* The member as the order leaves it (as profile_apply.c applies it). */
-  struct lp_profile after = *before;
-  after.exists = 1;
-  after.order_count++;
-  after.orders_placed++;
-  after.purchase_days +=
-      lp_order_adds_purchase_day(before->first_order_ms, last, t);
-  if (!after.first_order_ms)
-    after.first_order_ms = t;
-  after.last_order_ms = t;
-  after.lifetime_spend_micros += ev->total_micros;
+  if (!counts && last <= 0)
+    return; /* no order yet: no timer either */
+  struct lp_profile after;
+  lp_profile_after_order(before, ev, &after);
   const struct part *pt =
       (size_t)partition < st->n_parts ? &st->parts[partition] : NULL;
   int64_t mark = pt ? pt->mark : INT64_MIN;
@@ -426,18 +418,37 @@ void lp_stream_timers_plan_order(
     char id[LP_TIMERS_ID_MAX + 1];
     if (lp_plan_timer_id(r->kind, mk, r->rule_id, id, sizeof(id)) < 0)
       continue; /* an id too long for the store: no timer for this member */
+    /* The member's due just before this record. Whatever the record is,
+     * a due the watermark had passed fires with it, on the before-state
+     * (unless a claim took it): the state a claim between the two would
+     * have seen, so a claim that comes later decides the same. An order
+     * newer than that due fires it too (the member did not order in
+     * time). */
     int64_t prev = last > 0 ? lp_stream_timers_order_due(r, model, before) : 0;
-    int fired = prev > 0 && (prev <= wm_before || prev < t);
+    int fired =
+        prev > 0 && (prev <= wm_before || (counts && t > last && prev < t));
     if (fired && prev > mark)
       add_inline(arena, out, r->kind, r->rule_id, ev->shop, ev->customer_id, id,
                  prev);
-    /* A win-back only moves later: an order in time leaves the stored one
-     * to be found early by its claim (lazy, nothing written). */
-    int lazy =
-        r->kind == LP_TIMER_WINBACK && r->after_days > 0 && prev > 0 && !fired;
-    if (lazy)
+    if (!counts) {
+      /* A cancellation or refund only takes back: the fixed win-back's due
+       * stays, the rhythm's moves later or ends (fewer orders), so the
+       * stored due stays at or before the member's and its claim finds
+       * the rest (lazy). A fired timer is over until the next order. */
+      if (fired)
+        add_op(arena, out, id, 0, NULL, 1, r->kind);
       continue;
+    }
     int64_t due = lp_stream_timers_order_due(r, model, &after);
+    /* A due that only moves later is not written (lazy): the stored one,
+     * no later than the member's due, is found early by its claim, which
+     * schedules it again at the due the profile then gives. Only for the
+     * dues that depend on the profile alone (a fixed win-back, the
+     * replenishment rhythm), so the stored one cannot be later. */
+    int lazy_kind = (r->kind == LP_TIMER_WINBACK && r->after_days > 0) ||
+                    r->kind == LP_TIMER_REPLENISHMENT;
+    if (lazy_kind && prev > 0 && !fired && due >= prev)
+      continue;
     if (due > 0 && due > wm_before)
       add_op(arena, out, id, due,
              payload_of(st, arena, ev->shop, ev->customer_id, r->rule_id, 0), 0,
@@ -543,41 +554,24 @@ void lp_stream_timers_plan_activity(
 
 /* ---- writing plans ------------------------------------------------------- */
 
-/* Stores every advanced watermark (one pipelined round trip): a new owner
- * of the partition fires from there even when no record is left to
- * consume. 0 or -1. */
-static int save_watermarks(struct lp_stream_timers *st, char *err, size_t n) {
-  size_t sent = 0;
+/* Queues the SET of every watermark the batch advances into the timers'
+ * pipeline: a new owner of the partition fires from there even when no
+ * record is left to consume. 0 or -1. */
+static int queue_watermarks(struct lp_stream_timers *st, char *err, size_t n) {
   for (size_t p = 0; p < st->n_parts; p++) {
     struct part *pt = &st->parts[p];
-    if (!pt->assigned || pt->wm_done <= pt->wm_saved)
+    if (!pt->assigned || pt->wm_next <= pt->wm_saved)
       continue;
-    if (sent == 0 && rc_ensure(st, err, n) != 0)
-      return -1;
-    char *key = wm_key(st, (int)p);
-    redisAppendCommand(st->rc, "SET %s %lld", key, (long long)pt->wm_done);
+    char *key = wm_key(st, (int)p), val[32];
+    snprintf(val, sizeof(val), "%" PRId64, pt->wm_next);
+    const char *argv[] = {"SET", key, val};
+    const size_t lens[] = {3, strlen(key), strlen(val)};
+    int rc = lp_timers_command(st->timers, 3, argv, lens, err, n);
     free(key);
-    sent++;
-  }
-  int rc = 0;
-  for (size_t i = 0; i < sent; i++) {
-    redisReply *r = NULL;
-    if (redisGetReply(st->rc, (void **)&r) != REDIS_OK || !r) {
-      lp_err(err, n, "timers: store watermark: %s", st->rc->errstr);
-      rc_drop(st);
+    if (rc != 0)
       return -1;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-      lp_err(err, n, "timers: store watermark: %s", r->str);
-      rc = -1;
-    }
-    freeReplyObject(r);
   }
-  if (rc == 0)
-    for (size_t p = 0; p < st->n_parts; p++)
-      if (st->parts[p].assigned)
-        st->parts[p].wm_saved = st->parts[p].wm_done;
-  return rc;
+  return 0;
 }
 
 struct run {
@@ -666,7 +660,17 @@ int lp_stream_timers_apply(struct lp_stream_timers *st,
   free(r.ids);
   free(r.dues);
   free(r.payloads);
-  /* One round trip for every partition's scripts. */
+  /* The completed watermarks these plans reach, stored with them. */
+  for (size_t p = 0; p < st->n_parts; p++)
+    st->parts[p].wm_next = st->parts[p].wm_done;
+  for (size_t i = 0; i < n; i++) {
+    struct part *pt = part_of(st, plans[i]->partition);
+    if (pt && plans[i]->wm_after > pt->wm_next)
+      pt->wm_next = plans[i]->wm_after;
+  }
+  if (rc == 0)
+    rc = queue_watermarks(st, errstr, errstr_size);
+  /* One round trip for every partition's writes and watermarks. */
   if (lp_timers_pipeline_end(st->timers, rc ? NULL : errstr,
                              rc ? 0 : errstr_size) != 0)
     rc = -1;
@@ -674,12 +678,13 @@ int lp_stream_timers_apply(struct lp_stream_timers *st,
     return -1;
   lp_metrics_add(LP_M_TIMERS_SCHEDULED, (int64_t)st->queued_schedules);
   lp_metrics_add(LP_M_TIMERS_CANCELLED, (int64_t)st->queued_cancels);
-  for (size_t i = 0; i < n; i++) {
-    struct part *pt = part_of(st, plans[i]->partition);
-    if (pt && plans[i]->wm_after > pt->wm_done)
-      pt->wm_done = plans[i]->wm_after;
+  for (size_t p = 0; p < st->n_parts; p++) {
+    struct part *pt = &st->parts[p];
+    pt->wm_done = pt->wm_next;
+    if (pt->assigned)
+      pt->wm_saved = pt->wm_done;
   }
-  return save_watermarks(st, errstr, errstr_size);
+  return 0;
 }
 
 int64_t lp_stream_timers_order_due(const struct lp_timer_rule *r,
@@ -889,16 +894,14 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
                lp_log_str(c.quarantined[i]));
     if (c.n < CLAIM_BATCH) {
       /* Everything due up to target is claimed: that is the mark. */
-      int64_t due = 0;
-      int rc = lp_timers_next_due(st->timers, p, &due, errstr, errstr_size);
-      if (rc < 0 || mark_store(st, p, target, errstr, errstr_size) != 0) {
-        lp_timers_claimed_clear(&c);
-        return -1; /* the claims come back after their lease */
-      }
-      pt->next_due = rc == 1 ? NONE_DUE : due;
-      if (target > pt->mark)
+      pt->next_due = c.has_next_due ? c.next_due_ms : NONE_DUE;
+      /* Stored with the next flush's acks: a mark found lower after a
+       * crash only lets a new owner fire a claimed timer again, with the
+       * same id. */
+      if (target > pt->mark) {
         pt->mark = target;
-      pt->mark_dirty = 0;
+        pt->mark_dirty = 1;
+      }
       pt->next_claim_ms = now_ms + st->conf.fire_interval_ms;
       st->cursor = (size_t)p + 1;
     }
@@ -924,106 +927,87 @@ void lp_stream_timers_done(struct lp_stream_timers *st, struct lp_st_fired *f) {
   st->done = f;
 }
 
+/* The due a finished timer moves to instead of being removed (0: none):
+ * an early one to its member's due, a birthday to next year's. */
+static int64_t finished_move(const struct lp_st_fired *f) {
+  if (f->reschedule_due > 0)
+    return f->reschedule_due;
+  if (f->trig.kind != LP_TIMER_BIRTHDAY || !f->profile.birthday)
+    return 0;
+  char *shop, *cust, *rule;
+  int days = 0;
+  if (payload_parse(f->timer.payload, &shop, &cust, &rule, &days) == 0) {
+    free(shop);
+    free(cust);
+    free(rule);
+  }
+  int64_t lead = (int64_t)days * LP_PLAN_DAY_MS, next = 0;
+  if (lp_plan_birthday(f->profile.birthday, f->timer.due_ms + lead + 1,
+                       &next) != 0)
+    return 0;
+  return next - lead;
+}
+
 int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
                            size_t errstr_size) {
   int rc = 0;
-  while (st->done && rc == 0) {
-    int p = st->done->partition;
-    /* Take this partition's finished timers off the list. */
-    struct lp_st_fired *mine = NULL, **keep = &st->done;
-    while (*keep) {
-      struct lp_st_fired *f = *keep;
-      if (f->partition == p) {
-        *keep = f->next;
-        f->next = mine;
-        mine = f;
-      } else {
-        keep = &f->next;
-      }
-    }
+  if (st->done) {
+    /* Every partition's acks and moves in one round trip, each only
+     * while this claim is the timer's latest schedule: a move goes beyond
+     * every due the timer fired at (a reschedule beyond the claim's
+     * watermark, a birthday to next year), and a timer an order
+     * scheduled again since the claim keeps that newer due. */
+    struct lp_st_fired *all = st->done;
+    st->done = NULL;
     size_t n = 0;
-    for (struct lp_st_fired *f = mine; f; f = f->next)
+    for (struct lp_st_fired *f = all; f; f = f->next)
       n++;
     struct lp_timer *ts = lp_xcalloc(n, sizeof(*ts));
-    const char **ids = lp_xcalloc(n, sizeof(*ids));
-    const char **pls = lp_xcalloc(n, sizeof(*pls));
-    int64_t *dues = lp_xcalloc(n, sizeof(*dues));
-    size_t na = 0, nb = 0;
-    for (struct lp_st_fired *f = mine; f; f = f->next) {
-      int64_t next = 0;
-      if (f->reschedule_due > 0) { /* early: its member's due moved */
-        ids[nb] = f->timer.id;
-        pls[nb] = f->timer.payload;
-        dues[nb++] = f->reschedule_due;
-        continue;
-      }
-      /* A birthday comes back next year (scheduling moves the claim). */
-      if (f->trig.kind == LP_TIMER_BIRTHDAY && f->profile.birthday) {
-        char *shop, *cust, *rule;
-        int days = 0;
-        if (payload_parse(f->timer.payload, &shop, &cust, &rule, &days) == 0) {
-          free(shop);
-          free(cust);
-          free(rule);
+    int64_t *moves = lp_xcalloc(n, sizeof(*moves));
+    lp_timers_pipeline_begin(st->timers);
+    rc = queue_marks(st, errstr, errstr_size);
+    for (size_t p = 0; p < st->n_parts && rc == 0; p++) {
+      size_t na = 0;
+      for (struct lp_st_fired *f = all; f; f = f->next)
+        if ((size_t)f->partition == p) {
+          ts[na] = f->timer;
+          moves[na++] = finished_move(f);
         }
-        int64_t lead = (int64_t)days * LP_PLAN_DAY_MS;
-        if (lp_plan_birthday(f->profile.birthday, f->timer.due_ms + lead + 1,
-                             &next) == 0) {
-          ids[nb] = f->timer.id;
-          pls[nb] = f->timer.payload;
-          dues[nb++] = next - lead;
-          continue;
-        }
-      }
-      ts[na++] = f->timer;
+      if (na)
+        rc = lp_timers_ack_move(st->timers, (int)p, ts, moves, na, st->owner,
+                                NULL, errstr, errstr_size);
     }
-    size_t acked = 0;
-    if (na)
-      rc = lp_timers_ack(st->timers, p, ts, na, st->owner, &acked, errstr,
-                         errstr_size);
-    /* Both move a timer past every due it fired at (a reschedule goes
-     * beyond the claim's watermark, a birthday to next year): no fired
-     * check needed. */
-    lp_timers_set_check_fired(st->timers, 0);
-    if (rc == 0 && nb)
-      rc = lp_timers_schedule_batch(st->timers, p, nb, ids, dues, pls, errstr,
-                                    errstr_size);
-    lp_timers_set_check_fired(st->timers, 1);
-    if (rc == 0 && nb) {
-      struct part *pt = part_of(st, p);
-      for (size_t i = 0; pt && i < nb; i++)
-        if (dues[i] < pt->next_due)
-          pt->next_due = dues[i];
-    }
+    if (lp_timers_pipeline_end(st->timers, rc ? NULL : errstr,
+                               rc ? 0 : errstr_size) != 0)
+      rc = -1;
     free(ts);
-    free(ids);
-    free(pls);
-    free(dues);
+    free(moves);
     if (rc != 0) {
-      /* Keep them for the next flush. */
-      while (mine) {
-        struct lp_st_fired *f = mine;
-        mine = f->next;
-        lp_stream_timers_done(st, f);
-      }
-      break;
+      st->done = all; /* kept for the next flush (acks are idempotent) */
+      return -1;
     }
-    while (mine) {
-      struct lp_st_fired *f = mine;
-      mine = f->next;
+    marks_stored(st);
+    while (all) {
+      struct lp_st_fired *f = all;
+      all = f->next;
+      struct part *pt = part_of(st, f->partition);
+      int64_t moved = finished_move(f);
+      if (pt && moved > 0 && moved < pt->next_due)
+        pt->next_due = moved;
       lp_stream_timers_fired_free(f);
       if (st->in_flight)
         st->in_flight--;
     }
   }
   int64_t now = wall_ms();
-  for (size_t p = 0; rc == 0 && p < st->n_parts; p++) {
-    struct part *pt = &st->parts[p];
-    if (pt->assigned && pt->mark_dirty && now >= st->next_pending_sample_ms) {
-      if (mark_store(st, (int)p, pt->mark, errstr, errstr_size) != 0)
-        return -1;
-      pt->mark_dirty = 0;
-    }
+  if (now >= st->next_pending_sample_ms || st->force) {
+    lp_timers_pipeline_begin(st->timers);
+    rc = queue_marks(st, errstr, errstr_size);
+    if (lp_timers_pipeline_end(st->timers, rc ? NULL : errstr,
+                               rc ? 0 : errstr_size) != 0 ||
+        rc != 0)
+      return -1;
+    marks_stored(st);
   }
   if (rc == 0 && now >= st->next_pending_sample_ms) {
     int64_t total = 0;

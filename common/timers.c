@@ -15,6 +15,7 @@
 
 #include <hiredis.h>
 
+#include "profile_apply.h"
 #include "util.h"
 
 /* Shared by every script: runs cmd over list in chunks that unpack can
@@ -87,8 +88,8 @@ static const char cancel_script[] =
  * due at or before the watermark (ZRANGEBYSCORE: score, then member
  * bytes) move to fly under owner. A record that is not
  * "<generation>|<due>|..." (written by something else) moves to bad
- * instead of blocking the partition. Returns {{bad ids}, id, record, id,
- * record, ...}.
+ * instead of blocking the partition. Returns {{{bad ids}, the earliest
+ * due left in due ('' when none)}, id, record, id, record, ...}.
  */
 static const char claim_script[] = BULK_LUA
     "local function due_of(rec)\n"
@@ -128,8 +129,13 @@ static const char claim_script[] = BULK_LUA
     "end\n"
     "local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1],\n"
     "                       'LIMIT', 0, max)\n"
-    "local out = {bad}\n"
-    "if #ids == 0 then return out end\n"
+    "local head = {bad, ''}\n"
+    "local out = {head}\n"
+    "local function next_due()\n"
+    "  local nx = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "  if nx[2] then head[2] = nx[2] end\n"
+    "end\n"
+    "if #ids == 0 then next_due() return out end\n"
     "local d = redis.call('HMGET', KEYS[2], unpack(ids))\n"
     "local lease = now + tonumber(ARGV[4])\n"
     "local fs, os = {}, {}\n"
@@ -148,42 +154,62 @@ static const char claim_script[] = BULK_LUA
     "bulk('ZREM', KEYS[1], ids)\n"
     "bulk('ZADD', KEYS[3], fs)\n"
     "bulk('HSET', KEYS[4], os)\n"
+    "next_due()\n"
     "return out\n";
 
 /*
- * ack. KEYS: 1 data, 2 fly, 3 own, 4 done. ARGV: 1 owner, then triples of
- * id, generation and the due it fired at. A timer is removed only when
- * owner still holds its claim and its schedule is still that generation;
- * done then keeps that due. Returns how many.
+ * ack. KEYS: 1 due, 2 data, 3 fly, 4 own, 5 done. ARGV: 1 owner, then
+ * quintuples of id, generation, the due it fired at, a new due (0: none)
+ * and a new generation. Only a timer owner still holds a claim on, at
+ * that generation, is touched (one scheduled again or cancelled since the
+ * claim keeps its newer schedule): without a new due it is removed and
+ * done keeps the due it fired at; with one it is pending again at that
+ * due under the new generation (same payload), done untouched. Returns
+ * how many.
  */
-static const char ack_script[] =
-    BULK_LUA "local ids, gens, dues = {}, {}, {}\n"
-             "for i = 2, #ARGV, 3 do\n"
-             "  ids[#ids + 1] = ARGV[i]\n"
-             "  gens[#gens + 1] = ARGV[i + 1]\n"
-             "  dues[#dues + 1] = ARGV[i + 2]\n"
-             "end\n"
-             "if #ids == 0 then return 0 end\n"
-             "local del, dn = {}, {}\n"
-             "for i = 1, #ids, 4000 do\n"
-             "  local j = math.min(i + 3999, #ids)\n"
-             "  local o = redis.call('HMGET', KEYS[3], unpack(ids, i, j))\n"
-             "  local d = redis.call('HMGET', KEYS[1], unpack(ids, i, j))\n"
-             "  for k = 1, j - i + 1 do\n"
-             "    if o[k] == ARGV[1] and d[k] and\n"
-             "       string.match(d[k], '^([^|]*)|') == gens[i + k - 1] then\n"
-             "      del[#del + 1] = ids[i + k - 1]\n"
-             "      dn[#dn + 1] = ids[i + k - 1]\n"
-             "      dn[#dn + 1] = dues[i + k - 1]\n"
-             "    end\n"
-             "  end\n"
-             "end\n"
-             "if #del == 0 then return 0 end\n"
-             "bulk('ZREM', KEYS[2], del)\n"
-             "bulk('HDEL', KEYS[3], del)\n"
-             "bulk('HDEL', KEYS[1], del)\n"
-             "bulk('HSET', KEYS[4], dn)\n"
-             "return #del\n";
+static const char ack_script[] = BULK_LUA
+    "local ids, gens, dues, moves, ngens = {}, {}, {}, {}, {}\n"
+    "for i = 2, #ARGV, 5 do\n"
+    "  ids[#ids + 1] = ARGV[i]\n"
+    "  gens[#gens + 1] = ARGV[i + 1]\n"
+    "  dues[#dues + 1] = ARGV[i + 2]\n"
+    "  moves[#moves + 1] = ARGV[i + 3]\n"
+    "  ngens[#ngens + 1] = ARGV[i + 4]\n"
+    "end\n"
+    "if #ids == 0 then return 0 end\n"
+    "local del, dn, off, hs, zs = {}, {}, {}, {}, {}\n"
+    "for i = 1, #ids, 4000 do\n"
+    "  local j = math.min(i + 3999, #ids)\n"
+    "  local o = redis.call('HMGET', KEYS[4], unpack(ids, i, j))\n"
+    "  local d = redis.call('HMGET', KEYS[2], unpack(ids, i, j))\n"
+    "  for k = 1, j - i + 1 do\n"
+    "    local x = i + k - 1\n"
+    "    if o[k] == ARGV[1] and d[k] then\n"
+    "      local g, rest = string.match(d[k], '^([^|]*)|[^|]*|(.*)$')\n"
+    "      if g == gens[x] then\n"
+    "        off[#off + 1] = ids[x]\n"
+    "        if moves[x] == '0' then\n"
+    "          del[#del + 1] = ids[x]\n"
+    "          dn[#dn + 1] = ids[x]\n"
+    "          dn[#dn + 1] = dues[x]\n"
+    "        else\n"
+    "          hs[#hs + 1] = ids[x]\n"
+    "          hs[#hs + 1] = ngens[x] .. '|' .. moves[x] .. '|' .. rest\n"
+    "          zs[#zs + 1] = moves[x]\n"
+    "          zs[#zs + 1] = ids[x]\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "if #off == 0 then return 0 end\n"
+    "bulk('ZREM', KEYS[3], off)\n"
+    "bulk('HDEL', KEYS[4], off)\n"
+    "bulk('HDEL', KEYS[2], del)\n"
+    "bulk('HSET', KEYS[5], dn)\n"
+    "bulk('HSET', KEYS[2], hs)\n"
+    "bulk('ZADD', KEYS[1], zs)\n"
+    "return #off\n";
 
 enum { SCRIPT_SCHEDULE, SCRIPT_CANCEL, SCRIPT_CLAIM, SCRIPT_ACK, SCRIPT_COUNT };
 
@@ -203,7 +229,8 @@ struct lp_timers {
    * are sent at once and their replies read at the end. */
   int pipelining;
   struct pending {
-    int cancel;
+    int cancel; /* 0 schedule script, 1 cancel, 2 plain schedule (MULTI),
+                   3 a caller's command, 4 ack */
     size_t n;
     size_t *cancelled;
   } * pend;
@@ -458,6 +485,21 @@ static int check_owner(const char *owner, char *errstr, size_t errstr_size) {
                   "timers: owner token must be 1..%d bytes",
                   LP_TIMERS_OWNER_MAX);
   return 0;
+}
+
+static const char *pend_name(int kind) {
+  static const char *const names[] = {"schedule", "cancel", "schedule",
+                                      "command", "ack"};
+  return kind >= 0 && kind < 5 ? names[kind] : "call";
+}
+
+/* Queues the reply of one pipelined call (read at pipeline_end). */
+static void pend_push(struct lp_timers *t, int kind, size_t n, size_t *count) {
+  if (t->n_pend == t->cap_pend) {
+    t->cap_pend = t->cap_pend ? 2 * t->cap_pend : 16;
+    t->pend = lp_xrealloc(t->pend, t->cap_pend * sizeof(*t->pend));
+  }
+  t->pend[t->n_pend++] = (struct pending){kind, n, count};
 }
 
 /* schedule_batch without the fired check, as plain commands in one
@@ -723,12 +765,20 @@ int lp_timers_claim_due(struct lp_timers *t, int partition,
     return -1;
   int rc = 0;
   if (r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 1 ||
-      r->element[0]->type != REDIS_REPLY_ARRAY) {
+      r->element[0]->type != REDIS_REPLY_ARRAY ||
+      r->element[0]->elements != 2 ||
+      r->element[0]->element[0]->type != REDIS_REPLY_ARRAY ||
+      r->element[0]->element[1]->type != REDIS_REPLY_STRING) {
     rc = lp_err(errstr, errstr_size,
                 "timers claim: unexpected reply from redis");
     goto done;
   }
-  const redisReply *bad = r->element[0];
+  const redisReply *bad = r->element[0]->element[0];
+  const redisReply *nx = r->element[0]->element[1];
+  int64_t next = 0;
+  out->has_next_due =
+      nx->len > 0 && lp_state_parse_i64(nx->str, nx->len, &next) == 0;
+  out->next_due_ms = out->has_next_due ? next : 0;
   if (bad->elements) {
     out->quarantined = lp_xcalloc(bad->elements, sizeof(*out->quarantined));
     for (size_t i = 0; i < bad->elements; i++)
@@ -758,9 +808,10 @@ done:
   return rc;
 }
 
-int lp_timers_ack(struct lp_timers *t, int partition,
-                  const struct lp_timer *timers, size_t n, const char *owner,
-                  size_t *acked, char *errstr, size_t errstr_size) {
+int lp_timers_ack_move(struct lp_timers *t, int partition,
+                       const struct lp_timer *timers, const int64_t moves[],
+                       size_t n, const char *owner, size_t *acked, char *errstr,
+                       size_t errstr_size) {
   if (acked)
     *acked = 0;
   if (check_partition(partition, errstr, errstr_size) ||
@@ -768,27 +819,42 @@ int lp_timers_ack(struct lp_timers *t, int partition,
     return -1;
   if (n == 0)
     return 0;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     if (check_id("ack", i, timers[i].id, errstr, errstr_size))
       return -1;
+    if (moves && (moves[i] < 0 || moves[i] >= DUE_LIMIT))
+      return lp_err(errstr, errstr_size,
+                    "timers ack: timer %zu (%s): new due %lld out of range", i,
+                    timers[i].id, (long long)moves[i]);
+  }
   if (ensure_connected(t, errstr, errstr_size))
     return -1;
-  char k[4][256];
-  static const char *const names[] = {"data", "fly", "own", "done"};
+  char k[5][256];
+  static const char *const names[] = {"due", "data", "fly", "own", "done"};
   struct args a = {0};
-  args_reserve_numbers(&a, 2 * n);
+  args_reserve_numbers(&a, 4 * n);
   args_push(&a, "EVALSHA", 7);
   args_push(&a, t->sha[SCRIPT_ACK], 40);
-  args_push(&a, "4", 1);
-  for (int j = 0; j < 4; j++) {
+  args_push(&a, "5", 1);
+  for (int j = 0; j < 5; j++) {
     key_of(t, partition, names[j], k[j], sizeof(k[j]));
     args_push(&a, k[j], strlen(k[j]));
   }
   args_push(&a, owner, strlen(owner));
   for (size_t i = 0; i < n; i++) {
+    int64_t move = moves ? moves[i] : 0;
     args_push(&a, timers[i].id, strlen(timers[i].id));
     args_push_number(&a, (long long)timers[i].generation);
     args_push_number(&a, (long long)timers[i].due_ms);
+    args_push_number(&a, (long long)move);
+    args_push_number(&a,
+                     move ? (long long)(t->gen_base + ++t->gen_counter) : 0LL);
+  }
+  if (t->pipelining) { /* read (and *acked filled) at pipeline_end */
+    redisAppendCommandArgv(t->ctx, (int)a.n, a.v, a.len);
+    args_free(&a);
+    pend_push(t, 4, n, acked);
+    return 0;
   }
   redisReply *r = run(t, &a, "ack", errstr, errstr_size);
   args_free(&a);
@@ -801,6 +867,13 @@ int lp_timers_ack(struct lp_timers *t, int partition,
     *acked = (size_t)r->integer;
   freeReplyObject(r);
   return rc;
+}
+
+int lp_timers_ack(struct lp_timers *t, int partition,
+                  const struct lp_timer *timers, size_t n, const char *owner,
+                  size_t *acked, char *errstr, size_t errstr_size) {
+  return lp_timers_ack_move(t, partition, timers, NULL, n, owner, acked, errstr,
+                            errstr_size);
 }
 
 int lp_timers_next_due(struct lp_timers *t, int partition, int64_t *due_ms,
@@ -870,6 +943,26 @@ void lp_timers_set_check_fired(struct lp_timers *t, int on) {
   t->check_fired = on != 0;
 }
 
+int lp_timers_command(struct lp_timers *t, int argc, const char *argv[],
+                      const size_t lens[], char *errstr, size_t errstr_size) {
+  if (ensure_connected(t, errstr, errstr_size))
+    return -1;
+  if (t->pipelining) {
+    redisAppendCommandArgv(t->ctx, argc, argv, lens);
+    pend_push(t, 3, 0, NULL);
+    return 0;
+  }
+  struct args a = {0};
+  for (int i = 0; i < argc; i++)
+    args_push(&a, argv[i], lens[i]);
+  redisReply *r = run(t, &a, "command", errstr, errstr_size);
+  args_free(&a);
+  if (!r)
+    return -1;
+  freeReplyObject(r);
+  return 0;
+}
+
 void lp_timers_pipeline_begin(struct lp_timers *t) {
   t->pipelining = 1;
   t->n_pend = 0;
@@ -900,7 +993,7 @@ int lp_timers_pipeline_end(struct lp_timers *t, char *errstr,
     redisReply *r = NULL;
     if (!t->ctx || redisGetReply(t->ctx, (void **)&r) != REDIS_OK || !r) {
       lp_err(errstr, errstr_size, "timers %s: redis %s:%d: %s",
-             p->cancel ? "cancel" : "schedule", t->host, t->port,
+             pend_name(p->cancel), t->host, t->port,
              t->ctx && t->ctx->errstr[0] ? t->ctx->errstr : "connection lost");
       disconnect(t);
       return -1;
@@ -908,7 +1001,7 @@ int lp_timers_pipeline_end(struct lp_timers *t, char *errstr,
     if (r->type == REDIS_REPLY_ERROR) {
       if (rc == 0)
         lp_err(errstr, errstr_size, "timers %s: redis: %s",
-               p->cancel ? "cancel" : "schedule", r->str);
+               pend_name(p->cancel), r->str);
       if (needs_reconnect(r->str))
         disconnect(t); /* the later replies are lost with it */
       freeReplyObject(r);
@@ -917,14 +1010,18 @@ int lp_timers_pipeline_end(struct lp_timers *t, char *errstr,
       rc = -1;
       continue;
     }
+    if (p->cancel == 3) { /* a caller's command: any reply but an error */
+      freeReplyObject(r);
+      continue;
+    }
     if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
         (!p->cancel && (size_t)r->integer > p->n)) {
       if (rc == 0)
         lp_err(errstr, errstr_size, "timers %s: unexpected reply from redis",
-               p->cancel ? "cancel" : "schedule");
+               pend_name(p->cancel));
       rc = -1;
     } else if (p->cancel && p->cancelled) {
-      *p->cancelled = (size_t)r->integer;
+      *p->cancelled = (size_t)r->integer; /* cancelled, or acked */
     }
     freeReplyObject(r);
   }

@@ -100,6 +100,10 @@ struct lp_timers_claimed {
    * moved to <ns>:tm:<p>:bad, not fired; the caller logs them. Owned. */
   char **quarantined;
   size_t n_quarantined;
+  /* The earliest due still pending after the claim (as next_due gives it,
+   * without its round trip); has_next_due 0: none. */
+  int has_next_due;
+  int64_t next_due_ms;
 };
 void lp_timers_claimed_clear(struct lp_timers_claimed *c);
 
@@ -127,6 +131,17 @@ int lp_timers_ack(struct lp_timers *t, int partition,
                   const struct lp_timer *timers, size_t n, const char *owner,
                   size_t *acked, char *errstr, size_t errstr_size);
 
+/* As lp_timers_ack, and a timer with moves[i] > 0 (moves NULL: none) is
+ * not removed but pending again at that due (a new generation, the same
+ * payload; done untouched): a claim that found its timer early. Like the
+ * ack, only while owner holds the claim at that generation, so a timer
+ * scheduled again or cancelled since the claim keeps that newer state.
+ * One round trip for both. */
+int lp_timers_ack_move(struct lp_timers *t, int partition,
+                       const struct lp_timer *timers, const int64_t moves[],
+                       size_t n, const char *owner, size_t *acked, char *errstr,
+                       size_t errstr_size);
+
 /* The earliest due time of partition p's pending (unclaimed) timers: 0
  * and *due_ms, 1 when there is none, -1 with errstr. */
 int lp_timers_next_due(struct lp_timers *t, int partition, int64_t *due_ms,
@@ -146,11 +161,18 @@ size_t lp_timer_output_id(const struct lp_timer *timer, char *buf, size_t size);
  * may turn it off for that batch and save its cost. */
 void lp_timers_set_check_fired(struct lp_timers *t, int on);
 
-/* Pipelining: between begin and end, schedule_batch and cancel_batch
- * only validate and send (returning 0, or -1 for bad input); end reads
- * every reply in one round trip and returns 0, or -1 with errstr for the
- * first failure (a cancel's count is filled at end). Safe to repeat after
- * an error, like the calls themselves. */
+/* Runs one Redis command of the caller's on the store's connection (argv
+ * borrowed); between pipeline_begin and end it is only sent, its reply
+ * checked at end, so it shares their round trip. 0, or -1 with errstr
+ * (an error reply). */
+int lp_timers_command(struct lp_timers *t, int argc, const char *argv[],
+                      const size_t lens[], char *errstr, size_t errstr_size);
+
+/* Pipelining: between begin and end, schedule_batch, cancel_batch,
+ * ack_move and command only validate and send (returning 0, or -1 for bad
+ * input); end reads every reply in one round trip and returns 0, or -1 with
+ * errstr for the first failure (a cancel's or an ack's count is filled at end).
+ * Safe to repeat after an error, like the calls themselves. */
 void lp_timers_pipeline_begin(struct lp_timers *t);
 int lp_timers_pipeline_end(struct lp_timers *t, char *errstr,
                            size_t errstr_size);

@@ -121,7 +121,8 @@ order f0 frank $((due_f - 45 * DAY)) | lp_ctl produce --type order --topic order
 lp_start_processor order-processor order-idle -X rules.path=$RULES \
   -X redis.namespace=idle -X group.id=order-idle -X topic.input=orders-idle \
   -X topic.decisions=decisions-idle -X timers.lateness.ms=0 \
-  -X timers.wall.clock=true -X timers.idle.ms=$idle_ms -X timers.wall.lag.ms=$lag_ms
+  -X timers.wall.clock=true -X timers.idle.ms=$idle_ms -X timers.wall.lag.ms=$lag_ms \
+  -X timers.fire.interval.ms=200
 IDLE_PID=$LAST_PID
 fired_at=""
 for _ in $(seq 150); do

@@ -227,6 +227,89 @@ static void test_ack_owner_and_generation(void **state) {
   lp_timers_claimed_clear(&got);
 }
 
+/* ack_move: a claim found early goes back pending at a new due with its
+ * payload, only while it is the timer's latest schedule; the claim
+ * reports the next due; acks and moves of several partitions share one
+ * pipelined round trip. */
+static void test_ack_move_and_next_due(void **state) {
+  struct fixture *f = *state;
+  char err[256];
+  size_t acked = 99;
+  schedule1(f->t, 1, "winback:s:c1", 100, "v1");
+  schedule1(f->t, 1, "winback:s:c2", 150, "w1");
+  schedule1(f->t, 1, "winback:s:c9", 900, "z1");
+  struct lp_timers_claimed got;
+  claim(f->t, 1, 160, 10, "A", 30000, &got);
+  assert_int_equal(got.n, 2);
+  assert_true(got.has_next_due);
+  assert_int_equal(got.next_due_ms, 900);
+  /* c1 moves to 400; c2 was scheduled again since the claim (to 700): its
+   * move is refused and the newer schedule stays. */
+  schedule1(f->t, 1, "winback:s:c2", 700, "w2");
+  int64_t moves[] = {400, 300};
+  assert_int_equal(lp_timers_ack_move(f->t, 1, got.timers, moves, 2, "A",
+                                      &acked, err, sizeof(err)),
+                   0);
+  assert_int_equal(acked, 1);
+  assert_int_equal(pending(f->t, 1), 3);
+  struct lp_timers_claimed again;
+  claim(f->t, 1, 1000, 10, "A", 30000, &again);
+  assert_int_equal(again.n, 3);
+  assert_false(again.has_next_due);
+  assert_string_equal(again.timers[0].id, "winback:s:c1");
+  assert_int_equal(again.timers[0].due_ms, 400);
+  assert_string_equal(again.timers[0].payload, "v1"); /* payload kept */
+  assert_true(again.timers[0].generation != got.timers[0].generation);
+  assert_string_equal(again.timers[1].id, "winback:s:c2");
+  assert_int_equal(again.timers[1].due_ms, 700);
+  assert_string_equal(again.timers[1].payload, "w2");
+  /* The old claim's late move changes nothing. */
+  assert_int_equal(lp_timers_ack_move(f->t, 1, got.timers, moves, 1, "A",
+                                      &acked, err, sizeof(err)),
+                   0);
+  assert_int_equal(acked, 0);
+  /* Pipelined: the acks of two partitions and a caller's command in one
+   * round trip. */
+  schedule1(f->t, 2, "winback:s:c3", 50, "");
+  struct lp_timers_claimed other;
+  claim(f->t, 2, 60, 10, "A", 30000, &other);
+  assert_int_equal(other.n, 1);
+  assert_false(other.has_next_due);
+  size_t a1 = 0, a2 = 0;
+  uint64_t trips = lp_timers_round_trips(f->t);
+  lp_timers_pipeline_begin(f->t);
+  assert_int_equal(lp_timers_ack_move(f->t, 1, again.timers, NULL, 3, "A", &a1,
+                                      err, sizeof(err)),
+                   0);
+  assert_int_equal(lp_timers_ack_move(f->t, 2, other.timers, NULL, 1, "A", &a2,
+                                      err, sizeof(err)),
+                   0);
+  const char *argv[] = {"SET", "tm-test-key", "1"};
+  const size_t lens[] = {3, 11, 1};
+  assert_int_equal(lp_timers_command(f->t, 3, argv, lens, err, sizeof(err)), 0);
+  assert_int_equal(lp_timers_pipeline_end(f->t, err, sizeof(err)), 0);
+  assert_int_equal(lp_timers_round_trips(f->t) - trips, 1);
+  assert_int_equal(a1, 3);
+  assert_int_equal(a2, 1);
+  assert_int_equal(pending(f->t, 1), 0);
+  assert_int_equal(pending(f->t, 2), 0);
+  /* A bad new due is refused before anything is sent. */
+  int64_t bad[] = {-5};
+  assert_int_equal(lp_timers_ack_move(f->t, 1, got.timers, bad, 1, "A", &acked,
+                                      err, sizeof(err)),
+                   -1);
+  assert_non_null(strstr(err, "new due"));
+  /* A caller's command that Redis refuses is an error at pipeline end. */
+  lp_timers_pipeline_begin(f->t);
+  const char *wrong[] = {"INCR", "tm-test-key", "extra"};
+  const size_t wl[] = {4, 11, 5};
+  assert_int_equal(lp_timers_command(f->t, 3, wrong, wl, err, sizeof(err)), 0);
+  assert_int_equal(lp_timers_pipeline_end(f->t, err, sizeof(err)), -1);
+  lp_timers_claimed_clear(&got);
+  lp_timers_claimed_clear(&again);
+  lp_timers_claimed_clear(&other);
+}
+
 static void test_lease_expiry(void **state) {
   struct fixture *f = *state;
   char err[256];
@@ -414,6 +497,8 @@ static int run_semantics(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_claim_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ack_owner_and_generation, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_ack_move_and_next_due, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_lease_expiry, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
