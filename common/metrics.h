@@ -45,7 +45,7 @@
   X(IN_FLIGHT, "loyalty_in_flight_records", "gauge",                           \
     "Input records consumed but not yet finished")                             \
   X(ASSIGNED_PARTITIONS, "loyalty_assigned_partitions", "gauge",               \
-    "Partitions currently assigned to this instance")                         \
+    "Partitions currently assigned to this instance")                          \
   X(TIMERS_SCHEDULED, "loyalty_timers_scheduled_total", "counter",             \
     "Member timers scheduled or moved (docs/timers.md)")                       \
   X(TIMERS_CANCELLED, "loyalty_timers_cancelled_total", "counter",             \

@@ -266,6 +266,13 @@ struct app {
   struct lp_ruleset *rules;
   struct lp_model_watch *model_watch; /* NULL: no model configured */
   struct lp_stream_timers *timers;    /* NULL: timers.enabled=false */
+  /* Records whose timer write is in flight: each holds one pending
+   * output until lp_stream_timers_confirmed() reaches its seq. */
+  struct held {
+    struct inflight *in;
+    uint64_t seq;
+  } * held;
+  size_t n_held, cap_held;
   struct lp_activity_params timer_activity;
   struct lp_model model; /* in force when have_model */
   int have_model;
@@ -551,11 +558,11 @@ static void emit_decisions(struct app *app, struct record *rec) {
     return;
   }
   if (rec->nd == 0) {
-    rec->inflight->pending = 1;
+    rec->inflight->pending += 1; /* on top of a hold (complete_batch) */
     output_done(app, rec->inflight);
     return;
   }
-  rec->inflight->pending = (int)rec->nd;
+  rec->inflight->pending += (int)rec->nd;
   size_t start = 0;
   for (size_t i = 0; i < rec->nd; i++) {
     const struct lp_reward_decision *d = &rec->ds[i];
@@ -773,11 +780,53 @@ static void count_fired(const struct lp_st_fired *f) {
                           "kind", kind, f->lateness_wall_ms);
 }
 
-/* Writes the timer plans of a batch Redis has confirmed, before any of its
- * outputs go out (so a record is never committed with its timers unsaved);
- * retries a Redis error until it succeeds or a stop is requested (-1: the
- * records stay unfinished and are redelivered). */
-static int apply_timer_plans(struct app *app, struct batch *bt) {
+/* Releases the records whose timer write Redis has confirmed. */
+static void release_held(struct app *app) {
+  if (!app->timers || !app->n_held || app->fatal[0])
+    return;
+  uint64_t ok = lp_stream_timers_confirmed(app->timers);
+  size_t k = 0;
+  for (size_t i = 0; i < app->n_held; i++) {
+    if (app->held[i].seq <= ok)
+      output_done(app, app->held[i].in);
+    else
+      app->held[k++] = app->held[i];
+  }
+  app->n_held = k;
+}
+
+/* Waits until the timer write in flight is confirmed, retrying a Redis
+ * error until it succeeds or a stop is requested, and releases its
+ * records. 0, or -1 (stopping: those records stay unfinished and are
+ * redelivered). */
+static int timers_collect(struct app *app) {
+  if (!app->timers)
+    return 0;
+  char err[512];
+  for (int attempt = 0;; attempt++) {
+    if (lp_stream_timers_collect(app->timers, err, sizeof(err)) == 0) {
+      release_held(app);
+      return 0;
+    }
+    lp_metrics_add(LP_M_REDIS_ERRORS, 1);
+    if (attempt % 10 == 0)
+      LP_WARN("timers not written, retrying", "\"error\":%s,\"attempt\":%d",
+              lp_log_str(err), attempt + 1);
+    if (stop_requested)
+      return -1;
+    store_wait(app);
+    usleep(attempt < 10 ? 50000 : 500000);
+  }
+}
+
+/* Sends the timer plans of a batch Redis has confirmed (the profile
+ * writes they follow from are final) without waiting: a record with
+ * timer writes is held, never committed, until they are confirmed
+ * (release_held), so a record is never committed with its timers unsaved.
+ * Retries a Redis error on the previous write as timers_collect does;
+ * -1 when stopping (the records stay unfinished). */
+static int apply_timer_plans(struct app *app, struct batch *bt, uint64_t *seq) {
+  *seq = 0;
   if (!app->timers)
     return 0;
   const struct lp_st_plan **plans =
@@ -788,8 +837,11 @@ static int apply_timer_plans(struct app *app, struct batch *bt) {
       plans[n++] = &bt->recs[bt->op_rec[k]].plan;
   char err[512];
   for (int attempt = 0;; attempt++) {
-    if (lp_stream_timers_apply(app->timers, plans, n, err, sizeof(err)) == 0)
+    if (lp_stream_timers_apply_send(app->timers, plans, n, seq, err,
+                                    sizeof(err)) == 0) {
+      release_held(app); /* the previous write was confirmed first */
       return 0;
+    }
     lp_metrics_add(LP_M_REDIS_ERRORS, 1);
     if (attempt % 10 == 0)
       LP_WARN("timers not written, retrying", "\"error\":%s,\"attempt\":%d",
@@ -799,6 +851,16 @@ static int apply_timer_plans(struct app *app, struct batch *bt) {
     store_wait(app);
     usleep(attempt < 10 ? 50000 : 500000);
   }
+}
+
+/* Holds a record until its timer write (seq) is confirmed. */
+static void hold_record(struct app *app, struct record *rec, uint64_t seq) {
+  if (app->n_held == app->cap_held) {
+    app->cap_held = app->cap_held ? 2 * app->cap_held : 1024;
+    app->held = lp_xrealloc(app->held, app->cap_held * sizeof(*app->held));
+  }
+  rec->inflight->pending++;
+  app->held[app->n_held++] = (struct held){rec->inflight, seq};
 }
 
 /* Waits for Redis to confirm the batch, then produces its decisions and
@@ -813,7 +875,8 @@ static void complete_batch(struct app *app, struct batch *bt) {
             "\"records\":%zu", n_ops);
     goto done;
   }
-  if (apply_timer_plans(app, bt) != 0) {
+  uint64_t seq;
+  if (apply_timer_plans(app, bt, &seq) != 0) {
     LP_WARN("shutdown during Redis outage; records will be redelivered",
             "\"records\":%zu", n_ops);
     goto done;
@@ -824,6 +887,8 @@ static void complete_batch(struct app *app, struct batch *bt) {
       dead_letter(app, rec, ops[k].error);
       continue;
     }
+    if (seq && rec->plan.valid && rec->plan.n_ops)
+      hold_record(app, rec, seq);
     emit_decisions(app, rec);
   }
 done:
@@ -936,10 +1001,13 @@ static void fire_one(struct app *app, struct lp_st_fired *f) {
  * decisions produced with the timer's output id, and the timer acked in
  * Redis once Kafka acknowledged them. Called between batches, when the
  * batch that advanced a watermark is in Redis and no later batch has
- * been decided; at most a few claims per call, so input keeps flowing. */
-static void fire_timers(struct app *app) {
-  if (!app->timers)
-    return;
+ * been decided; at most a few claims per call, so input keeps flowing.
+ * While records flow (idle 0) only when a claim is wanted: a claim waits
+ * for the timer write in flight, which is otherwise read later. */
+static void fire_timers(struct app *app, int idle) {
+  if (!app->timers ||
+      (!idle && !lp_stream_timers_wants_claim(app->timers, lp_now_ms())))
+    return; /* busy: acks wait for the next claim, which collects first */
   char err[512];
   if (lp_stream_timers_flush(app->timers, err, sizeof(err)) != 0) {
     lp_metrics_add(LP_M_REDIS_ERRORS, 1);
@@ -947,18 +1015,22 @@ static void fire_timers(struct app *app) {
             lp_log_str(err));
     return;
   }
+  /* Idle, nothing waits on the claims: what is due is claimed at once
+   * (the interval spaces claims only while records flow). */
+  lp_stream_timers_force(app->timers, idle);
   for (int round = 0; round < 4 && !stop_requested; round++) {
     struct lp_st_fired *list = NULL;
     int64_t now = lp_now_ms();
-    if (lp_stream_timers_claim(app->timers, now, &list, err, sizeof(err)) !=
-        0) {
+    int rc = lp_stream_timers_claim(app->timers, now, &list, err, sizeof(err));
+    release_held(app); /* the claim confirmed the write before it */
+    if (rc != 0) {
       lp_metrics_add(LP_M_REDIS_ERRORS, 1);
       LP_WARN("timers not claimed, retried later", "\"error\":%s",
               lp_log_str(err));
-      return;
+      break;
     }
     if (!list)
-      return;
+      break;
     while (list) {
       struct lp_st_fired *f = list;
       list = f->next;
@@ -966,6 +1038,7 @@ static void fire_timers(struct app *app) {
       fire_one(app, f);
     }
   }
+  lp_stream_timers_force(app->timers, 0);
 }
 
 /* At shutdown, after the last batch: fires every timer its partitions'
@@ -1006,6 +1079,7 @@ static void fire_timers_at_exit(struct app *app) {
     }
   }
   lp_stream_timers_force(app->timers, 0);
+  release_held(app);
 }
 
 /* Completes the batch awaiting Redis, if any (before waiting on anything
@@ -1029,6 +1103,9 @@ static void finish_and_commit(struct app *app) {
       break;
   }
   rd_kafka_poll(app->producer, 0);
+  if (timers_collect(app) != 0)
+    LP_WARN("timer writes not confirmed; their records are redelivered",
+            "\"held\":%zu", app->n_held);
   if (app->timers) { /* fired timers whose decisions are now acknowledged */
     char terr[512];
     if (lp_stream_timers_flush(app->timers, terr, sizeof(terr)) != 0)
@@ -1384,6 +1461,7 @@ static void run(struct app *app) {
     }
     produce_retries(app);
     rd_kafka_poll(app->producer, 0);
+    release_held(app);
     lp_offsets_drain_committable(app->offsets, lp_kafka_store_offset,
                                  app->consumer);
     size_t in_flight = lp_offsets_total_in_flight(app->offsets);
@@ -1392,6 +1470,8 @@ static void run(struct app *app) {
       /* Backpressure: wait for acknowledgements before consuming more. */
       if (app->pending >= 0)
         complete_pending(app);
+      else if (app->n_held)
+        (void)timers_collect(app);
       else
         rd_kafka_poll(app->producer, 50);
       continue;
@@ -1430,14 +1510,15 @@ static void run(struct app *app) {
     bt->n = n;
     if (n == 0) {
       complete_pending(app); /* idle: finish what is waiting */
-      fire_timers(app);
+      (void)timers_collect(app);
+      fire_timers(app, 1);
       continue;
     }
     /* Redis runs the pending batch's compare-and-sets, then this batch's
      * reads, while we decode, then produce the pending batch. */
     prepare_batch(app, bt);
     complete_pending(app);
-    fire_timers(app); /* between batch k-1 (in Redis) and k (not decided) */
+    fire_timers(app, 0); /* between batch k-1 (in Redis) and k (not decided) */
     if (lp_profile_store_advance(app->store, bt->slot, &stop_requested) != 0) {
       complete_batch(app, bt); /* stopping during an outage: unfinished */
       continue;
@@ -1445,6 +1526,7 @@ static void run(struct app *app) {
     app->pending = bt->slot;
   }
   complete_pending(app);
+  (void)timers_collect(app);
 }
 
 /* Frees the batches' arrays (after run; records already released). */
@@ -1481,6 +1563,11 @@ static void teardown(struct app *app) {
   lp_offsets_destroy(&app->offsets);
   lp_profile_store_destroy(&app->store);
   lp_stream_timers_destroy(&app->timers);
+  for (size_t i = 0; i < app->n_held; i++) /* unconfirmed at exit */
+    if (app->held[i].in->pending == 1)
+      free(app->held[i].in);
+  free(app->held);
+  app->held = NULL;
   lp_ruleset_destroy(&app->rules);
   lp_model_watch_destroy(&app->model_watch);
   lp_avro_codec_destroy(&app->avro);

@@ -55,7 +55,16 @@ struct lp_stream_timers {
   size_t cursor; /* round-robin start of the next claim */
   struct lp_st_fired *done;
   struct lp_buf pbuf;                      /* payload text, reused */
-  size_t queued_schedules, queued_cancels; /* of the pipeline in apply */
+  size_t queued_schedules, queued_cancels; /* of the pending write */
+  /* The write of the last batch's plans (apply_send), until collected. */
+  int pend, pend_sent;
+  struct pend_op {
+    int partition;
+    struct lp_st_op op; /* strings in pend_arena */
+  } * pops;
+  size_t n_pops, cap_pops;
+  struct lp_arena pend_arena;
+  uint64_t seq, confirmed;
   size_t in_flight; /* handed out by claim, not yet acked */
   int force;        /* claims ignore fire_interval_ms (at shutdown) */
   int64_t next_pending_sample_ms;
@@ -145,7 +154,7 @@ static int part_load(struct lp_stream_timers *st, int p, char *err, size_t n) {
   struct part *pt = part_of(st, p);
   if (pt->loaded)
     return 0;
-  if (rc_ensure(st, err, n) != 0)
+  if (lp_stream_timers_collect(st, err, n) != 0 || rc_ensure(st, err, n) != 0)
     return -1;
   char *key = mark_key(st, p), *wkey = wm_key(st, p);
   redisReply *r = redisCommand(st->rc, "MGET %s %s", key, wkey);
@@ -199,6 +208,7 @@ lp_stream_timers_new(const struct lp_stream_timers_config *conf, char *errstr,
   }
   struct lp_stream_timers *st = lp_xcalloc(1, sizeof(*st));
   lp_buf_init(&st->pbuf);
+  lp_arena_init(&st->pend_arena);
   st->conf = *conf;
   st->host = lp_xstrdup(conf->redis_host);
   st->conf.redis_host = st->host;
@@ -248,6 +258,8 @@ void lp_stream_timers_destroy(struct lp_stream_timers **stp) {
   lp_timers_destroy(&st->timers);
   rc_drop(st);
   lp_buf_free(&st->pbuf);
+  lp_arena_free(&st->pend_arena);
+  free(st->pops);
   free(st->parts);
   free(st->host);
   free(st->ns);
@@ -625,42 +637,86 @@ static int run_flush(struct lp_stream_timers *st, int p, struct run *r,
   return rc;
 }
 
-int lp_stream_timers_apply(struct lp_stream_timers *st,
-                           const struct lp_st_plan *const plans[], size_t n,
-                           char *errstr, size_t errstr_size) {
+/* Sends the pending write (st->pops, grouped by partition in record
+ * order: a run of schedules or of cancels goes out as one call, so an id
+ * scheduled then cancelled, or the reverse, ends as its last op says) with
+ * the watermarks it reaches, as one pipeline; its replies are read by
+ * lp_stream_timers_collect. 0 or -1 (nothing to read then). */
+static int send_pending(struct lp_stream_timers *st, char *errstr,
+                        size_t errstr_size) {
   struct run r = {0};
-  int rc = 0;
+  int rc = 0, p = -1, cancel_run = 0;
   st->queued_schedules = st->queued_cancels = 0;
   lp_timers_pipeline_begin(st->timers);
-  /* Partition by partition, the ops in record order: a run of schedules
-   * or of cancels goes out as one script, so an id scheduled then
-   * cancelled (or the reverse) ends as its last op says. */
-  for (size_t i = 0; i < n && rc == 0; i++) {
-    int p = plans[i]->partition;
-    int seen = 0;
-    for (size_t j = 0; j < i && !seen; j++)
-      seen = plans[j]->partition == p;
-    if (seen)
-      continue;
-    int cancel_run = 0;
-    for (size_t j = i; j < n && rc == 0; j++) {
-      if (plans[j]->partition != p)
-        continue;
-      for (size_t k = 0; k < plans[j]->n_ops && rc == 0; k++) {
-        const struct lp_st_op *op = &plans[j]->ops[k];
-        if (r.n && op->cancel != cancel_run)
-          rc = run_flush(st, p, &r, cancel_run, errstr, errstr_size);
-        cancel_run = op->cancel;
-        run_push(&r, op);
-      }
-    }
-    if (rc == 0)
+  for (size_t i = 0; i < st->n_pops && rc == 0; i++) {
+    const struct lp_st_op *op = &st->pops[i].op;
+    if (r.n && (st->pops[i].partition != p || op->cancel != cancel_run))
       rc = run_flush(st, p, &r, cancel_run, errstr, errstr_size);
+    p = st->pops[i].partition;
+    cancel_run = op->cancel;
+    run_push(&r, op);
   }
+  if (rc == 0 && r.n)
+    rc = run_flush(st, p, &r, cancel_run, errstr, errstr_size);
   free(r.ids);
   free(r.dues);
   free(r.payloads);
-  /* The completed watermarks these plans reach, stored with them. */
+  if (rc == 0)
+    rc = queue_watermarks(st, errstr, errstr_size);
+  if (rc != 0) {
+    (void)lp_timers_pipeline_end(st->timers, NULL, 0); /* drop what went */
+    return -1;
+  }
+  if (lp_timers_pipeline_send(st->timers, errstr, errstr_size) != 0)
+    return -1;
+  st->pend_sent = 1;
+  return 0;
+}
+
+int lp_stream_timers_collect(struct lp_stream_timers *st, char *errstr,
+                             size_t errstr_size) {
+  if (!st->pend)
+    return 0;
+  if (!st->pend_sent && send_pending(st, errstr, errstr_size) != 0)
+    return -1;
+  st->pend_sent = 0;
+  if (lp_timers_pipeline_recv(st->timers, errstr, errstr_size) != 0)
+    return -1; /* sent again by the next collect: writes are repeatable */
+  lp_metrics_add(LP_M_TIMERS_SCHEDULED, (int64_t)st->queued_schedules);
+  lp_metrics_add(LP_M_TIMERS_CANCELLED, (int64_t)st->queued_cancels);
+  for (size_t p = 0; p < st->n_parts; p++) {
+    struct part *pt = &st->parts[p];
+    if (pt->wm_next > pt->wm_done)
+      pt->wm_done = pt->wm_next;
+    if (pt->assigned && pt->wm_done > pt->wm_saved)
+      pt->wm_saved = pt->wm_done;
+  }
+  st->pend = 0;
+  st->n_pops = 0;
+  lp_arena_reset(&st->pend_arena);
+  st->confirmed = st->seq;
+  return 0;
+}
+
+uint64_t lp_stream_timers_confirmed(const struct lp_stream_timers *st) {
+  return st->confirmed;
+}
+
+int lp_stream_timers_apply_send(struct lp_stream_timers *st,
+                                const struct lp_st_plan *const plans[],
+                                size_t n, uint64_t *seq, char *errstr,
+                                size_t errstr_size) {
+  if (lp_stream_timers_collect(st, errstr, errstr_size) != 0)
+    return -1;
+  /* Copied: the write outlives the batch (a failed one is sent again). */
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++)
+    total += plans[i]->n_ops;
+  if (total > st->cap_pops) {
+    st->cap_pops = total;
+    st->pops = lp_xrealloc(st->pops, total * sizeof(*st->pops));
+  }
+  st->n_pops = 0;
   for (size_t p = 0; p < st->n_parts; p++)
     st->parts[p].wm_next = st->parts[p].wm_done;
   for (size_t i = 0; i < n; i++) {
@@ -668,23 +724,47 @@ int lp_stream_timers_apply(struct lp_stream_timers *st,
     if (pt && plans[i]->wm_after > pt->wm_next)
       pt->wm_next = plans[i]->wm_after;
   }
-  if (rc == 0)
-    rc = queue_watermarks(st, errstr, errstr_size);
-  /* One round trip for every partition's writes and watermarks. */
-  if (lp_timers_pipeline_end(st->timers, rc ? NULL : errstr,
-                             rc ? 0 : errstr_size) != 0)
-    rc = -1;
-  if (rc != 0)
-    return -1;
-  lp_metrics_add(LP_M_TIMERS_SCHEDULED, (int64_t)st->queued_schedules);
-  lp_metrics_add(LP_M_TIMERS_CANCELLED, (int64_t)st->queued_cancels);
-  for (size_t p = 0; p < st->n_parts; p++) {
-    struct part *pt = &st->parts[p];
-    pt->wm_done = pt->wm_next;
-    if (pt->assigned)
-      pt->wm_saved = pt->wm_done;
+  /* Partition by partition (in order of first appearance), each one's
+   * ops in record order. */
+  int max_p = 0;
+  for (size_t i = 0; i < n; i++)
+    if (plans[i]->partition > max_p)
+      max_p = plans[i]->partition;
+  unsigned char *seen = lp_xcalloc((size_t)max_p + 1, 1);
+  for (size_t i = 0; i < n; i++) {
+    int p = plans[i]->partition;
+    if (p < 0 || seen[p] || !plans[i]->n_ops)
+      continue;
+    seen[p] = 1;
+    for (size_t j = i; j < n; j++) {
+      if (plans[j]->partition != p)
+        continue;
+      for (size_t k = 0; k < plans[j]->n_ops; k++) {
+        const struct lp_st_op *op = &plans[j]->ops[k];
+        struct pend_op *d = &st->pops[st->n_pops++];
+        d->partition = p;
+        d->op = *op;
+        d->op.id = lp_arena_strdup(&st->pend_arena, op->id);
+        d->op.payload =
+            op->payload ? lp_arena_strdup(&st->pend_arena, op->payload) : NULL;
+      }
+    }
   }
+  free(seen);
+  st->pend = 1;
+  *seq = ++st->seq;
+  if (send_pending(st, errstr, errstr_size) != 0)
+    st->pend_sent = 0; /* sent again by collect */
   return 0;
+}
+
+int lp_stream_timers_apply(struct lp_stream_timers *st,
+                           const struct lp_st_plan *const plans[], size_t n,
+                           char *errstr, size_t errstr_size) {
+  uint64_t seq;
+  if (lp_stream_timers_apply_send(st, plans, n, &seq, errstr, errstr_size))
+    return -1;
+  return lp_stream_timers_collect(st, errstr, errstr_size);
 }
 
 int64_t lp_stream_timers_order_due(const struct lp_timer_rule *r,
@@ -838,15 +918,40 @@ static int read_members(struct lp_stream_timers *st, struct lp_st_fired *list,
     for (int i = 0; i < 2; i++)
       if (r->element[i]->type == REDIS_REPLY_STRING)
         lp_buf_append(&b, r->element[i]->str, r->element[i]->len);
+    free(f->parts);
     f->parts = lp_xstrndup(b.len ? (const char *)b.data : "", b.len);
     lp_buf_free(&b);
     f->last_order_ms = lp_state_line_i64(f->parts, "last");
     const redisReply *a = r->element[2];
-    if (a->type == REDIS_REPLY_STRING)
-      f->activity_text = lp_xstrndup(a->str, a->len);
+    free(f->activity_text);
+    f->activity_text =
+        a->type == REDIS_REPLY_STRING ? lp_xstrndup(a->str, a->len) : NULL;
     freeReplyObject(r);
   }
   return rc;
+}
+
+int lp_stream_timers_wants_claim(const struct lp_stream_timers *st,
+                                 int64_t now_ms) {
+  if (st->done && st->in_flight >= FIRED_IN_FLIGHT_MAX / 2)
+    return 1; /* acks first, so claims can go on */
+  if (st->in_flight >= FIRED_IN_FLIGHT_MAX)
+    return 0;
+  for (size_t p = 0; p < st->n_parts; p++) {
+    const struct part *pt = &st->parts[p];
+    if (!pt->assigned)
+      continue;
+    if (!pt->loaded || now_ms >= pt->next_sweep_ms)
+      return 1;
+    int64_t target =
+        st->pend && pt->wm_next > pt->wm_done ? pt->wm_next : pt->wm_done;
+    int idle = now_ms - pt->last_record_wall_ms >= st->conf.idle_ms;
+    if (st->conf.wall_clock && idle && now_ms - st->conf.wall_lag_ms > target)
+      target = now_ms - st->conf.wall_lag_ms;
+    if (pt->next_due <= target && (st->force || now_ms >= pt->next_claim_ms))
+      return 1;
+  }
+  return 0;
 }
 
 int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
@@ -855,6 +960,8 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
   *out = NULL;
   if (st->in_flight >= FIRED_IN_FLIGHT_MAX)
     return 0; /* wait for acks first */
+  if (lp_stream_timers_collect(st, errstr, errstr_size) != 0)
+    return -1; /* claims go after the writes they must see */
   for (size_t step = 0; step < st->n_parts; step++) {
     int p = (int)((st->cursor + step) % st->n_parts);
     struct part *pt = &st->parts[p];
@@ -892,6 +999,7 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
       LP_ERROR("timers: unreadable timer record quarantined, not fired",
                "\"partition\":%d,\"timer\":%s", p,
                lp_log_str(c.quarantined[i]));
+    int64_t mark_before = pt->mark;
     if (c.n < CLAIM_BATCH) {
       /* Everything due up to target is claimed: that is the mark. */
       pt->next_due = c.has_next_due ? c.next_due_ms : NONE_DUE;
@@ -913,9 +1021,44 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
       st->in_flight++;
     }
     lp_timers_claimed_clear(&c);
-    if (read_members(st, head, errstr, errstr_size) != 0)
-      LP_WARN("timers: member profiles not read; deciding on what was read",
-              "\"error\":%s", lp_log_str(errstr));
+    /* A timer is decided on its member's profile or not at all: a read
+     * that fails (a connection Redis closed while it restarted) is made
+     * once more on a new connection, and if that fails too the claims go
+     * back to due (fired by a later claim, with the same ids). */
+    if (read_members(st, head, errstr, errstr_size) != 0) {
+      rc_drop(st);
+      if (read_members(st, head, errstr, errstr_size) != 0) {
+        size_t k = 0;
+        for (struct lp_st_fired *f = head; f; f = f->next)
+          k++;
+        struct lp_timer *ts = lp_xcalloc(k ? k : 1, sizeof(*ts));
+        int64_t *back = lp_xcalloc(k ? k : 1, sizeof(*back));
+        k = 0;
+        for (struct lp_st_fired *f = head; f; f = f->next, k++) {
+          ts[k] = f->timer;
+          back[k] = f->timer.due_ms;
+          if (back[k] < pt->next_due)
+            pt->next_due = back[k];
+        }
+        pt->mark = mark_before; /* records still fire them themselves */
+        char e2[256];
+        if (lp_timers_ack_move(st->timers, p, ts, back, k, st->owner, NULL, e2,
+                               sizeof(e2)) != 0)
+          LP_WARN("timers: claims not put back; they come back after the "
+                  "lease",
+                  "\"error\":%s", lp_log_str(e2));
+        free(ts);
+        free(back);
+        while (head) {
+          struct lp_st_fired *f = head;
+          head = f->next;
+          lp_stream_timers_fired_free(f);
+          if (st->in_flight)
+            st->in_flight--;
+        }
+        return -1;
+      }
+    }
     *out = head;
     return 0;
   }
@@ -950,6 +1093,8 @@ static int64_t finished_move(const struct lp_st_fired *f) {
 
 int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
                            size_t errstr_size) {
+  if (lp_stream_timers_collect(st, errstr, errstr_size) != 0)
+    return -1;
   int rc = 0;
   if (st->done) {
     /* Every partition's acks and moves in one round trip, each only

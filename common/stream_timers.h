@@ -142,10 +142,26 @@ void lp_stream_timers_plan_activity(
     const char *before_activity, int64_t last_order_ms, struct lp_arena *arena,
     struct lp_st_plan *out);
 
-/* Writes the plans of a completed batch (schedules and cancels, one round
- * trip per partition and kind of change) and advances the partitions'
- * completed watermark. 0, or -1 with errstr after a Redis error (nothing
- * is lost: the caller retries the same plans, which is safe). */
+/* Writes the plans of a completed batch (schedules, cancels and the
+ * watermarks they reach, one pipeline) without waiting for Redis: the
+ * plans are copied and *seq numbers the write. It is confirmed (and the
+ * partitions' completed watermarks advance) by lp_stream_timers_collect,
+ * which every other call here that talks to Redis makes first; until
+ * lp_stream_timers_confirmed() >= seq the batch's records must not be
+ * committed. 0, or -1 with errstr when the previous write could not be
+ * confirmed (this one is then not taken: retry the same plans). */
+int lp_stream_timers_apply_send(struct lp_stream_timers *st,
+                                const struct lp_st_plan *const plans[],
+                                size_t n, uint64_t *seq, char *errstr,
+                                size_t errstr_size);
+/* Reads the replies of the write in flight (sending it again first when
+ * it failed): 0 when nothing is in flight any more, -1 with errstr after
+ * a Redis error (kept: the next call sends it again, which is safe). */
+int lp_stream_timers_collect(struct lp_stream_timers *st, char *errstr,
+                             size_t errstr_size);
+/* The seq of the last write confirmed (0: none). */
+uint64_t lp_stream_timers_confirmed(const struct lp_stream_timers *st);
+/* apply_send and collect: the write confirmed on return 0. */
 int lp_stream_timers_apply(struct lp_stream_timers *st,
                            const struct lp_st_plan *const plans[], size_t n,
                            char *errstr, size_t errstr_size);
@@ -186,6 +202,13 @@ struct lp_st_fired {
 int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
                            struct lp_st_fired **out, char *errstr,
                            size_t errstr_size);
+
+/* 1 when lp_stream_timers_claim would claim now (a partition's next due
+ * passed and its claim interval elapsed, a sweep, a partition to load,
+ * or acks to send before claims can go on): the caller skips claims,
+ * and the wait for the write in flight they imply, otherwise. */
+int lp_stream_timers_wants_claim(const struct lp_stream_timers *st,
+                                 int64_t now_ms);
 
 /* Fills f->profile and f->activity (as of the due) from the text read
  * with the claim, once. */

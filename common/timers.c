@@ -287,6 +287,9 @@ uint64_t lp_timers_round_trips(const struct lp_timers *t) {
 /* Connects and loads the scripts; 0 or -1 (then disconnected). */
 static int ensure_connected(struct lp_timers *t, char *errstr,
                             size_t errstr_size) {
+  if (t->n_pend && !t->pipelining) /* a caller bug: replies would mix */
+    return lp_err(errstr, errstr_size,
+                  "timers: a sent pipeline's replies are still unread");
   if (t->ctx)
     return 0;
   struct timeval tv = {t->timeout_ms / 1000, (t->timeout_ms % 1000) * 1000};
@@ -392,6 +395,11 @@ static void key_of(const struct lp_timers *t, int partition, const char *what,
 /* Runs one script call; the reply (caller frees) or NULL with errstr. */
 static redisReply *run(struct lp_timers *t, struct args *a, const char *what,
                        char *errstr, size_t errstr_size) {
+  if (t->n_pend) { /* a sent pipeline's replies come first: a caller bug */
+    lp_err(errstr, errstr_size,
+           "timers %s: a sent pipeline's replies are still unread", what);
+    return NULL;
+  }
   t->round_trips++;
   redisReply *r = redisCommandArgv(t->ctx, (int)a->n, a->v, a->len);
   if (!r) {
@@ -964,13 +972,37 @@ int lp_timers_command(struct lp_timers *t, int argc, const char *argv[],
 }
 
 void lp_timers_pipeline_begin(struct lp_timers *t) {
-  t->pipelining = 1;
-  t->n_pend = 0;
+  t->pipelining = 1; /* replies of a sent pipeline still unread stay
+                        queued ahead: the next recv reads them too */
+}
+
+int lp_timers_pipeline_send(struct lp_timers *t, char *errstr,
+                            size_t errstr_size) {
+  t->pipelining = 0;
+  if (t->n_pend == 0)
+    return 0;
+  int done = 0;
+  while (t->ctx && !done)
+    if (redisBufferWrite(t->ctx, &done) != REDIS_OK)
+      break;
+  if (!t->ctx || !done) {
+    lp_err(errstr, errstr_size, "timers: redis %s:%d: %s", t->host, t->port,
+           t->ctx && t->ctx->errstr[0] ? t->ctx->errstr : "connection lost");
+    disconnect(t);
+    t->n_pend = 0;
+    return -1;
+  }
+  return 0;
 }
 
 int lp_timers_pipeline_end(struct lp_timers *t, char *errstr,
                            size_t errstr_size) {
   t->pipelining = 0;
+  return lp_timers_pipeline_recv(t, errstr, errstr_size);
+}
+
+int lp_timers_pipeline_recv(struct lp_timers *t, char *errstr,
+                            size_t errstr_size) {
   size_t n = t->n_pend;
   t->n_pend = 0;
   if (n == 0)

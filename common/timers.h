@@ -176,6 +176,14 @@ int lp_timers_command(struct lp_timers *t, int argc, const char *argv[],
 void lp_timers_pipeline_begin(struct lp_timers *t);
 int lp_timers_pipeline_end(struct lp_timers *t, char *errstr,
                            size_t errstr_size);
+/* pipeline_end in two halves, so the caller can work while Redis runs
+ * the pipeline: send writes it out (0, or -1 with errstr: nothing to
+ * receive then); recv reads the replies as end does. No other call may
+ * be made in between. */
+int lp_timers_pipeline_send(struct lp_timers *t, char *errstr,
+                            size_t errstr_size);
+int lp_timers_pipeline_recv(struct lp_timers *t, char *errstr,
+                            size_t errstr_size);
 
 /* Round trips made so far (for the benchmark). */
 uint64_t lp_timers_round_trips(const struct lp_timers *t);
