@@ -188,9 +188,11 @@ static struct lp_config_entry config_table[] = {
      "(room for events still in transit)",
      0, 86400000},
     {"timers.fire.interval.ms", LP_CONF_INT, "1000", C(timers_fire_interval_ms),
-     "Least wall time between two claims of a partition's due timers (a "
-     "later claim fires the same timers with the same decisions; fewer "
-     "claims cost Redis less). Adds to the wall-clock lateness bound",
+     "Least wall time between two claims of a partition's due timers "
+     "while records flow (a later claim fires the same timers with the "
+     "same decisions; a member's own next record fires its timer "
+     "meanwhile; fewer claims cost Redis less). When idle, due timers are "
+     "claimed at once",
      0, 60000},
     {"timers.lease.ms", LP_CONF_INT, "360000", C(timers_lease_ms),
      "How long a fired timer stays claimed by this instance before another "

@@ -446,7 +446,7 @@ static void test_profile_after_order(void **state) {
   char err[128];
   for (int i = 0; i < 5; i++) {
     struct lp_order_event ev;
-    char id[8];
+    char id[16];
     snprintf(id, sizeof(id), "o%d", i);
     make_order(&ev, id, LP_ORDER_CREATED, 1000000 * (i + 1), "tea", "b");
     ev.event_time_ms = t0 + at[i];
