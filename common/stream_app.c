@@ -825,8 +825,7 @@ static int timers_collect(struct app *app) {
  * writes they follow from are final) without waiting: a record with
  * timer writes is held, never committed, until they are confirmed
  * (release_held), so a record is never committed with its timers unsaved.
- * Retries a Redis error on the previous write as timers_collect does;
- * -1 when stopping (the records stay unfinished). */
+ * -1 when stopping during a Redis outage (the records stay unfinished). */
 static int apply_timer_plans(struct app *app, struct batch *bt, uint64_t *seq) {
   *seq = 0;
   if (!app->timers)
@@ -837,22 +836,15 @@ static int apply_timer_plans(struct app *app, struct batch *bt, uint64_t *seq) {
   for (size_t k = 0; k < bt->n_ops; k++)
     if (!bt->ops[k].failed && bt->recs[bt->op_rec[k]].plan.valid)
       plans[n++] = &bt->recs[bt->op_rec[k]].plan;
+  /* apply_send fails only when the write before it cannot be confirmed:
+   * timers_collect retries that. */
   char err[512];
-  for (int attempt = 0;; attempt++) {
-    if (lp_stream_timers_apply_send(app->timers, plans, n, seq, err,
-                                    sizeof(err)) == 0) {
-      release_held(app); /* the previous write was confirmed first */
-      return 0;
-    }
-    lp_metrics_add(LP_M_REDIS_ERRORS, 1);
-    if (attempt % 10 == 0)
-      LP_WARN("timers not written, retrying", "\"error\":%s,\"attempt\":%d",
-              lp_log_str(err), attempt + 1);
-    if (stop_requested)
+  while (lp_stream_timers_apply_send(app->timers, plans, n, seq, err,
+                                     sizeof(err)) != 0)
+    if (timers_collect(app) != 0)
       return -1;
-    store_wait(app);
-    usleep(attempt < 10 ? 50000 : 500000);
-  }
+  release_held(app); /* the previous write was confirmed first */
+  return 0;
 }
 
 /* Holds a record until its timer write (seq) is confirmed. */

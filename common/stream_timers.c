@@ -758,15 +758,6 @@ int lp_stream_timers_apply_send(struct lp_stream_timers *st,
   return 0;
 }
 
-int lp_stream_timers_apply(struct lp_stream_timers *st,
-                           const struct lp_st_plan *const plans[], size_t n,
-                           char *errstr, size_t errstr_size) {
-  uint64_t seq;
-  if (lp_stream_timers_apply_send(st, plans, n, &seq, errstr, errstr_size))
-    return -1;
-  return lp_stream_timers_collect(st, errstr, errstr_size);
-}
-
 int64_t lp_stream_timers_order_due(const struct lp_timer_rule *r,
                                    const struct lp_model *m,
                                    const struct lp_profile *p) {
@@ -931,6 +922,18 @@ static int read_members(struct lp_stream_timers *st, struct lp_st_fired *list,
   return rc;
 }
 
+/* What a claim of partition pt fires up to: its completed watermark
+ * done, or in live operation, when the partition is idle, the wall-clock
+ * watermark if that is later. */
+static int64_t claim_target(const struct lp_stream_timers *st,
+                            const struct part *pt, int64_t done,
+                            int64_t now_ms) {
+  int idle = now_ms - pt->last_record_wall_ms >= st->conf.idle_ms;
+  if (st->conf.wall_clock && idle && now_ms - st->conf.wall_lag_ms > done)
+    return now_ms - st->conf.wall_lag_ms;
+  return done;
+}
+
 int lp_stream_timers_wants_claim(const struct lp_stream_timers *st,
                                  int64_t now_ms) {
   if (st->done && st->in_flight >= FIRED_IN_FLIGHT_MAX / 2)
@@ -943,11 +946,11 @@ int lp_stream_timers_wants_claim(const struct lp_stream_timers *st,
       continue;
     if (!pt->loaded || now_ms >= pt->next_sweep_ms)
       return 1;
-    int64_t target =
-        st->pend && pt->wm_next > pt->wm_done ? pt->wm_next : pt->wm_done;
-    int idle = now_ms - pt->last_record_wall_ms >= st->conf.idle_ms;
-    if (st->conf.wall_clock && idle && now_ms - st->conf.wall_lag_ms > target)
-      target = now_ms - st->conf.wall_lag_ms;
+    /* The write in flight, once collected, completes up to wm_next. */
+    int64_t target = claim_target(
+        st, pt,
+        st->pend && pt->wm_next > pt->wm_done ? pt->wm_next : pt->wm_done,
+        now_ms);
     if (pt->next_due <= target && (st->force || now_ms >= pt->next_claim_ms))
       return 1;
   }
@@ -969,10 +972,7 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
       continue;
     if (part_load(st, p, errstr, errstr_size) != 0)
       return -1;
-    int64_t target = pt->wm_done;
-    int idle = now_ms - pt->last_record_wall_ms >= st->conf.idle_ms;
-    if (st->conf.wall_clock && idle && now_ms - st->conf.wall_lag_ms > target)
-      target = now_ms - st->conf.wall_lag_ms;
+    int64_t target = claim_target(st, pt, pt->wm_done, now_ms);
     int sweep = now_ms >= pt->next_sweep_ms;
     if (pt->next_due > target && !sweep) {
       /* Nothing is due up to target: the mark moves without a claim. */
@@ -1107,16 +1107,24 @@ int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
     size_t n = 0;
     for (struct lp_st_fired *f = all; f; f = f->next)
       n++;
+    /* Each timer's move, worked out once. */
+    struct lp_st_fired **fs = lp_xcalloc(n, sizeof(*fs));
+    int64_t *mv = lp_xcalloc(n, sizeof(*mv));
+    n = 0;
+    for (struct lp_st_fired *f = all; f; f = f->next, n++) {
+      fs[n] = f;
+      mv[n] = finished_move(f);
+    }
     struct lp_timer *ts = lp_xcalloc(n, sizeof(*ts));
     int64_t *moves = lp_xcalloc(n, sizeof(*moves));
     lp_timers_pipeline_begin(st->timers);
     rc = queue_marks(st, errstr, errstr_size);
     for (size_t p = 0; p < st->n_parts && rc == 0; p++) {
       size_t na = 0;
-      for (struct lp_st_fired *f = all; f; f = f->next)
-        if ((size_t)f->partition == p) {
-          ts[na] = f->timer;
-          moves[na++] = finished_move(f);
+      for (size_t i = 0; i < n; i++)
+        if ((size_t)fs[i]->partition == p) {
+          ts[na] = fs[i]->timer;
+          moves[na++] = mv[i];
         }
       if (na)
         rc = lp_timers_ack_move(st->timers, (int)p, ts, moves, na, st->owner,
@@ -1127,22 +1135,23 @@ int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
       rc = -1;
     free(ts);
     free(moves);
-    if (rc != 0) {
+    if (rc == 0) {
+      marks_stored(st);
+      for (size_t i = 0; i < n; i++) {
+        struct part *pt = part_of(st, fs[i]->partition);
+        if (pt && mv[i] > 0 && mv[i] < pt->next_due)
+          pt->next_due = mv[i];
+        lp_stream_timers_fired_free(fs[i]);
+        if (st->in_flight)
+          st->in_flight--;
+      }
+    } else {
       st->done = all; /* kept for the next flush (acks are idempotent) */
+    }
+    free(fs);
+    free(mv);
+    if (rc != 0)
       return -1;
-    }
-    marks_stored(st);
-    while (all) {
-      struct lp_st_fired *f = all;
-      all = f->next;
-      struct part *pt = part_of(st, f->partition);
-      int64_t moved = finished_move(f);
-      if (pt && moved > 0 && moved < pt->next_due)
-        pt->next_due = moved;
-      lp_stream_timers_fired_free(f);
-      if (st->in_flight)
-        st->in_flight--;
-    }
   }
   int64_t now = wall_ms();
   if (now >= st->next_pending_sample_ms || st->force) {

@@ -161,10 +161,6 @@ int lp_stream_timers_collect(struct lp_stream_timers *st, char *errstr,
                              size_t errstr_size);
 /* The seq of the last write confirmed (0: none). */
 uint64_t lp_stream_timers_confirmed(const struct lp_stream_timers *st);
-/* apply_send and collect: the write confirmed on return 0. */
-int lp_stream_timers_apply(struct lp_stream_timers *st,
-                           const struct lp_st_plan *const plans[], size_t n,
-                           char *errstr, size_t errstr_size);
 
 /* The due an order-driven timer rule (winback, replenishment) gives a
  * member whose profile is p (0: no timer): what planning uses, and what a
