@@ -1003,7 +1003,7 @@ static void fire_timers(struct app *app, int idle) {
       (!idle && !lp_stream_timers_wants_claim(app->timers, lp_now_ms())))
     return; /* busy: acks wait for the next claim, which collects first */
   char err[512];
-  if (lp_stream_timers_flush(app->timers, err, sizeof(err)) != 0) {
+  if (lp_stream_timers_flush(app->timers, 0, err, sizeof(err)) != 0) {
     lp_metrics_add(LP_M_REDIS_ERRORS, 1);
     LP_WARN("timer acks not written, kept for the next try", "\"error\":%s",
             lp_log_str(err));
@@ -1047,7 +1047,7 @@ static void fire_timers_at_exit(struct app *app) {
   int empty = 0;
   while (lp_mono_us() < deadline) {
     rd_kafka_poll(app->producer, 0);
-    if (lp_stream_timers_flush(app->timers, err, sizeof(err)) != 0)
+    if (lp_stream_timers_flush(app->timers, 1, err, sizeof(err)) != 0)
       break;
     struct lp_st_fired *list = NULL;
     if (lp_stream_timers_claim(app->timers, lp_now_ms(), &list, err,
@@ -1102,7 +1102,7 @@ static void finish_and_commit(struct app *app) {
             "\"held\":%zu", app->n_held);
   if (app->timers) { /* fired timers whose decisions are now acknowledged */
     char terr[512];
-    if (lp_stream_timers_flush(app->timers, terr, sizeof(terr)) != 0)
+    if (lp_stream_timers_flush(app->timers, 1, terr, sizeof(terr)) != 0)
       LP_WARN("timer acks not written; those timers fire again after their "
               "lease, with the same decision ids",
               "\"error\":%s", lp_log_str(terr));

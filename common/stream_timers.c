@@ -28,12 +28,14 @@
 
 struct part {
   int assigned;
-  int loaded;         /* mark and next due read from Redis */
-  int64_t wm;         /* watermark over the records observed */
-  int64_t wm_done;    /* watermark over the records written (applied) */
-  int64_t wm_next;    /* wm_done once the plans being written are */
-  int64_t mark;       /* fired mark */
-  int mark_dirty;     /* mark advanced without a claim: persist it */
+  int loaded;       /* mark and next due read from Redis */
+  int64_t wm;       /* watermark over the records observed */
+  int64_t wm_done;  /* watermark over the records written (applied) */
+  int64_t wm_next;  /* wm_done once the plans being written are */
+  int64_t mark;     /* fired mark */
+  int mark_dirty;   /* mark advanced since it was stored: persist it */
+  int mark_sending; /* mark_sent is in the write in flight */
+  int64_t mark_sent;
   int64_t wm_saved;   /* wm_done as last stored, for a takeover */
   int64_t wm_at_load; /* the stored watermark when assigned: records up to
                          it may have been seen by the previous owner */
@@ -52,9 +54,10 @@ struct lp_stream_timers {
   redisContext *rc;
   struct part *parts;
   size_t n_parts;
-  size_t cursor; /* round-robin start of the next claim */
-  struct lp_st_fired *done;
-  struct lp_buf pbuf;                      /* payload text, reused */
+  size_t cursor;              /* round-robin start of the next claim */
+  struct lp_st_fired *done;   /* finished, their acks not yet sent */
+  struct lp_st_fired *acking; /* finished, acked by the write in flight */
+  struct lp_buf pbuf;         /* payload text, reused */
   size_t queued_schedules, queued_cancels; /* of the pending write */
   /* The write of the last batch's plans (apply_send), until collected. */
   int pend, pend_sent;
@@ -120,6 +123,8 @@ static int queue_marks(struct lp_stream_timers *st, char *err, size_t n) {
       continue;
     char *key = mark_key(st, (int)p), val[32];
     snprintf(val, sizeof(val), "%" PRId64, pt->mark);
+    pt->mark_sent = pt->mark;
+    pt->mark_sending = 1;
     const char *argv[] = {"EVAL", script, "1", key, val};
     const size_t lens[] = {4, sizeof(script) - 1, 1, strlen(key), strlen(val)};
     int rc = lp_timers_command(st->timers, 5, argv, lens, err, n);
@@ -130,11 +135,15 @@ static int queue_marks(struct lp_stream_timers *st, char *err, size_t n) {
   return 0;
 }
 
-/* The marks queue_marks sent are stored. */
+/* The marks queue_marks sent are stored (one advanced since stays
+ * dirty). */
 static void marks_stored(struct lp_stream_timers *st) {
-  for (size_t p = 0; p < st->n_parts; p++)
-    if (st->parts[p].assigned)
-      st->parts[p].mark_dirty = 0;
+  for (size_t p = 0; p < st->n_parts; p++) {
+    struct part *pt = &st->parts[p];
+    if (pt->mark_sending && pt->mark == pt->mark_sent)
+      pt->mark_dirty = 0;
+    pt->mark_sending = 0;
+  }
 }
 
 static struct part *part_of(struct lp_stream_timers *st, int p) {
@@ -246,15 +255,20 @@ void lp_stream_timers_fired_free(struct lp_st_fired *f) {
   free(f);
 }
 
+static void fired_list_free(struct lp_st_fired *f) {
+  while (f) {
+    struct lp_st_fired *next = f->next;
+    lp_stream_timers_fired_free(f);
+    f = next;
+  }
+}
+
 void lp_stream_timers_destroy(struct lp_stream_timers **stp) {
   struct lp_stream_timers *st = *stp;
   if (!st)
     return;
-  while (st->done) {
-    struct lp_st_fired *f = st->done;
-    st->done = f->next;
-    lp_stream_timers_fired_free(f);
-  }
+  fired_list_free(st->done);
+  fired_list_free(st->acking);
   lp_timers_destroy(&st->timers);
   rc_drop(st);
   lp_buf_free(&st->pbuf);
@@ -637,10 +651,14 @@ static int run_flush(struct lp_stream_timers *st, int p, struct run *r,
   return rc;
 }
 
+static int queue_acks(struct lp_stream_timers *st, char *err, size_t n);
+static void acks_stored(struct lp_stream_timers *st);
+
 /* Sends the pending write (st->pops, grouped by partition in record
  * order: a run of schedules or of cancels goes out as one call, so an id
  * scheduled then cancelled, or the reverse, ends as its last op says) with
- * the watermarks it reaches, as one pipeline; its replies are read by
+ * the watermarks it reaches, the marks that advanced and the acks of the
+ * timers finished so far, as one pipeline; its replies are read by
  * lp_stream_timers_collect. 0 or -1 (nothing to read then). */
 static int send_pending(struct lp_stream_timers *st, char *errstr,
                         size_t errstr_size) {
@@ -663,6 +681,14 @@ static int send_pending(struct lp_stream_timers *st, char *errstr,
   free(r.payloads);
   if (rc == 0)
     rc = queue_watermarks(st, errstr, errstr_size);
+  if (rc == 0)
+    rc = queue_marks(st, errstr, errstr_size);
+  if (rc == 0 && !st->acking) { /* a resend carries the same acks */
+    st->acking = st->done;
+    st->done = NULL;
+  }
+  if (rc == 0)
+    rc = queue_acks(st, errstr, errstr_size);
   if (rc != 0) {
     (void)lp_timers_pipeline_end(st->timers, NULL, 0); /* drop what went */
     return -1;
@@ -684,6 +710,8 @@ int lp_stream_timers_collect(struct lp_stream_timers *st, char *errstr,
     return -1; /* sent again by the next collect: writes are repeatable */
   lp_metrics_add(LP_M_TIMERS_SCHEDULED, (int64_t)st->queued_schedules);
   lp_metrics_add(LP_M_TIMERS_CANCELLED, (int64_t)st->queued_cancels);
+  marks_stored(st);
+  acks_stored(st);
   for (size_t p = 0; p < st->n_parts; p++) {
     struct part *pt = &st->parts[p];
     if (pt->wm_next > pt->wm_done)
@@ -936,8 +964,6 @@ static int64_t claim_target(const struct lp_stream_timers *st,
 
 int lp_stream_timers_wants_claim(const struct lp_stream_timers *st,
                                  int64_t now_ms) {
-  if (st->done && st->in_flight >= FIRED_IN_FLIGHT_MAX / 2)
-    return 1; /* acks first, so claims can go on */
   if (st->in_flight >= FIRED_IN_FLIGHT_MAX)
     return 0;
   for (size_t p = 0; p < st->n_parts; p++) {
@@ -1091,79 +1117,70 @@ static int64_t finished_move(const struct lp_st_fired *f) {
   return next - lead;
 }
 
-int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
-                           size_t errstr_size) {
-  if (lp_stream_timers_collect(st, errstr, errstr_size) != 0)
-    return -1;
+/* Queues the acks (and moves) of st->acking into the timers' pipeline:
+ * each only while this claim is the timer's latest schedule. A move goes
+ * beyond every due the timer fired at (a reschedule beyond the claim's
+ * watermark, a birthday to next year); a timer an order scheduled again
+ * since the claim keeps that newer due. 0 or -1. */
+static int queue_acks(struct lp_stream_timers *st, char *err, size_t n) {
+  size_t count = 0;
+  for (struct lp_st_fired *f = st->acking; f; f = f->next) {
+    f->move_due = finished_move(f);
+    count++;
+  }
+  if (!count)
+    return 0;
+  struct lp_timer *ts = lp_xcalloc(count, sizeof(*ts));
+  int64_t *moves = lp_xcalloc(count, sizeof(*moves));
   int rc = 0;
-  if (st->done) {
-    /* Every partition's acks and moves in one round trip, each only
-     * while this claim is the timer's latest schedule: a move goes beyond
-     * every due the timer fired at (a reschedule beyond the claim's
-     * watermark, a birthday to next year), and a timer an order
-     * scheduled again since the claim keeps that newer due. */
-    struct lp_st_fired *all = st->done;
-    st->done = NULL;
-    size_t n = 0;
-    for (struct lp_st_fired *f = all; f; f = f->next)
-      n++;
-    /* Each timer's move, worked out once. */
-    struct lp_st_fired **fs = lp_xcalloc(n, sizeof(*fs));
-    int64_t *mv = lp_xcalloc(n, sizeof(*mv));
-    n = 0;
-    for (struct lp_st_fired *f = all; f; f = f->next, n++) {
-      fs[n] = f;
-      mv[n] = finished_move(f);
-    }
-    struct lp_timer *ts = lp_xcalloc(n, sizeof(*ts));
-    int64_t *moves = lp_xcalloc(n, sizeof(*moves));
-    lp_timers_pipeline_begin(st->timers);
-    rc = queue_marks(st, errstr, errstr_size);
-    for (size_t p = 0; p < st->n_parts && rc == 0; p++) {
-      size_t na = 0;
-      for (size_t i = 0; i < n; i++)
-        if ((size_t)fs[i]->partition == p) {
-          ts[na] = fs[i]->timer;
-          moves[na++] = mv[i];
-        }
-      if (na)
-        rc = lp_timers_ack_move(st->timers, (int)p, ts, moves, na, st->owner,
-                                NULL, errstr, errstr_size);
-    }
-    if (lp_timers_pipeline_end(st->timers, rc ? NULL : errstr,
-                               rc ? 0 : errstr_size) != 0)
-      rc = -1;
-    free(ts);
-    free(moves);
-    if (rc == 0) {
-      marks_stored(st);
-      for (size_t i = 0; i < n; i++) {
-        struct part *pt = part_of(st, fs[i]->partition);
-        if (pt && mv[i] > 0 && mv[i] < pt->next_due)
-          pt->next_due = mv[i];
-        lp_stream_timers_fired_free(fs[i]);
-        if (st->in_flight)
-          st->in_flight--;
+  for (size_t p = 0; p < st->n_parts && rc == 0; p++) {
+    size_t na = 0;
+    for (struct lp_st_fired *f = st->acking; f; f = f->next)
+      if ((size_t)f->partition == p) {
+        ts[na] = f->timer;
+        moves[na++] = f->move_due;
       }
-    } else {
-      st->done = all; /* kept for the next flush (acks are idempotent) */
-    }
-    free(fs);
-    free(mv);
-    if (rc != 0)
-      return -1;
+    if (na)
+      rc = lp_timers_ack_move(st->timers, (int)p, ts, moves, na, st->owner,
+                              NULL, err, n);
   }
+  free(ts);
+  free(moves);
+  return rc;
+}
+
+/* The acks of st->acking are stored: those timers are over (or pending
+ * again at their move). */
+static void acks_stored(struct lp_stream_timers *st) {
+  while (st->acking) {
+    struct lp_st_fired *f = st->acking;
+    st->acking = f->next;
+    struct part *pt = part_of(st, f->partition);
+    if (pt && f->move_due > 0 && f->move_due < pt->next_due)
+      pt->next_due = f->move_due;
+    lp_stream_timers_fired_free(f);
+    if (st->in_flight)
+      st->in_flight--;
+  }
+}
+
+int lp_stream_timers_flush(struct lp_stream_timers *st, int wait, char *errstr,
+                           size_t errstr_size) {
   int64_t now = wall_ms();
-  if (now >= st->next_pending_sample_ms || st->force) {
-    lp_timers_pipeline_begin(st->timers);
-    rc = queue_marks(st, errstr, errstr_size);
-    if (lp_timers_pipeline_end(st->timers, rc ? NULL : errstr,
-                               rc ? 0 : errstr_size) != 0 ||
-        rc != 0)
-      return -1;
-    marks_stored(st);
+  int sample = now >= st->next_pending_sample_ms;
+  int dirty = 0;
+  for (size_t p = 0; p < st->n_parts; p++)
+    dirty |= st->parts[p].assigned && st->parts[p].mark_dirty;
+  /* With a write in flight, the acks and marks go with the next one. */
+  if (!st->pend && (st->done || dirty)) {
+    st->pend = 1;
+    if (send_pending(st, errstr, errstr_size) != 0)
+      st->pend_sent = 0; /* sent again by collect */
   }
-  if (rc == 0 && now >= st->next_pending_sample_ms) {
+  if ((wait || sample || st->force) &&
+      lp_stream_timers_collect(st, errstr, errstr_size) != 0)
+    return -1;
+  if (sample) {
     int64_t total = 0;
     for (size_t p = 0; p < st->n_parts; p++) {
       size_t k = 0;
@@ -1174,7 +1191,7 @@ int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
     lp_metrics_set(LP_M_TIMERS_PENDING, total);
     st->next_pending_sample_ms = now + PENDING_SAMPLE_MS;
   }
-  return rc;
+  return 0;
 }
 
 int64_t lp_stream_timers_watermark(const struct lp_stream_timers *st,

@@ -185,6 +185,7 @@ struct lp_st_fired {
   struct lp_activity_view activity; /* as of the due time */
   int64_t watermark;                /* the claim's (event-time) watermark */
   int64_t reschedule_due;           /* > 0: not fired, scheduled again there */
+  int64_t move_due;                 /* where its ack moves it (0: removed) */
   int64_t lateness_event_ms;        /* watermark - due at firing */
   int64_t lateness_wall_ms;         /* wall clock - due at firing */
   struct lp_st_fired *next;
@@ -200,9 +201,9 @@ int lp_stream_timers_claim(struct lp_stream_timers *st, int64_t now_ms,
                            size_t errstr_size);
 
 /* 1 when lp_stream_timers_claim would claim now (a partition's next due
- * passed and its claim interval elapsed, a sweep, a partition to load,
- * or acks to send before claims can go on): the caller skips claims,
- * and the wait for the write in flight they imply, otherwise. */
+ * passed and its claim interval elapsed, a sweep, or a partition to
+ * load): the caller skips claims, and the wait for the write in flight
+ * they imply, otherwise. Acks need no claim: they go with every write. */
 int lp_stream_timers_wants_claim(const struct lp_stream_timers *st,
                                  int64_t now_ms);
 
@@ -230,9 +231,13 @@ void lp_stream_timers_force(struct lp_stream_timers *st, int on);
 /* Frees a fired timer that is not finished (shutdown). */
 void lp_stream_timers_fired_free(struct lp_st_fired *f);
 
-/* Sends finished timers' acks and refreshes the pending gauge. 0 or -1
- * (kept for the next flush). */
-int lp_stream_timers_flush(struct lp_stream_timers *st, char *errstr,
+/* Sends finished timers' acks and advanced marks, with the write in
+ * flight's successor when there is one (the next apply_send), else as a
+ * write of their own; with wait (or forced) reads the replies too, as
+ * lp_stream_timers_collect does. Every few seconds it refreshes the
+ * pending gauge (waiting then). 0, or -1 with errstr (the acks are kept
+ * and sent again: they are idempotent). */
+int lp_stream_timers_flush(struct lp_stream_timers *st, int wait, char *errstr,
                            size_t errstr_size);
 
 #endif
